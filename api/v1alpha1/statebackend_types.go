@@ -1,0 +1,270 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Access is what an issued credential may do in its bucket.
+// +kubebuilder:validation:Enum=ReadWrite;ReadOnly
+type Access string
+
+const (
+	// AccessReadWrite may read, write and delete state and lock objects.
+	AccessReadWrite Access = "ReadWrite"
+	// AccessReadOnly may list and read objects only (terraform_remote_state readers, plan-only runs).
+	AccessReadOnly Access = "ReadOnly"
+)
+
+// DeletionPolicy says what happens to the bucket when its StateBackend is deleted.
+// +kubebuilder:validation:Enum=Retain;Delete
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyRetain keeps the bucket and every object in it. The credential is revoked.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+	// DeletionPolicyDelete removes the bucket, but only when it is empty: the operator never empties
+	// a bucket. A non-empty bucket blocks deletion with the condition reason BucketNotEmpty.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+)
+
+// ProviderKind is the kind of provider a StateBackend uses.
+// +kubebuilder:validation:Enum=ClusterStorageProvider;StorageProvider
+type ProviderKind string
+
+const (
+	// ClusterStorageProviderKind refers to a cluster-scoped ClusterStorageProvider.
+	ClusterStorageProviderKind ProviderKind = "ClusterStorageProvider"
+	// StorageProviderKind refers to a StorageProvider in the StateBackend's namespace.
+	StorageProviderKind ProviderKind = "StorageProvider"
+)
+
+// ProviderReference names the provider a StateBackend uses.
+type ProviderReference struct {
+	// Kind of the provider.
+	// +kubebuilder:default=ClusterStorageProvider
+	// +optional
+	Kind ProviderKind `json:"kind,omitempty"`
+
+	// Name of the provider. A StorageProvider is looked up in the StateBackend's own namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// StateBackendSpec is the desired Terraform remote-state backend.
+// +kubebuilder:validation:XValidation:rule="has(self.bucketName) == has(oldSelf.bucketName)",message="spec.bucketName is immutable: it cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName)",message="spec.secretName is immutable: it cannot be added or removed after creation"
+type StateBackendSpec struct {
+	// ProviderRef names the ClusterStorageProvider or StorageProvider that creates the bucket and
+	// the credential. Immutable: moving state between providers is a migration, not an update.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.providerRef is immutable"
+	ProviderRef ProviderReference `json:"providerRef"`
+
+	// BucketName is the bucket that holds the state. Default: derived deterministically from the
+	// namespace and name ("<namespace>-<name>-<hash>", at most 63 characters). S3/R2 naming rules
+	// apply: 3-63 characters of lowercase letters, digits and hyphens, starting and ending with a
+	// letter or digit. Immutable.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9-]*[a-z0-9]$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.bucketName is immutable"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('xn--') && !self.endsWith('-s3alias') && !self.startsWith('sthree-')",message="spec.bucketName uses a prefix or suffix that S3 reserves"
+	// +optional
+	BucketName string `json:"bucketName,omitempty"`
+
+	// Key is the default state object key, passed to terraform init as -backend-config=key=...
+	// Relative path segments of letters, digits, '.', '_' and '-' separated by single '/'; it must
+	// not start or end with '/' and no segment may be '.' or '..'. When unset, runners pass their
+	// own key.
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.key must not contain '.' or '..' path segments"
+	// +optional
+	Key string `json:"key,omitempty"`
+
+	// WorkspaceKeyPrefix is the prefix of non-default workspaces' state (Terraform's default is
+	// "env:"). Same rules as key.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.workspaceKeyPrefix must not contain '.' or '..' path segments"
+	// +optional
+	WorkspaceKeyPrefix string `json:"workspaceKeyPrefix,omitempty"`
+
+	// Access is what the issued credential may do: ReadWrite (state and locks) or ReadOnly (list and
+	// read, for terraform_remote_state readers and plan-only runs).
+	// +kubebuilder:default=ReadWrite
+	// +optional
+	Access Access `json:"access,omitempty"`
+
+	// SecretName is the Secret the operator writes the credential and backend environment into.
+	// Default: metadata.name. Immutable. A Secret of that name that the operator does not control is
+	// never overwritten.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.secretName is immutable"
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// OmitCLIArgs leaves TF_CLI_ARGS_init out of the Secret. Set it for runners that refuse
+	// TF_CLI_ARGS* variables (Flux tofu-controller and anything else built on terraform-exec); they
+	// take the backend settings from the ConfigMap instead.
+	// +optional
+	OmitCLIArgs bool `json:"omitCLIArgs,omitempty"`
+
+	// DeletionPolicy says what happens to the bucket when this StateBackend is deleted. The
+	// credential is always revoked. Retain (default) keeps the bucket and its state; Delete removes
+	// the bucket only when it is empty and reports BucketNotEmpty otherwise.
+	// +kubebuilder:default=Retain
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// AdoptExistingBucket asks to take over an existing bucket that carries no ownership marker. It
+	// takes effect only when the provider sets allowBucketAdoption. A bucket marked as owned by
+	// another StateBackend is never adopted.
+	// +optional
+	AdoptExistingBucket bool `json:"adoptExistingBucket,omitempty"`
+}
+
+// Condition types of a StateBackend.
+const (
+	// ConditionReady is True when the Secret holds a credential proven to work against the bucket.
+	ConditionReady = "Ready"
+	// ConditionBucketReady is True when the bucket exists and is owned by this StateBackend.
+	ConditionBucketReady = "BucketReady"
+	// ConditionCredentialReady is True when exactly one credential is live and held by the Secret.
+	ConditionCredentialReady = "CredentialReady"
+)
+
+// Condition reasons of a StateBackend. They are part of the API: alerts and tests match on them.
+const (
+	ReasonReady                 = "Ready"
+	ReasonProgressing           = "Progressing"
+	ReasonProviderNotFound      = "ProviderNotFound"
+	ReasonProviderInvalid       = "ProviderInvalid"
+	ReasonCredentialsNotFound   = "ProviderCredentialsNotFound"
+	ReasonProviderError         = "ProviderError"
+	ReasonBucketOwnedByOther    = "BucketOwnedByAnother"
+	ReasonBucketNotOwned        = "BucketExistsNotOwned"
+	ReasonBucketCreated         = "BucketCreated"
+	ReasonBucketNotEmpty        = "BucketNotEmpty"
+	ReasonBucketNotReady        = "BucketNotReady"
+	ReasonSecretConflict        = "SecretNotOwned"
+	ReasonConfigMapConflict     = "ConfigMapNotOwned"
+	ReasonCredentialIssued      = "CredentialIssued"
+	ReasonCredentialPropagating = "CredentialPropagating"
+	ReasonCredentialRejected    = "CredentialRejected"
+	ReasonDeleting              = "Deleting"
+)
+
+// VersioningState is whether the bucket keeps old object versions.
+// +kubebuilder:validation:Enum=Enabled;Unsupported
+type VersioningState string
+
+const (
+	// VersioningEnabled: every state write keeps the previous version.
+	VersioningEnabled VersioningState = "Enabled"
+	// VersioningUnsupported: the store has no object versioning (Cloudflare R2).
+	VersioningUnsupported VersioningState = "Unsupported"
+)
+
+// LockingState is how Terraform locks this backend's state.
+// +kubebuilder:validation:Enum=Lockfile;Unsupported;NotApplicable
+type LockingState string
+
+const (
+	// LockingLockfile: the store honours If-None-Match on PutObject, so use_lockfile=true is emitted.
+	LockingLockfile LockingState = "Lockfile"
+	// LockingUnsupported: the store ignored a conditional write; use_lockfile is not emitted because
+	// it would not exclude concurrent runs.
+	LockingUnsupported LockingState = "Unsupported"
+	// LockingNotApplicable: a ReadOnly credential cannot take locks; readers run with -lock=false.
+	LockingNotApplicable LockingState = "NotApplicable"
+)
+
+// CredentialStatus describes the live credential without any secret material.
+type CredentialStatus struct {
+	// Name is the deterministic name the credential was issued under; it is recorded before the
+	// provider call so that a crash can be recovered by listing.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// ID is the provider's non-secret id of the credential (for S3 stores, the access key id).
+	// +optional
+	ID string `json:"id,omitempty"`
+	// IssuedAt is when the credential was issued.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
+	// ExpiresAt is when the credential expires, if it does.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// VerifiedAt is when the credential was last proven with signed S3 calls of its own.
+	// +optional
+	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
+}
+
+// StateBackendStatus is the observed state of a StateBackend.
+type StateBackendStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, BucketReady and CredentialReady.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// BucketName is the bucket in use, recorded before it is created.
+	// +optional
+	BucketName string `json:"bucketName,omitempty"`
+	// Endpoint is the S3 endpoint runners use (empty on AWS, where the SDK resolves it).
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// Region is the region runners use.
+	// +optional
+	Region string `json:"region,omitempty"`
+	// SecretName is the Secret holding the credential and backend environment.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+	// ConfigMapName is the ConfigMap holding the non-secret backend settings as files and keys.
+	// +optional
+	ConfigMapName string `json:"configMapName,omitempty"`
+	// Credential is the live credential, without secret material.
+	// +optional
+	Credential *CredentialStatus `json:"credential,omitempty"`
+	// Versioning is whether the bucket keeps old versions of the state.
+	// +optional
+	Versioning VersioningState `json:"versioning,omitempty"`
+	// Locking is how state locking works for this backend.
+	// +optional
+	Locking LockingState `json:"locking,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sb,categories=tfstate
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Bucket",type=string,JSONPath=`.status.bucketName`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
+// +kubebuilder:printcolumn:name="Access",type=string,JSONPath=`.spec.access`,priority=1
+// +kubebuilder:printcolumn:name="Locking",type=string,JSONPath=`.status.locking`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// StateBackend is a Terraform remote-state backend: a bucket, a credential scoped to it, and a
+// Secret that a runner pod consumes with envFrom.
+type StateBackend struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   StateBackendSpec   `json:"spec"`
+	Status StateBackendStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// StateBackendList is a list of StateBackends.
+type StateBackendList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []StateBackend `json:"items"`
+}

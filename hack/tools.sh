@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Obtains the binaries the tests and the demo need, without the internet beyond the Go module proxy:
+#   kube-apiserver, etcd  (envtest control plane, built from source through the module proxy)
+#   minio                 (a real S3 server)
+#   terraform             (the one on PATH, else OpenTofu built from the module proxy)
+#   controller-gen        (repo-local bin/, used by `make manifests generate`)
+# Binaries are cached outside the repo in $TFSTATE_TOOLS_DIR (default ~/.cache/tfstate-operator/<versions>),
+# so reruns are instant. Usage: hack/tools.sh [all|kube-apiserver|etcd|minio|terraform|controller-gen|env]
+set -euo pipefail
+
+KUBE_VERSION=${KUBE_VERSION:-1.37.2}          # kube-apiserver; staging modules are v0.${minor}.${patch}
+ETCD_VERSION=${ETCD_VERSION:-3.5.21}
+MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
+OPENTOFU_VERSION=${OPENTOFU_VERSION:-1.10.10}
+CONTROLLER_GEN_VERSION=${CONTROLLER_GEN_VERSION:-v0.23.0}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS_DIR=${TFSTATE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tfstate-operator/tools}
+mkdir -p "$TOOLS_DIR"
+
+export GOTOOLCHAIN=local
+export GOFLAGS=-mod=mod
+# The checksum database does not answer for k8s.io staging modules at these versions.
+export GONOSUMDB=${GONOSUMDB:+$GONOSUMDB,}k8s.io
+
+log() { echo "[tools] $*" >&2; }
+
+scratch() { local d; d=$(mktemp -d "${TMPDIR:-/tmp}/tfstate-tools.XXXXXX"); echo "$d"; }
+
+kube_apiserver() {
+  local out="$TOOLS_DIR/kube-apiserver-v$KUBE_VERSION"
+  if [ ! -x "$out" ]; then
+    log "building kube-apiserver v$KUBE_VERSION from the module proxy (about 4-8 minutes)"
+    local d staging; d=$(scratch)
+    staging="0.${KUBE_VERSION#*.}"
+    {
+      echo "module scratch/kubeapiserver"
+      echo "go 1.26"
+      echo "require k8s.io/kubernetes v$KUBE_VERSION"
+      # Every k8s.io staging module is replaced by its published v0.X.Y twin, as kubernetes' go.mod
+      # replaces them with ./staging paths that do not exist in the module zip.
+      curl -fsSL "$(go env GOPROXY | cut -d, -f1)/k8s.io/kubernetes/@v/v$KUBE_VERSION.mod" \
+        | sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#replace \1 => \1 v'"$staging"'#p'
+    } >"$d/go.mod"
+    (cd "$d" && go mod download k8s.io/kubernetes && go build -trimpath -o "$out.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+    mv "$out.tmp" "$out"; rm -rf "$d"
+  fi
+  ln -sf "$(basename "$out")" "$TOOLS_DIR/kube-apiserver"
+}
+
+etcd() {
+  local out="$TOOLS_DIR/etcd-v$ETCD_VERSION"
+  if [ ! -x "$out" ]; then
+    log "building etcd v$ETCD_VERSION from the module proxy (about 30-60 seconds)"
+    local d; d=$(scratch)
+    cat >"$d/main.go" <<'GO'
+// Command etcd is etcd's own entry point, wrapped so it can be built from the module proxy.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+    printf 'module scratch/etcd\ngo 1.26\nrequire go.etcd.io/etcd/server/v3 v%s\n' "$ETCD_VERSION" >"$d/go.mod"
+    (cd "$d" && go mod tidy >/dev/null 2>&1 || true; cd "$d" && go build -trimpath -o "$out.tmp" .)
+    mv "$out.tmp" "$out"; rm -rf "$d"
+  fi
+  ln -sf "$(basename "$out")" "$TOOLS_DIR/etcd"
+}
+
+minio() {
+  local out="$TOOLS_DIR/minio-$MINIO_VERSION"
+  if [ ! -x "$out" ]; then
+    log "building minio $MINIO_VERSION from the module proxy (about 3-5 minutes)"
+    local d; d=$(scratch)
+    (GOFLAGS= GOBIN="$d" go install -trimpath "github.com/minio/minio@$MINIO_VERSION")
+    mv "$d/minio" "$out"; rm -rf "$d"
+  fi
+  ln -sf "$(basename "$out")" "$TOOLS_DIR/minio"
+}
+
+terraform() {
+  if [ -n "${TERRAFORM:-}" ] && [ -x "$TERRAFORM" ]; then ln -sf "$TERRAFORM" "$TOOLS_DIR/terraform"; return; fi
+  if command -v terraform >/dev/null 2>&1; then ln -sf "$(command -v terraform)" "$TOOLS_DIR/terraform"; return; fi
+  if command -v tofu >/dev/null 2>&1; then ln -sf "$(command -v tofu)" "$TOOLS_DIR/terraform"; return; fi
+  local out="$TOOLS_DIR/tofu-v$OPENTOFU_VERSION"
+  if [ ! -x "$out" ]; then
+    log "no terraform on PATH: building OpenTofu v$OPENTOFU_VERSION from the module proxy (several minutes)"
+    local d; d=$(scratch)
+    # OpenTofu's go.mod carries one replace (its hcl fork); `go install pkg@version` refuses replaces,
+    # so build in a scratch module that copies it.
+    {
+      printf 'module scratch/tofu\ngo 1.26\nrequire github.com/opentofu/opentofu v%s\n' "$OPENTOFU_VERSION"
+      curl -fsSL "$(go env GOPROXY | cut -d, -f1)/github.com/opentofu/opentofu/@v/v$OPENTOFU_VERSION.mod" | grep '^replace '
+    } >"$d/go.mod"
+    (cd "$d" && go mod download github.com/opentofu/opentofu && go build -trimpath -o "$out.tmp" github.com/opentofu/opentofu/cmd/tofu)
+    mv "$out.tmp" "$out"; rm -rf "$d"
+  fi
+  ln -sf "$(basename "$out")" "$TOOLS_DIR/terraform"
+}
+
+controller_gen() {
+  local out="$ROOT/bin/controller-gen"
+  if [ ! -x "$out" ] || ! "$out" --version 2>/dev/null | grep -q "$CONTROLLER_GEN_VERSION"; then
+    log "installing controller-gen $CONTROLLER_GEN_VERSION"
+    mkdir -p "$ROOT/bin"
+    GOFLAGS= GOBIN="$ROOT/bin" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"
+  fi
+}
+
+print_env() {
+  echo "export KUBEBUILDER_ASSETS=$TOOLS_DIR"
+  echo "export TFSTATE_TOOLS_DIR=$TOOLS_DIR"
+  echo "export MINIO_BIN=$TOOLS_DIR/minio"
+  echo "export TERRAFORM_BIN=$TOOLS_DIR/terraform"
+}
+
+case "${1:-all}" in
+  kube-apiserver) kube_apiserver ;;
+  etcd) etcd ;;
+  minio) minio ;;
+  terraform) terraform ;;
+  controller-gen) controller_gen ;;
+  env) print_env ;;
+  all) controller_gen; etcd; terraform; minio; kube_apiserver ;;
+  *) echo "usage: $0 [all|kube-apiserver|etcd|minio|terraform|controller-gen|env]" >&2; exit 2 ;;
+esac

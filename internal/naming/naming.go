@@ -1,0 +1,67 @@
+// Package naming derives the deterministic names of what the operator creates, so that a reconcile
+// that crashed can find what it made by name instead of remembering it.
+package naming
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// maxBucketName is the S3/R2 limit.
+	maxBucketName = 63
+	// credentialPrefix starts every credential name the operator issues.
+	credentialPrefix = "tfso-"
+)
+
+// DefaultBucketName is the bucket a StateBackend gets when spec.bucketName is unset:
+// "<namespace>-<name>-<hash8>", lowercased, with every character outside [a-z0-9-] replaced by '-',
+// truncated to fit 63 characters. The hash of "namespace/name" keeps names that sanitise or truncate
+// to the same text apart ("a-b"/"c" and "a"/"b-c").
+func DefaultBucketName(namespace, name string) string {
+	sum := sha256.Sum256([]byte(namespace + "/" + name))
+	suffix := "-" + hex.EncodeToString(sum[:])[:8]
+	base := sanitize(namespace + "-" + name)
+	if max := maxBucketName - len(suffix); len(base) > max {
+		base = strings.TrimRight(base[:max], "-")
+	}
+	if base == "" {
+		base = "tfstate"
+	}
+	return base + suffix
+}
+
+func sanitize(s string) string {
+	var b strings.Builder
+	lastDash := true // drop leading dashes
+	for _, r := range strings.ToLower(s) {
+		ok := (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
+		switch {
+		case ok:
+			b.WriteRune(r)
+			lastDash = false
+		case !lastDash:
+			b.WriteByte('-')
+			lastDash = true
+		}
+	}
+	return strings.TrimRight(b.String(), "-")
+}
+
+// CredentialPrefix is the name prefix of every credential issued for the StateBackend with this UID:
+// "tfso-" and 16 hex characters of its hash. Listing by it finds every credential of that backend,
+// including one issued by a reconcile that crashed before writing the Secret.
+func CredentialPrefix(uid string) string {
+	sum := sha256.Sum256([]byte(uid))
+	return credentialPrefix + hex.EncodeToString(sum[:])[:16] + "-"
+}
+
+// CredentialName is the name of a credential issued at time t: CredentialPrefix plus t in base 36
+// (seconds), at most 29 characters, letters, digits and '-' only, starting with a letter, so that it
+// fits every provider's naming rules (MinIO service accounts: 32 characters).
+func CredentialName(uid string, t time.Time) string {
+	return CredentialPrefix(uid) + strconv.FormatInt(t.Unix(), 36)
+}
