@@ -1,0 +1,372 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
+	"github.com/tfstate-operator/tfstate-operator/internal/naming"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+)
+
+func secretName(sb *v1alpha1.StateBackend) string {
+	if sb.Spec.SecretName != "" {
+		return sb.Spec.SecretName
+	}
+	return sb.Name
+}
+
+func configMapName(sb *v1alpha1.StateBackend) string { return secretName(sb) + "-backend" }
+
+func access(sb *v1alpha1.StateBackend) provider.Access {
+	if sb.Spec.Access == v1alpha1.AccessReadOnly {
+		return provider.ReadOnly
+	}
+	return provider.ReadWrite
+}
+
+// reconcileCredential keeps exactly one live credential, held by the Secret:
+//
+//  1. The Secret's name must be free or ours; otherwise nothing is issued.
+//  2. Every listed credential of this backend that the Secret does not hold is revoked: it was
+//     issued by a reconcile that crashed before writing the Secret, or replaced earlier.
+//  3. If the Secret's credential no longer fits the spec (or there is none), a new one is issued
+//     under a name recorded in status first, written to the Secret at once, and only then is the
+//     old one revoked, so a runner never holds a key that was revoked before its replacement.
+//  4. A credential not yet proven is probed with its own signed S3 calls; the probe also decides
+//     whether use_lockfile is emitted.
+func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *scope) (ctrl.Result, error) {
+	sb := s.sb
+	secret, err := r.ownedSecret(ctx, s)
+	if err != nil || secret == nil {
+		return ctrl.Result{}, err
+	}
+	held := secretCredential(secret)
+
+	live, err := s.provider.ListCredentials(ctx, naming.CredentialPrefix(string(sb.UID)))
+	if err != nil {
+		return r.credentialNotReady(s, fmt.Errorf("list credentials: %w", err))
+	}
+	var current *provider.CredentialInfo
+	for i := range live {
+		if held.AccessKeyID != "" && live[i].AccessKeyID == held.AccessKeyID {
+			current = &live[i]
+			continue
+		}
+		if err := r.revoke(ctx, s, live[i], "not held by the Secret"); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	if current != nil && secretFits(secret, sb) {
+		held.ID, held.Name, held.ExpiresAt = current.ID, current.Name, current.ExpiresAt
+	} else {
+		issued, err := r.issue(ctx, s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.writeSecret(ctx, s, secret, issued); err != nil {
+			// The new credential is not held anywhere: the next reconcile lists and revokes it.
+			return ctrl.Result{}, err
+		}
+		if current != nil {
+			if err := r.revoke(ctx, s, *current, "replaced"); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		held = issued
+	}
+	return r.verifyAndPublish(ctx, s, secret, held)
+}
+
+// issue records the new credential's name in status, then asks the provider for it.
+func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.Credential, error) {
+	sb := s.sb
+	now := r.Now()
+	name := naming.CredentialName(string(sb.UID), now)
+	sb.Status.Credential = &v1alpha1.CredentialStatus{Name: name}
+	r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, v1alpha1.ReasonProgressing, fmt.Sprintf("issuing credential %q", name))
+	if err := r.patchStatus(ctx, s); err != nil {
+		return provider.Credential{}, err
+	}
+	cred, err := s.provider.IssueCredential(ctx, provider.CredentialRequest{
+		Name:        name,
+		Bucket:      sb.Status.BucketName,
+		Access:      access(sb),
+		Description: fmt.Sprintf("tfstate-operator: %s/%s", sb.Namespace, sb.Name),
+	})
+	if err != nil {
+		_, err = r.credentialNotReady(s, fmt.Errorf("issue credential %q: %w", name, err))
+		return provider.Credential{}, err
+	}
+	if cred.Name == "" {
+		cred.Name = name
+	}
+	sb.Status.Credential = &v1alpha1.CredentialStatus{Name: cred.Name, ID: cred.ID, IssuedAt: &metav1.Time{Time: now}, ExpiresAt: optionalTime(cred.ExpiresAt)}
+	r.event(sb, corev1.EventTypeNormal, v1alpha1.ReasonCredentialIssued, "IssueCredential", "issued %s credential %q (id %s) for bucket %q", access(sb), cred.Name, cred.ID, sb.Status.BucketName)
+	return cred, nil
+}
+
+func (r *StateBackendReconciler) revoke(ctx context.Context, s *scope, c provider.CredentialInfo, why string) error {
+	if err := s.provider.RevokeCredential(ctx, c.ID); err != nil {
+		_, err = r.credentialNotReady(s, fmt.Errorf("revoke credential %q: %w", c.Name, err))
+		return err
+	}
+	r.event(s.sb, corev1.EventTypeNormal, "CredentialRevoked", "RevokeCredential", "revoked credential %q (id %s): %s", c.Name, c.ID, why)
+	return nil
+}
+
+// revokeAll revokes every live credential of the backend except the one with keepAccessKeyID.
+func (r *StateBackendReconciler) revokeAll(ctx context.Context, s *scope, keepAccessKeyID string) error {
+	live, err := s.provider.ListCredentials(ctx, naming.CredentialPrefix(string(s.sb.UID)))
+	if err != nil {
+		return fmt.Errorf("list credentials: %w", err)
+	}
+	for _, c := range live {
+		if keepAccessKeyID != "" && c.AccessKeyID == keepAccessKeyID {
+			continue
+		}
+		if err := r.revoke(ctx, s, c, "StateBackend deleted"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyAndPublish probes a credential that has not been proven yet, then writes the Secret and the
+// ConfigMap with what the probe found.
+func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope, secret *corev1.Secret, cred provider.Credential) (ctrl.Result, error) {
+	sb := s.sb
+	st := sb.Status.Credential
+	if st == nil || st.ID != cred.ID {
+		// Status lost (restored from backup, or written by an older version): rebuild it from the
+		// provider's listing rather than trusting it.
+		st = &v1alpha1.CredentialStatus{Name: cred.Name, ID: cred.ID, ExpiresAt: optionalTime(cred.ExpiresAt)}
+		sb.Status.Credential = st
+	}
+	if st.VerifiedAt == nil || sb.Status.Locking == "" {
+		res, err := s.probe(ctx, r.Prober, cred, access(sb))
+		switch {
+		case errors.Is(err, provider.ErrCredentialNotYetValid):
+			r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialPropagating,
+				fmt.Sprintf("credential %q is not accepted by the store yet; new credentials take a while to propagate", cred.Name))
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialPropagating, "waiting for the new credential to propagate")
+			return ctrl.Result{RequeueAfter: propagationRetry}, nil
+		case errors.Is(err, provider.ErrCredentialTooBroad):
+			// Never hand out a credential that can do more than asked: revoke it and stop.
+			if rerr := r.revoke(ctx, s, provider.CredentialInfo{ID: cred.ID, Name: cred.Name, AccessKeyID: cred.AccessKeyID}, "broader than requested"); rerr != nil {
+				return ctrl.Result{}, rerr
+			}
+			r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialRejected, err.Error())
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialRejected, err.Error())
+			return ctrl.Result{}, err
+		case err != nil:
+			return r.credentialNotReady(s, fmt.Errorf("probe credential %q: %w", cred.Name, err))
+		}
+		st.VerifiedAt = &metav1.Time{Time: r.Now()}
+		sb.Status.Locking = lockingState(access(sb), res)
+	}
+	if err := r.writeSecret(ctx, s, secret, cred); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.writeConfigMap(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
+		fmt.Sprintf("credential %q (%s) was proven against bucket %q; locking: %s", cred.Name, access(sb), sb.Status.BucketName, sb.Status.Locking))
+	return ctrl.Result{}, nil
+}
+
+// propagationRetry is how soon a credential the store does not accept yet is probed again.
+const propagationRetry = 3 * time.Second
+
+func (s *scope) probe(ctx context.Context, p provider.Prober, cred provider.Credential, a provider.Access) (provider.ProbeResult, error) {
+	return p.Probe(ctx, s.settings, s.sb.Status.BucketName, cred, a)
+}
+
+func lockingState(a provider.Access, res provider.ProbeResult) v1alpha1.LockingState {
+	switch {
+	case a == provider.ReadOnly:
+		return v1alpha1.LockingNotApplicable
+	case res.ConditionalWrites:
+		return v1alpha1.LockingLockfile
+	default:
+		return v1alpha1.LockingUnsupported
+	}
+}
+
+func (r *StateBackendReconciler) credentialNotReady(s *scope, err error) (ctrl.Result, error) {
+	r.setCondition(s.sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, reasonFor(err), err.Error())
+	return ctrl.Result{}, err
+}
+
+// ownedSecret returns the backend's Secret: an empty one to be created when the name is free, the
+// existing one when this StateBackend controls it, and nil (with a condition) when the name is taken
+// by a Secret the operator must not overwrite.
+func (r *StateBackendReconciler) ownedSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
+	sb := s.sb
+	key := types.NamespacedName{Namespace: sb.Namespace, Name: secretName(sb)}
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, key, secret)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only labelled Secrets; an unlabelled one of the same name is invisible to
+		// it, so ask the API server before treating the name as free.
+		err = r.APIReader.Get(ctx, key, secret)
+		if apierrors.IsNotFound(err) {
+			return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read Secret %s: %w", key, err)
+	}
+	if !metav1.IsControlledBy(secret, sb) {
+		msg := fmt.Sprintf("Secret %q exists and is not controlled by this StateBackend; it is never overwritten: "+
+			"delete it or choose another spec.secretName", key.Name)
+		r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, v1alpha1.ReasonSecretConflict, msg)
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonSecretConflict, msg)
+		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonSecretConflict, "WriteSecret", "%s", msg)
+		return nil, errTerminalCondition
+	}
+	return secret, nil
+}
+
+// secretCredential reads the credential a Secret holds.
+func secretCredential(secret *corev1.Secret) provider.Credential {
+	return provider.Credential{
+		Name:            secret.Annotations[AnnotationCredentialName],
+		AccessKeyID:     string(secret.Data[backendconfig.EnvAccessKeyID]),
+		SecretAccessKey: string(secret.Data[backendconfig.EnvSecretAccessKey]),
+		SessionToken:    string(secret.Data[backendconfig.EnvSessionToken]),
+	}
+}
+
+// secretFits reports whether the Secret's credential was issued for the current bucket and access.
+func secretFits(secret *corev1.Secret, sb *v1alpha1.StateBackend) bool {
+	return secret.Annotations[AnnotationCredentialAccess] == string(access(sb)) &&
+		secret.Annotations[AnnotationBucket] == sb.Status.BucketName &&
+		len(secret.Data[backendconfig.EnvSecretAccessKey]) > 0
+}
+
+func (r *StateBackendReconciler) renderInput(s *scope) backendconfig.Input {
+	sb := s.sb
+	return backendconfig.Input{
+		Settings:           s.settings,
+		Bucket:             sb.Status.BucketName,
+		Key:                sb.Spec.Key,
+		WorkspaceKeyPrefix: sb.Spec.WorkspaceKeyPrefix,
+		UseLockfile:        sb.Status.Locking == v1alpha1.LockingLockfile,
+		OmitCLIArgs:        sb.Spec.OmitCLIArgs,
+	}
+}
+
+// writeSecret creates or updates the Secret with cred, writing only when something changed.
+func (r *StateBackendReconciler) writeSecret(ctx context.Context, s *scope, secret *corev1.Secret, cred provider.Credential) error {
+	sb := s.sb
+	data, err := backendconfig.SecretData(r.renderInput(s), cred)
+	if err != nil {
+		return r.renderFailed(s, err)
+	}
+	desired := secret.DeepCopy()
+	desired.Type = corev1.SecretTypeOpaque
+	desired.Data = data
+	setManaged(&desired.ObjectMeta, sb)
+	desired.Annotations = mergeMaps(desired.Annotations, map[string]string{
+		AnnotationCredentialName:   cred.Name,
+		AnnotationCredentialAccess: string(access(sb)),
+		AnnotationBucket:           sb.Status.BucketName,
+	})
+	if err := controllerutil.SetControllerReference(sb, desired, r.Scheme); err != nil {
+		return fmt.Errorf("own Secret: %w", err)
+	}
+	if desired.ResourceVersion == "" {
+		if err := r.Create(ctx, desired); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("Secret %q appeared while it was being created; retrying: %w", desired.Name, err)
+			}
+			return fmt.Errorf("create Secret %q: %w", desired.Name, err)
+		}
+	} else if !sameObject(secret.ObjectMeta, desired.ObjectMeta) || !maps.EqualFunc(secret.Data, desired.Data, bytesEqual) || secret.Type != desired.Type {
+		if err := r.Update(ctx, desired); err != nil {
+			return fmt.Errorf("update Secret %q: %w", desired.Name, err)
+		}
+	}
+	*secret = *desired
+	return nil
+}
+
+// writeConfigMap creates or updates the ConfigMap with the non-secret backend settings. A ConfigMap of
+// that name the operator does not control is never overwritten.
+func (r *StateBackendReconciler) writeConfigMap(ctx context.Context, s *scope) error {
+	sb := s.sb
+	data, err := backendconfig.ConfigMapData(r.renderInput(s))
+	if err != nil {
+		return r.renderFailed(s, err)
+	}
+	key := types.NamespacedName{Namespace: sb.Namespace, Name: configMapName(sb)}
+	cm := &corev1.ConfigMap{}
+	err = r.Get(ctx, key, cm)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, cm)
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	case err != nil:
+		return fmt.Errorf("read ConfigMap %s: %w", key, err)
+	case !metav1.IsControlledBy(cm, sb):
+		msg := fmt.Sprintf("ConfigMap %q exists and is not controlled by this StateBackend; it is never overwritten", key.Name)
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonConfigMapConflict, msg)
+		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonConfigMapConflict, "WriteConfigMap", "%s", msg)
+		return errTerminalCondition
+	}
+	desired := cm.DeepCopy()
+	desired.Data = data
+	setManaged(&desired.ObjectMeta, sb)
+	if err := controllerutil.SetControllerReference(sb, desired, r.Scheme); err != nil {
+		return fmt.Errorf("own ConfigMap: %w", err)
+	}
+	if desired.ResourceVersion == "" {
+		if err := r.Create(ctx, desired); err != nil {
+			return fmt.Errorf("create ConfigMap %q: %w", desired.Name, err)
+		}
+		return nil
+	}
+	if sameObject(cm.ObjectMeta, desired.ObjectMeta) && maps.Equal(cm.Data, desired.Data) {
+		return nil
+	}
+	if err := r.Update(ctx, desired); err != nil {
+		return fmt.Errorf("update ConfigMap %q: %w", desired.Name, err)
+	}
+	return nil
+}
+
+// renderFailed reports a value the renderer refused (it would be unsafe in TF_CLI_ARGS_init or the
+// backend file). Admission validation should have caught it, so it is terminal.
+func (r *StateBackendReconciler) renderFailed(s *scope, err error) error {
+	err = fmt.Errorf("render backend settings: %w", err)
+	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, "InvalidBackendSettings", err.Error())
+	return errTerminalCondition
+}
+
+func setManaged(m *metav1.ObjectMeta, sb *v1alpha1.StateBackend) {
+	m.Labels = mergeMaps(m.Labels, map[string]string{LabelManagedBy: ManagedByValue, LabelStateBackend: sb.Name})
+}
+
+func optionalTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &metav1.Time{Time: t}
+}

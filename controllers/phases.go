@@ -1,0 +1,322 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/naming"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+)
+
+// resolveProvider finds the referenced provider and its credentials and builds a client. A missing
+// provider or Secret is a condition and a slow retry (the provider watch brings the backend back as
+// soon as the provider appears), never a hot loop.
+func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) (ctrl.Result, error) {
+	sb := s.sb
+	ref := sb.Spec.ProviderRef
+	var spec *v1alpha1.StorageProviderSpec
+	secretNS := ""
+	switch ref.Kind {
+	case v1alpha1.StorageProviderKind:
+		p := &v1alpha1.StorageProvider{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: ref.Name}, p); err != nil {
+			return r.providerMissing(s, err, fmt.Sprintf("StorageProvider %q not found in namespace %q", ref.Name, sb.Namespace))
+		}
+		spec, secretNS = &p.Spec, p.Namespace
+	default:
+		p := &v1alpha1.ClusterStorageProvider{}
+		if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, p); err != nil {
+			return r.providerMissing(s, err, fmt.Sprintf("ClusterStorageProvider %q not found", ref.Name))
+		}
+		spec, secretNS = &p.Spec, p.Spec.CredentialsSecretRef.Namespace
+	}
+	if ns := spec.CredentialsSecretRef.Namespace; ref.Kind == v1alpha1.StorageProviderKind && ns != "" && ns != secretNS {
+		// Admission refuses this too; checked again because the credentials are the operator's.
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid,
+			"the StorageProvider's credentialsSecretRef must name a Secret in its own namespace")
+		return ctrl.Result{}, nil
+	}
+
+	secret := &corev1.Secret{}
+	secretKey := types.NamespacedName{Namespace: secretNS, Name: spec.CredentialsSecretRef.Name}
+	if err := r.APIReader.Get(ctx, secretKey, secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("read provider credentials: %w", err)
+		}
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialsNotFound,
+			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
+		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+	}
+	c, err := r.NewClient(ctx, spec, secret.Data)
+	if err != nil {
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
+		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+	}
+	s.provider, s.settings, s.allowAdoption, s.providerResolved = c, c.Settings(), spec.AllowBucketAdoption, true
+	s.sb.Status.Endpoint = s.settings.EndpointURL
+	s.sb.Status.Region = s.settings.Region
+	return ctrl.Result{}, nil
+}
+
+func (r *StateBackendReconciler) providerMissing(s *scope, err error, msg string) (ctrl.Result, error) {
+	if !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("read provider: %w", err)
+	}
+	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderNotFound, msg)
+	// The provider watch requeues this backend when the provider is created.
+	return ctrl.Result{}, nil
+}
+
+// bucketName is the bucket this backend uses: the spec's, else the one recorded in status, else
+// the deterministic default.
+func bucketName(sb *v1alpha1.StateBackend) string {
+	switch {
+	case sb.Spec.BucketName != "":
+		return sb.Spec.BucketName
+	case sb.Status.BucketName != "":
+		return sb.Status.BucketName
+	default:
+		return naming.DefaultBucketName(sb.Namespace, sb.Name)
+	}
+}
+
+func owner(sb *v1alpha1.StateBackend) provider.Owner {
+	return provider.Owner{Namespace: sb.Namespace, Name: sb.Name, UID: string(sb.UID)}
+}
+
+// reconcileBucket makes sure the bucket exists, is ours and keeps versions.
+func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) (ctrl.Result, error) {
+	sb, p := s.sb, s.provider
+	name := bucketName(sb)
+	if sb.Status.BucketName != name {
+		// Recorded before any provider call that could create it.
+		sb.Status.BucketName = name
+		if err := r.patchStatus(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	obs, err := p.ObserveBucket(ctx, name)
+	if err != nil {
+		return r.bucketNotReady(s, fmt.Errorf("observe bucket %q: %w", name, err))
+	}
+	if !obs.Exists {
+		if res, err := r.createBucket(ctx, s, name); err != nil || !res.IsZero() {
+			return res, err
+		}
+		if obs, err = p.ObserveBucket(ctx, name); err != nil {
+			return r.bucketNotReady(s, fmt.Errorf("observe bucket %q: %w", name, err))
+		}
+	}
+	if res, err := r.claimBucket(ctx, s, name, obs); err != nil || !res.IsZero() {
+		return res, err
+	}
+
+	sb.Status.Versioning = v1alpha1.VersioningUnsupported
+	if s.settings.Versioning {
+		if !obs.Versioning {
+			if err := p.EnableVersioning(ctx, name); err != nil && !errors.Is(err, provider.ErrNotSupported) {
+				return r.bucketNotReady(s, fmt.Errorf("enable versioning on %q: %w", name, err))
+			} else if err == nil {
+				sb.Status.Versioning = v1alpha1.VersioningEnabled
+			}
+		} else {
+			sb.Status.Versioning = v1alpha1.VersioningEnabled
+		}
+	}
+	msg := fmt.Sprintf("bucket %q exists and is owned by this StateBackend", name)
+	if sb.Status.Versioning != v1alpha1.VersioningEnabled {
+		msg += "; the store has no object versioning, so earlier state versions are not kept"
+	}
+	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionTrue, v1alpha1.ReasonReady, msg)
+	return ctrl.Result{}, nil
+}
+
+// createBucket creates the bucket. The intent is recorded in the BucketReady condition first
+// (reason Creating), so that a crash between the create call and the ownership marker is repaired
+// by the next reconcile instead of being mistaken for somebody else's bucket.
+func (r *StateBackendReconciler) createBucket(ctx context.Context, s *scope, name string) (ctrl.Result, error) {
+	sb := s.sb
+	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, reasonCreating, fmt.Sprintf("creating bucket %q", name))
+	if err := r.patchStatus(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	err := s.provider.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: owner(sb)})
+	switch {
+	case err == nil:
+		r.event(sb, corev1.EventTypeNormal, v1alpha1.ReasonBucketCreated, "CreateBucket", "created bucket %q", name)
+		return ctrl.Result{}, nil
+	case errors.Is(err, provider.ErrBucketNameTaken):
+		// Someone else got the name between observe and create: it is not ours to claim.
+		r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, v1alpha1.ReasonBucketNotReady,
+			fmt.Sprintf("bucket name %q was taken by someone else", name))
+		return ctrl.Result{}, nil
+	default:
+		return r.bucketNotReady(s, fmt.Errorf("create bucket %q: %w", name, err))
+	}
+}
+
+// reasonCreating marks a create call that was started; see createBucket.
+const reasonCreating = "Creating"
+
+// claimBucket decides whether an existing bucket is ours, adopts or repairs its marker where that is
+// allowed, and refuses it otherwise (no credential is issued for a refused bucket).
+func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name string, obs provider.BucketObservation) (ctrl.Result, error) {
+	sb, want := s.sb, owner(s.sb)
+	var reason, action string
+	switch o := obs.Owner; {
+	case o != nil && *o == want:
+		return ctrl.Result{}, nil
+	case o != nil && o.Namespace == want.Namespace && o.Name == want.Name:
+		// The bucket of an earlier StateBackend of this namespace and name, kept by deletionPolicy
+		// Retain: re-created backends get their state back.
+		reason, action = "BucketReclaimed", "re-claimed bucket %q retained by an earlier StateBackend of the same name"
+	case o != nil:
+		r.refuseBucket(s, v1alpha1.ReasonBucketOwnedByOther,
+			fmt.Sprintf("bucket %q belongs to StateBackend %s/%s; it is never adopted", name, o.Namespace, o.Name))
+		return ctrl.Result{}, errTerminalCondition
+	case bucketCreateStarted(sb):
+		reason, action = "BucketMarked", "marked bucket %q created by an interrupted reconcile as owned"
+	case sb.Spec.AdoptExistingBucket && s.allowAdoption:
+		reason, action = "BucketAdopted", "adopted existing bucket %q"
+	default:
+		msg := fmt.Sprintf("bucket %q already exists and is not owned by this StateBackend", name)
+		if sb.Spec.AdoptExistingBucket {
+			msg += "; the provider does not allow adoption (spec.allowBucketAdoption)"
+		} else {
+			msg += "; set spec.adoptExistingBucket (and allowBucketAdoption on the provider) to take it over"
+		}
+		r.refuseBucket(s, v1alpha1.ReasonBucketNotOwned, msg)
+		return ctrl.Result{}, errTerminalCondition
+	}
+	if err := s.provider.MarkBucket(ctx, name, want); err != nil {
+		return r.bucketNotReady(s, fmt.Errorf("mark bucket %q: %w", name, err))
+	}
+	r.event(sb, corev1.EventTypeNormal, reason, "MarkBucket", action, name)
+	return ctrl.Result{}, nil
+}
+
+func bucketCreateStarted(sb *v1alpha1.StateBackend) bool {
+	for _, c := range sb.Status.Conditions {
+		if c.Type == v1alpha1.ConditionBucketReady {
+			return c.Reason == reasonCreating
+		}
+	}
+	return false
+}
+
+// errTerminalCondition is returned by a phase that has set a condition which only a spec change
+// (or a change outside the cluster) can clear.
+var errTerminalCondition = errors.New("waiting for the spec or the bucket to change")
+
+func (r *StateBackendReconciler) refuseBucket(s *scope, reason, msg string) {
+	r.setCondition(s.sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, reason, msg)
+	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	r.event(s.sb, corev1.EventTypeWarning, reason, "ClaimBucket", "%s", msg)
+}
+
+func (r *StateBackendReconciler) bucketNotReady(s *scope, err error) (ctrl.Result, error) {
+	r.setCondition(s.sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, reasonFor(err), err.Error())
+	return ctrl.Result{}, err
+}
+
+// event records an event. Messages carry names and ids, never secret material.
+func (r *StateBackendReconciler) event(sb *v1alpha1.StateBackend, typ, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(sb, nil, typ, reason, action, note, args...)
+	}
+}
+
+// reconcileDelete revokes every credential of the backend, deletes the bucket when the policy says
+// so and it is empty, and then releases the finalizer.
+func (r *StateBackendReconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result, error) {
+	sb := s.sb
+	if !containsFinalizer(sb) {
+		return ctrl.Result{}, nil
+	}
+	r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonDeleting, "revoking the credential")
+	if res, err := r.resolveProvider(ctx, s); err != nil || !res.IsZero() || !s.providerResolved {
+		// Without the provider nothing can be revoked; the condition says why the finalizer stays.
+		if err == nil && res.IsZero() {
+			res = ctrl.Result{RequeueAfter: r.RetryInterval}
+		}
+		return res, r.fail(s, err)
+	}
+	if err := r.revokeAll(ctx, s, ""); err != nil {
+		return ctrl.Result{}, r.fail(s, err)
+	}
+	// The Secret would be garbage-collected with its owner; deleting it now stops runners from
+	// picking up a revoked key in the meantime.
+	if err := r.deleteOwned(ctx, sb, &corev1.Secret{}, secretName(sb)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if sb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete && sb.Status.BucketName != "" {
+		if res, err := r.deleteBucket(ctx, s); err != nil || !res.IsZero() {
+			return res, r.fail(s, err)
+		}
+	}
+	patch := client.MergeFrom(sb.DeepCopy())
+	removeFinalizer(sb)
+	if err := r.Patch(ctx, sb, patch); err != nil {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+	}
+	log.FromContext(ctx).Info("StateBackend deleted", "bucket", sb.Status.BucketName, "deletionPolicy", sb.Spec.DeletionPolicy)
+	return ctrl.Result{}, nil
+}
+
+// deleteBucket removes the bucket only if it is ours and empty. A non-empty bucket blocks the
+// deletion with reason BucketNotEmpty: the operator never empties a bucket.
+func (r *StateBackendReconciler) deleteBucket(ctx context.Context, s *scope) (ctrl.Result, error) {
+	sb, name := s.sb, s.sb.Status.BucketName
+	obs, err := s.provider.ObserveBucket(ctx, name)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("observe bucket %q: %w", name, err)
+	}
+	if !obs.Exists {
+		return ctrl.Result{}, nil
+	}
+	if obs.Owner == nil || obs.Owner.Namespace != sb.Namespace || obs.Owner.Name != sb.Name {
+		// Never ours (refused) or taken over since: not ours to delete.
+		r.event(sb, corev1.EventTypeNormal, "BucketKept", "DeleteBucket", "bucket %q is not owned by this StateBackend and was left alone", name)
+		return ctrl.Result{}, nil
+	}
+	err = s.provider.DeleteBucket(ctx, name)
+	switch {
+	case err == nil:
+		r.event(sb, corev1.EventTypeNormal, "BucketDeleted", "DeleteBucket", "deleted empty bucket %q", name)
+		return ctrl.Result{}, nil
+	case errors.Is(err, provider.ErrBucketNotEmpty):
+		msg := fmt.Sprintf("deletionPolicy is Delete but bucket %q still holds objects; the operator never empties a bucket: "+
+			"remove the objects (or set deletionPolicy: Retain) to finish the deletion", name)
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonBucketNotEmpty, msg)
+		r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, v1alpha1.ReasonBucketNotEmpty, msg)
+		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonBucketNotEmpty, "DeleteBucket", "%s", msg)
+		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+	default:
+		return ctrl.Result{}, fmt.Errorf("delete bucket %q: %w", name, err)
+	}
+}
+
+// deleteOwned deletes the named object if this StateBackend controls it.
+func (r *StateBackendReconciler) deleteOwned(ctx context.Context, sb *v1alpha1.StateBackend, obj client.Object, name string) error {
+	if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: name}, obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(obj, sb) {
+		return nil
+	}
+	if err := r.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+// Package controllers reconciles StateBackends into a bucket, a credential scoped to it, and the
+// Secret and ConfigMap a Terraform runner consumes.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+)
+
+const (
+	// Finalizer keeps a StateBackend until its credential is revoked (and, with deletionPolicy Delete,
+	// its empty bucket removed).
+	Finalizer = "tfstate.dev/finalizer"
+
+	// LabelManagedBy marks the Secrets and ConfigMaps the operator writes; the manager's cache holds
+	// only objects with this label, so unrelated Secrets never reach its memory.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy.
+	ManagedByValue = "tfstate-operator"
+	// LabelStateBackend names the StateBackend an object belongs to.
+	LabelStateBackend = "tfstate.dev/statebackend"
+
+	// AnnotationCredentialName, AnnotationCredentialAccess and AnnotationBucket record on the Secret
+	// what its credential was issued for, so a change of spec.access is noticed without a provider call.
+	AnnotationCredentialName   = "tfstate.dev/credential-name"
+	AnnotationCredentialAccess = "tfstate.dev/credential-access"
+	AnnotationBucket           = "tfstate.dev/bucket"
+
+	// indexProviderRef indexes StateBackends by "<kind>/<namespace>/<name>" of their provider.
+	indexProviderRef = "spec.providerRef"
+)
+
+// ClientFactory builds a provider client from a provider spec and the data of its credentials
+// Secret. It makes no network call; errors wrap provider.ErrInvalidConfig.
+type ClientFactory func(ctx context.Context, spec *v1alpha1.StorageProviderSpec, credentials map[string][]byte) (provider.Client, error)
+
+// StateBackendReconciler reconciles a StateBackend.
+type StateBackendReconciler struct {
+	// Client reads through the manager's cache. Secrets and ConfigMaps are cached only when they
+	// carry LabelManagedBy.
+	client.Client
+	// APIReader reads from the API server directly: the providers' credentials Secrets (not cached)
+	// and a Secret whose name is taken by an object the operator did not label.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// NewClient builds provider clients.
+	NewClient ClientFactory
+	// Prober proves issued credentials with signed S3 calls of their own.
+	Prober provider.Prober
+	// Now is the clock; tests may set it.
+	Now func() time.Time
+	// RetryInterval is how soon a backend waiting on something outside the cluster (a missing
+	// provider Secret, a propagating credential, a non-empty bucket) is looked at again.
+	RetryInterval time.Duration
+	// DriftInterval is how often a Ready backend is checked against the provider.
+	DriftInterval time.Duration
+}
+
+// +kubebuilder:rbac:groups=tfstate.dev,resources=statebackends,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tfstate.dev,resources=statebackends/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tfstate.dev,resources=statebackends/finalizers,verbs=update
+// +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders;storageproviders,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile moves one StateBackend towards its spec. Status is written once, in a deferred patch,
+// except where a name must be recorded before the provider call that creates it.
+func (r *StateBackendReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	sb := &v1alpha1.StateBackend{}
+	if err := r.Get(ctx, req.NamespacedName, sb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s := &scope{sb: sb, base: sb.DeepCopy()}
+	defer func() {
+		if err := r.patchStatus(ctx, s); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	if !sb.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	if !controllerutil.ContainsFinalizer(sb, Finalizer) {
+		// Finalizer first: nothing is created at the provider until deletion is guaranteed to
+		// come back here to revoke it.
+		patch := client.MergeFrom(sb.DeepCopy())
+		controllerutil.AddFinalizer(sb, Finalizer)
+		if err := r.Patch(ctx, sb, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+		s.base.Finalizers = sb.Finalizers
+		s.base.ResourceVersion = sb.ResourceVersion
+	}
+	return r.reconcileNormal(ctx, s)
+}
+
+// scope carries one reconcile's state between phases.
+type scope struct {
+	sb *v1alpha1.StateBackend
+	// base is the object as last written, for the status patch.
+	base *v1alpha1.StateBackend
+	// client and settings of the resolved provider.
+	provider         provider.Client
+	settings         provider.BackendSettings
+	allowAdoption    bool
+	providerResolved bool
+}
+
+func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
+	s.sb.Status.SecretName = secretName(s.sb)
+	s.sb.Status.ConfigMapName = configMapName(s.sb)
+
+	for _, phase := range []func(context.Context, *scope) (ctrl.Result, error){
+		r.resolveProvider, r.reconcileBucket, r.reconcileCredential,
+	} {
+		res, err := phase(ctx, s)
+		if errors.Is(err, errTerminalCondition) {
+			// A condition says what must change (spec, or something outside the cluster such as a
+			// conflicting Secret or bucket); look again slowly rather than never.
+			return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+		}
+		if err != nil || !res.IsZero() || !s.providerResolved {
+			// !providerResolved: resolveProvider set a condition and the provider watch brings
+			// the backend back.
+			return res, r.fail(s, err)
+		}
+	}
+	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
+		fmt.Sprintf("Secret %q holds a verified credential for bucket %q", s.sb.Status.SecretName, s.sb.Status.BucketName))
+	return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
+}
+
+// fail turns an error into the Ready condition (when a phase has not already said something more
+// specific) and decides between retry and terminal.
+func (r *StateBackendReconciler) fail(s *scope, err error) error {
+	if err == nil {
+		return nil
+	}
+	ready := meta.FindStatusCondition(s.sb.Status.Conditions, v1alpha1.ConditionReady)
+	if ready == nil || ready.Status == metav1.ConditionTrue || ready.ObservedGeneration != s.sb.Generation || ready.Reason == v1alpha1.ReasonProgressing {
+		r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonFor(err), err.Error())
+	}
+	var rl *provider.RateLimitedError
+	if errors.As(err, &rl) {
+		// Retried by the workqueue's backoff; Retry-After is honoured by the caller's RequeueAfter
+		// where it is known (see requeueFor).
+		return err
+	}
+	if isTerminal(err) {
+		return reconcile.TerminalError(err)
+	}
+	return err
+}
+
+// reasonFor maps an error to a stable condition reason.
+func reasonFor(err error) string {
+	switch {
+	case errors.Is(err, provider.ErrInvalidConfig):
+		return v1alpha1.ReasonProviderInvalid
+	case errors.Is(err, provider.ErrQuotaExceeded):
+		return "ProviderQuotaExceeded"
+	default:
+		return v1alpha1.ReasonProviderError
+	}
+}
+
+func isTerminal(err error) bool {
+	return errors.Is(err, provider.ErrInvalidConfig) || errors.Is(err, provider.ErrQuotaExceeded) ||
+		errors.Is(err, provider.ErrCredentialTooBroad)
+}
+
+func (r *StateBackendReconciler) setCondition(sb *v1alpha1.StateBackend, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&sb.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: sb.Generation,
+	})
+}
+
+// patchStatus writes status if it changed since it was last written.
+func (r *StateBackendReconciler) patchStatus(ctx context.Context, s *scope) error {
+	if s.sb.DeletionTimestamp.IsZero() || controllerutil.ContainsFinalizer(s.sb, Finalizer) {
+		s.sb.Status.ObservedGeneration = s.sb.Generation
+	}
+	if equalStatus(s.base.Status, s.sb.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, s.sb, client.MergeFrom(s.base)); err != nil {
+		return fmt.Errorf("patch status: %w", err)
+	}
+	s.base = s.sb.DeepCopy()
+	return nil
+}
+
+func equalStatus(a, b v1alpha1.StateBackendStatus) bool { return equalityOf(a, b) }
+
+// SetupWithManager registers the controller: StateBackends, the Secrets and ConfigMaps they own, and
+// the providers they reference.
+func (r *StateBackendReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, maxConcurrent int) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.RetryInterval == 0 {
+		r.RetryInterval = 30 * time.Second
+	}
+	if r.DriftInterval == 0 {
+		r.DriftInterval = 10 * time.Minute
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.StateBackend{}, indexProviderRef, func(o client.Object) []string {
+		return []string{providerKey(o.(*v1alpha1.StateBackend))}
+	}); err != nil {
+		return fmt.Errorf("index providerRef: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.StateBackend{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
+		Owns(&corev1.Secret{}).
+		Owns(&corev1.ConfigMap{}).
+		Watches(&v1alpha1.ClusterStorageProvider{}, handler.EnqueueRequestsFromMapFunc(r.backendsUsing(v1alpha1.ClusterStorageProviderKind))).
+		Watches(&v1alpha1.StorageProvider{}, handler.EnqueueRequestsFromMapFunc(r.backendsUsing(v1alpha1.StorageProviderKind))).
+		WithOptions(controllerOptions(maxConcurrent)).
+		Complete(r)
+}
+
+// backendsUsing maps a provider event to the StateBackends that reference the provider.
+func (r *StateBackendReconciler) backendsUsing(kind v1alpha1.ProviderKind) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &v1alpha1.StateBackendList{}
+		key := string(kind) + "/" + o.GetNamespace() + "/" + o.GetName()
+		opts := []client.ListOption{client.MatchingFields{indexProviderRef: key}}
+		if kind == v1alpha1.StorageProviderKind {
+			opts = append(opts, client.InNamespace(o.GetNamespace()))
+		}
+		if err := r.List(ctx, list, opts...); err != nil {
+			log.FromContext(ctx).Error(err, "list StateBackends for provider", "provider", key)
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+		return reqs
+	}
+}
+
+// providerKey is the index value of a StateBackend's provider reference.
+func providerKey(sb *v1alpha1.StateBackend) string {
+	kind := sb.Spec.ProviderRef.Kind
+	if kind == "" {
+		kind = v1alpha1.ClusterStorageProviderKind
+	}
+	ns := ""
+	if kind == v1alpha1.StorageProviderKind {
+		ns = sb.Namespace
+	}
+	return string(kind) + "/" + ns + "/" + sb.Spec.ProviderRef.Name
+}

@@ -1,0 +1,284 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/memory"
+)
+
+// The suite runs the real reconciler in a manager against a real kube-apiserver and etcd (envtest),
+// with in-memory providers so that failures can be injected after any provider call.
+
+const (
+	operatorNamespace = "tfstate-system"
+	storeKey          = "memoryStore" // key of the credentials Secret naming the test's store
+)
+
+var (
+	k8s    client.Client
+	stores sync.Map // store id -> *memory.Store
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assetsDir(),
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "start envtest (kube-apiserver and etcd come from `make tools`): %v\n", err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:    {Label: managed},
+			&corev1.ConfigMap{}: {Label: managed},
+		}},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &StateBackendReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Scheme:        scheme,
+		Recorder:      mgr.GetEventRecorder("tfstate-operator"),
+		NewClient:     memoryClient,
+		Prober:        proberFor{},
+		RetryInterval: 500 * time.Millisecond,
+		DriftInterval: time.Minute,
+	}
+	if err := r.SetupWithManager(ctx, mgr, 4); err != nil {
+		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
+		return 1
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "manager stopped: %v\n", err)
+		}
+	}()
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "client: %v\n", err)
+		return 1
+	}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		fmt.Fprintf(os.Stderr, "namespace: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func zapLevel() int8 {
+	if os.Getenv("TEST_VERBOSE_LOGS") != "" {
+		return -1
+	}
+	return 1 // warnings and errors only: reconcile errors are expected in fault-injection tests
+}
+
+// assetsDir is where hack/tools.sh caches kube-apiserver and etcd.
+func assetsDir() string {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "tfstate-operator", "tools")
+}
+
+// memoryClient is the suite's ClientFactory: the credentials Secret names the store.
+func memoryClient(_ context.Context, spec *v1alpha1.StorageProviderSpec, creds map[string][]byte) (provider.Client, error) {
+	if spec.MinIO == nil {
+		return nil, fmt.Errorf("%w: no provider block", provider.ErrInvalidConfig)
+	}
+	s, ok := stores.Load(string(creds[storeKey]))
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown store %q", provider.ErrInvalidConfig, creds[storeKey])
+	}
+	return s.(*memory.Store), nil
+}
+
+// proberFor routes a probe to the store that issued the credential.
+type proberFor struct{}
+
+func (proberFor) Probe(ctx context.Context, settings provider.BackendSettings, bucket string, cred provider.Credential, access provider.Access) (provider.ProbeResult, error) {
+	var found *memory.Store
+	stores.Range(func(_, v any) bool {
+		s := v.(*memory.Store)
+		if _, _, ok := s.CredentialScope(cred.AccessKeyID); ok {
+			found = s
+			return false
+		}
+		return true
+	})
+	if found == nil {
+		return provider.ProbeResult{}, fmt.Errorf("unknown access key: %w", provider.ErrCredentialNotYetValid)
+	}
+	return found.Probe(ctx, settings, bucket, cred, access)
+}
+
+// tenant is one test's world: a namespace, a ClusterStorageProvider and the store behind it.
+type tenant struct {
+	t        *testing.T
+	ns       string
+	provider string
+	store    *memory.Store
+}
+
+func newTenant(t *testing.T) *tenant {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	name = strings.Trim(name, "-")
+	tn := &tenant{t: t, ns: name, provider: name, store: memory.New(memory.DefaultSettings())}
+	stores.Store(name, tn.store)
+	ctx := context.Background()
+	must(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tn.ns}}))
+	must(t, k8s.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name},
+		Data:       map[string][]byte{storeKey: []byte(name)},
+	}))
+	tn.createProvider()
+	return tn
+}
+
+func (tn *tenant) createProvider() {
+	must(tn.t, k8s.Create(context.Background(), &v1alpha1.ClusterStorageProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: tn.provider},
+		Spec: v1alpha1.StorageProviderSpec{
+			MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"},
+			CredentialsSecretRef: v1alpha1.SecretReference{Namespace: operatorNamespace, Name: tn.provider},
+		},
+	}))
+}
+
+// backend creates a StateBackend in the tenant's namespace.
+func (tn *tenant) backend(name string, mutate func(*v1alpha1.StateBackend)) client.ObjectKey {
+	tn.t.Helper()
+	sb := &v1alpha1.StateBackend{
+		ObjectMeta: metav1.ObjectMeta{Namespace: tn.ns, Name: name},
+		Spec: v1alpha1.StateBackendSpec{
+			ProviderRef: v1alpha1.ProviderReference{Kind: v1alpha1.ClusterStorageProviderKind, Name: tn.provider},
+			Key:         "network/terraform.tfstate",
+		},
+	}
+	if mutate != nil {
+		mutate(sb)
+	}
+	must(tn.t, k8s.Create(context.Background(), sb))
+	return client.ObjectKeyFromObject(sb)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls f until it returns nil or the timeout passes, then fails with f's last error.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s: %v", timeout, err)
+}
+
+func getBackend(t *testing.T, key client.ObjectKey) *v1alpha1.StateBackend {
+	t.Helper()
+	sb := &v1alpha1.StateBackend{}
+	must(t, k8s.Get(context.Background(), key, sb))
+	return sb
+}
+
+// waitCondition waits until condition typ has status and reason for the current generation.
+func waitCondition(t *testing.T, key client.ObjectKey, typ string, status metav1.ConditionStatus, reason string) *v1alpha1.StateBackend {
+	t.Helper()
+	var sb *v1alpha1.StateBackend
+	eventually(t, 20*time.Second, func() error {
+		sb = &v1alpha1.StateBackend{}
+		if err := k8s.Get(context.Background(), key, sb); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(sb.Status.Conditions, typ)
+		if c == nil || c.Status != status || c.Reason != reason || c.ObservedGeneration != sb.Generation {
+			return fmt.Errorf("condition %s: got %+v, want status %s reason %s (generation %d)", typ, c, status, reason, sb.Generation)
+		}
+		return nil
+	})
+	return sb
+}
+
+func waitReady(t *testing.T, key client.ObjectKey) *v1alpha1.StateBackend {
+	t.Helper()
+	return waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+}
+
+func getSecret(t *testing.T, ns, name string) *corev1.Secret {
+	t.Helper()
+	s := &corev1.Secret{}
+	must(t, k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s))
+	return s
+}
+
+// eventsFor lists the events recorded about a StateBackend.
+func eventsFor(t *testing.T, ns, name string) []eventsv1.Event {
+	t.Helper()
+	list := &eventsv1.EventList{}
+	must(t, k8s.List(context.Background(), list, client.InNamespace(ns)))
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -1,0 +1,67 @@
+package controllers
+
+import (
+	"bytes"
+	"maps"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+)
+
+func containsFinalizer(sb *v1alpha1.StateBackend) bool {
+	return controllerutil.ContainsFinalizer(sb, Finalizer)
+}
+
+func removeFinalizer(sb *v1alpha1.StateBackend) { controllerutil.RemoveFinalizer(sb, Finalizer) }
+
+func equalityOf(a, b v1alpha1.StateBackendStatus) bool { return equality.Semantic.DeepEqual(a, b) }
+
+// mergeMaps returns base with extra's entries set; base may be nil.
+func mergeMaps(base, extra map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(extra))
+	maps.Copy(out, base)
+	maps.Copy(out, extra)
+	return out
+}
+
+// sameObject compares the metadata the operator writes.
+func sameObject(a, b metav1.ObjectMeta) bool {
+	return maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations) &&
+		equality.Semantic.DeepEqual(a.OwnerReferences, b.OwnerReferences)
+}
+
+func bytesEqual(a, b []byte) bool { return bytes.Equal(a, b) }
+
+// deletionPredicate passes updates that start a deletion, which do not change the generation of
+// every kind of object.
+func deletionPredicate() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !e.ObjectNew.GetDeletionTimestamp().IsZero()
+		},
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// controllerOptions sizes the worker pool and the per-item retry backoff (1 s doubling to 5 min), so
+// that a failing provider is retried patiently rather than hammered.
+func controllerOptions(maxConcurrent int) controller.Options {
+	if maxConcurrent <= 0 {
+		maxConcurrent = 4
+	}
+	return controller.Options{
+		MaxConcurrentReconciles: maxConcurrent,
+		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
+	}
+}

@@ -1,0 +1,128 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+)
+
+// TestAdmissionRejectsBadSpecs asserts, on the real API server, that bad input is refused at
+// admission with a message that names the problem.
+func TestAdmissionRejectsBadSpecs(t *testing.T) {
+	ctx := context.Background()
+	must(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "admission"}}))
+	base := func() *v1alpha1.StateBackend {
+		return &v1alpha1.StateBackend{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "admission", GenerateName: "sb-"},
+			Spec:       v1alpha1.StateBackendSpec{ProviderRef: v1alpha1.ProviderReference{Name: "p"}},
+		}
+	}
+	cases := []struct {
+		reason  string
+		mutate  func(*v1alpha1.StateBackend)
+		message string
+	}{
+		{"upper-case bucket names break S3 rules", func(sb *v1alpha1.StateBackend) { sb.Spec.BucketName = "Team-A" }, "spec.bucketName"},
+		{"two-character bucket names are too short", func(sb *v1alpha1.StateBackend) { sb.Spec.BucketName = "ab" }, "spec.bucketName"},
+		{"bucket names may not end in a hyphen", func(sb *v1alpha1.StateBackend) { sb.Spec.BucketName = "abc-" }, "spec.bucketName"},
+		{"underscores are not allowed in bucket names", func(sb *v1alpha1.StateBackend) { sb.Spec.BucketName = "team_a" }, "spec.bucketName"},
+		{"reserved prefixes are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.BucketName = "xn--abc" }, "reserves"},
+		{"absolute keys are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.Key = "/network/terraform.tfstate" }, "spec.key"},
+		{"keys ending in a slash are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.Key = "network/" }, "spec.key"},
+		{"double slashes are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.Key = "a//b" }, "spec.key"},
+		{"parent segments are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.Key = "a/../b" }, "'..'"},
+		{"spaces could add flags to TF_CLI_ARGS_init", func(sb *v1alpha1.StateBackend) { sb.Spec.Key = "a -backend-config=x" }, "spec.key"},
+		{"quotes could break the backend file", func(sb *v1alpha1.StateBackend) { sb.Spec.WorkspaceKeyPrefix = `env"x` }, "spec.workspaceKeyPrefix"},
+		{"unknown access modes are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.Access = "Admin" }, "spec.access"},
+		{"unknown deletion policies are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.DeletionPolicy = "Purge" }, "spec.deletionPolicy"},
+		{"unknown provider kinds are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.ProviderRef.Kind = "Bucket" }, "spec.providerRef.kind"},
+	}
+	for _, tc := range cases {
+		sb := base()
+		tc.mutate(sb)
+		err := k8s.Create(ctx, sb)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.message) {
+			t.Errorf("%s: want an Invalid error mentioning %q, got %v", tc.reason, tc.message, err)
+		}
+	}
+}
+
+func TestAdmissionImmutableFields(t *testing.T) {
+	ctx := context.Background()
+	must(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "immutable"}}))
+	sb := &v1alpha1.StateBackend{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "immutable", Name: "sb"},
+		Spec: v1alpha1.StateBackendSpec{
+			ProviderRef: v1alpha1.ProviderReference{Name: "does-not-exist"},
+			BucketName:  "immutable-bucket",
+		},
+	}
+	must(t, k8s.Create(ctx, sb))
+	cases := []struct {
+		reason  string
+		mutate  func(*v1alpha1.StateBackend)
+		message string
+	}{
+		{"the bucket cannot change under existing state", func(sb *v1alpha1.StateBackend) { sb.Spec.BucketName = "other-bucket" }, "spec.bucketName is immutable"},
+		{"the bucket cannot be removed to fall back to the default", func(sb *v1alpha1.StateBackend) { sb.Spec.BucketName = "" }, "cannot be added or removed"},
+		{"moving providers is a migration", func(sb *v1alpha1.StateBackend) { sb.Spec.ProviderRef.Name = "other" }, "spec.providerRef is immutable"},
+		{"the Secret name cannot be added later", func(sb *v1alpha1.StateBackend) { sb.Spec.SecretName = "other" }, "cannot be added or removed"},
+	}
+	for _, tc := range cases {
+		cur := &v1alpha1.StateBackend{}
+		must(t, k8s.Get(ctx, client.ObjectKeyFromObject(sb), cur))
+		tc.mutate(cur)
+		err := k8s.Update(ctx, cur)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.message) {
+			t.Errorf("%s: want an Invalid error mentioning %q, got %v", tc.reason, tc.message, err)
+		}
+	}
+}
+
+func TestAdmissionProviderSpecs(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		reason  string
+		obj     client.Object
+		message string
+	}{
+		{"a provider needs exactly one provider block", &v1alpha1.ClusterStorageProvider{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-block"},
+			Spec:       v1alpha1.StorageProviderSpec{CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"}},
+		}, "exactly one provider block"},
+		{"a cluster provider's Secret needs a namespace", &v1alpha1.ClusterStorageProvider{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-namespace"},
+			Spec: v1alpha1.StorageProviderSpec{
+				MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9000"},
+				CredentialsSecretRef: v1alpha1.SecretReference{Name: "y"},
+			},
+		}, "namespace is required"},
+		{"endpoints need a scheme", &v1alpha1.ClusterStorageProvider{
+			ObjectMeta: metav1.ObjectMeta{Name: "no-scheme"},
+			Spec: v1alpha1.StorageProviderSpec{
+				MinIO:                &v1alpha1.MinIOProvider{Endpoint: "127.0.0.1:9000"},
+				CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"},
+			},
+		}, "spec.minio.endpoint"},
+		{"a namespaced provider cannot read another namespace's Secret", &v1alpha1.StorageProvider{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cross-namespace"},
+			Spec: v1alpha1.StorageProviderSpec{
+				MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9000"},
+				CredentialsSecretRef: v1alpha1.SecretReference{Namespace: operatorNamespace, Name: "y"},
+			},
+		}, "own namespace"},
+	}
+	for _, tc := range cases {
+		err := k8s.Create(ctx, tc.obj)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.message) {
+			t.Errorf("%s: want an Invalid error mentioning %q, got %v", tc.reason, tc.message, err)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+// Command manager runs the tfstate-operator: it reconciles StateBackends into a bucket, a credential
+// scoped to it, and a Secret a Terraform runner consumes with envFrom.
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/controllers"
+	"github.com/tfstate-operator/tfstate-operator/internal/probe"
+	"github.com/tfstate-operator/tfstate-operator/internal/providers"
+)
+
+func main() {
+	var (
+		metricsAddr, probeAddr, leaderElectionNamespace string
+		leaderElect                                     bool
+		concurrency                                     int
+		retryInterval, driftInterval                    time.Duration
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; \"0\" disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's namespace).")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "StateBackends reconciled in parallel.")
+	flag.DurationVar(&retryInterval, "retry-interval", 30*time.Second, "How soon a backend waiting on something outside the cluster is looked at again.")
+	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute, "How often a Ready backend is checked against its provider.")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	if err := run(ctrl.SetupSignalHandler(), config{
+		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect,
+		leaderElectionNamespace: leaderElectionNamespace, concurrency: concurrency,
+		retryInterval: retryInterval, driftInterval: driftInterval,
+	}); err != nil {
+		log.Error(err, "manager stopped")
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	metricsAddr, probeAddr, leaderElectionNamespace string
+	leaderElect                                     bool
+	concurrency                                     int
+	retryInterval, driftInterval                    time.Duration
+}
+
+func run(ctx context.Context, cfg config) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress:  cfg.probeAddr,
+		LeaderElection:          cfg.leaderElect,
+		LeaderElectionID:        "tfstate-operator.tfstate.dev",
+		LeaderElectionNamespace: cfg.leaderElectionNamespace,
+		Cache: cache.Options{
+			// Only the Secrets and ConfigMaps the operator writes are cached: a cluster's other
+			// Secrets never enter the manager's memory.
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}:    {Label: managed},
+				&corev1.ConfigMap{}: {Label: managed},
+			},
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	r := &controllers.StateBackendReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Scheme:        mgr.GetScheme(),
+		Recorder:      mgr.GetEventRecorder("tfstate-operator"),
+		NewClient:     providers.New,
+		Prober:        probe.New(),
+		RetryInterval: cfg.retryInterval,
+		DriftInterval: cfg.driftInterval,
+	}
+	if err := r.SetupWithManager(ctx, mgr, cfg.concurrency); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
