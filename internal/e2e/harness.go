@@ -1,0 +1,447 @@
+// Package e2e runs the operator the way a cluster does: a real kube-apiserver and etcd, a real MinIO,
+// the real manager binary built from main.go with only the RBAC that config/rbac grants it, the
+// sample manifests from config/samples, and real Terraform consuming the issued Secret. The
+// end-to-end test and `make demo` (hack/demo) share it, so the demo shows exactly what is tested.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/tftest"
+)
+
+const (
+	// OperatorNamespace holds the operator's lease and the MinIO admin Secret.
+	OperatorNamespace = "tfstate-system"
+	// AdminSecretName is the Secret config/samples/clusterstorageprovider_minio.yaml refers to.
+	AdminSecretName = "minio-admin"
+	// operatorUser is the identity the manager binary runs as; it holds only config/rbac's roles.
+	operatorUser = "tfstate-operator"
+)
+
+// Env is a running control plane, MinIO and (once started) operator.
+type Env struct {
+	// Root is the repository root (config/ and main.go live there).
+	Root string
+	// Dir is a scratch directory for kubeconfigs, logs and Terraform working directories.
+	Dir string
+	// Kube is an admin client of the control plane.
+	Kube client.Client
+	// MinIO is the S3 server every backend lives on.
+	MinIO *miniotest.Server
+	// Progress receives one line per step; io.Discard when nil.
+	Progress io.Writer
+
+	controlPlane *envtest.Environment
+	operator     *exec.Cmd
+	operatorDone chan error
+	operatorLog  string
+}
+
+// Start brings up kube-apiserver + etcd (with the CRDs installed) and MinIO under dir.
+func Start(ctx context.Context, dir string, progress io.Writer) (*Env, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Root: root, Dir: dir, Progress: progress}
+	e.step("starting kube-apiserver and etcd (envtest binaries from %s)", assetsDir())
+	e.controlPlane = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assetsDir(),
+	}
+	cfg, err := e.controlPlane.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start control plane (run `make tools` for kube-apiserver and etcd): %w", err)
+	}
+	scheme := Scheme()
+	if e.Kube, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.step("starting MinIO")
+	if e.MinIO, err = miniotest.Start(ctx, filepath.Join(dir, "minio")); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	e.step("MinIO serves S3 at %s", e.MinIO.Endpoint)
+	return e, nil
+}
+
+// Scheme knows the core types and tfstate.dev/v1alpha1.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = v1alpha1.AddToScheme(s)
+	return s
+}
+
+// Stop stops the operator, MinIO and the control plane. It is safe to call more than once.
+func (e *Env) Stop() {
+	e.StopOperator()
+	if e.MinIO != nil {
+		e.MinIO.Stop()
+		e.MinIO = nil
+	}
+	if e.controlPlane != nil {
+		_ = e.controlPlane.Stop()
+		e.controlPlane = nil
+	}
+}
+
+// BuildOperator compiles main.go into the scratch directory: the binary the e2e test runs is the
+// binary that ships.
+func (e *Env) BuildOperator(ctx context.Context) (string, error) {
+	out := filepath.Join(e.Dir, "manager")
+	e.step("building the operator from %s", filepath.Join(e.Root, "main.go"))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
+	cmd.Dir = e.Root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, b)
+	}
+	return out, nil
+}
+
+// StartOperator grants the operator's identity exactly the roles in config/rbac and runs binary
+// against the control plane with leader election, as the Deployment in config/manager does.
+func (e *Env) StartOperator(ctx context.Context, binary string) error {
+	if err := e.ensureNamespace(ctx, OperatorNamespace); err != nil {
+		return err
+	}
+	if err := e.grantOperatorRBAC(ctx); err != nil {
+		return err
+	}
+	user, err := e.controlPlane.AddUser(envtest.User{Name: operatorUser}, nil)
+	if err != nil {
+		return fmt.Errorf("operator user: %w", err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	kubeconfigPath := filepath.Join(e.Dir, "operator.kubeconfig")
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		return err
+	}
+	e.operatorLog = filepath.Join(e.Dir, "operator.log")
+	logFile, err := os.Create(e.operatorLog)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(binary,
+		"--kubeconfig="+kubeconfigPath,
+		"--leader-elect",
+		"--leader-election-namespace="+OperatorNamespace,
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=0",
+		"--retry-interval=2s",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start operator: %w", err)
+	}
+	e.operator = cmd
+	e.operatorDone = make(chan error, 1)
+	go func() { e.operatorDone <- cmd.Wait(); logFile.Close() }()
+	e.step("operator running as user %q with config/rbac's roles (log: %s)", operatorUser, e.operatorLog)
+	return nil
+}
+
+// StopOperator stops the operator process, if running.
+func (e *Env) StopOperator() {
+	if e.operator == nil {
+		return
+	}
+	_ = e.operator.Process.Signal(os.Interrupt)
+	select {
+	case <-e.operatorDone:
+	case <-time.After(10 * time.Second):
+		_ = e.operator.Process.Kill()
+		<-e.operatorDone
+	}
+	e.operator = nil
+}
+
+// OperatorLog returns what the operator printed so far.
+func (e *Env) OperatorLog() string {
+	if e.operatorLog == "" {
+		return ""
+	}
+	b, _ := os.ReadFile(e.operatorLog)
+	return string(b)
+}
+
+// grantOperatorRBAC creates config/rbac's generated ClusterRole and leader-election Role and binds
+// them to the operator's user, so a missing RBAC marker fails the end-to-end test.
+func (e *Env) grantOperatorRBAC(ctx context.Context) error {
+	cr := &rbacv1.ClusterRole{}
+	if err := e.decodeFile(filepath.Join("config", "rbac", "role.yaml"), cr); err != nil {
+		return err
+	}
+	role := &rbacv1.Role{}
+	if err := e.decodeFile(filepath.Join("config", "rbac", "leader_election_role.yaml"), role); err != nil {
+		return err
+	}
+	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: operatorUser}}
+	objs := []client.Object{
+		cr,
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: cr.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+			Subjects:   subject,
+		},
+		role,
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: role.Namespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+			Subjects:   subject,
+		},
+	}
+	for _, o := range objs {
+		if err := e.Kube.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// ApplySamples creates the MinIO admin Secret and the objects in config/samples, pointing the
+// ClusterStorageProvider at the test's MinIO. It returns the StateBackend as applied.
+func (e *Env) ApplySamples(ctx context.Context) (*v1alpha1.StateBackend, error) {
+	if err := e.ensureNamespace(ctx, OperatorNamespace); err != nil {
+		return nil, err
+	}
+	admin := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: AdminSecretName},
+		Data: map[string][]byte{
+			"accessKeyID":     []byte(e.MinIO.RootUser),
+			"secretAccessKey": []byte(e.MinIO.RootPassword),
+		},
+	}
+	if err := e.Kube.Create(ctx, admin); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("create admin Secret: %w", err)
+	}
+	csp := &v1alpha1.ClusterStorageProvider{}
+	if err := e.decodeFile(filepath.Join("config", "samples", "clusterstorageprovider_minio.yaml"), csp); err != nil {
+		return nil, err
+	}
+	csp.Spec.MinIO.Endpoint = e.MinIO.Endpoint
+	if err := e.Kube.Create(ctx, csp); err != nil {
+		return nil, fmt.Errorf("create ClusterStorageProvider: %w", err)
+	}
+	e.step("applied ClusterStorageProvider %q -> %s (admin keys in Secret %s/%s)", csp.Name, csp.Spec.MinIO.Endpoint, OperatorNamespace, AdminSecretName)
+	sb := &v1alpha1.StateBackend{}
+	if err := e.decodeFile(filepath.Join("config", "samples", "statebackend.yaml"), sb); err != nil {
+		return nil, err
+	}
+	if err := e.ensureNamespace(ctx, sb.Namespace); err != nil {
+		return nil, err
+	}
+	if err := e.Kube.Create(ctx, sb); err != nil {
+		return nil, fmt.Errorf("create StateBackend: %w", err)
+	}
+	e.step("applied StateBackend %s/%s (bucket %q, key %q, access %s)", sb.Namespace, sb.Name, sb.Spec.BucketName, sb.Spec.Key, sb.Spec.Access)
+	return sb, nil
+}
+
+// WaitReady waits until the StateBackend's Ready condition is True for its current generation.
+func (e *Env) WaitReady(ctx context.Context, key types.NamespacedName, timeout time.Duration) (*v1alpha1.StateBackend, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sb := &v1alpha1.StateBackend{}
+	for {
+		err := e.Kube.Get(ctx, key, sb)
+		if err == nil {
+			if c := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady); c != nil &&
+				c.Status == metav1.ConditionTrue && c.ObservedGeneration == sb.Generation {
+				e.step("StateBackend %s is Ready: bucket %s, Secret %s, credential %s, versioning %s, locking %s",
+					key, sb.Status.BucketName, sb.Status.SecretName, credentialID(sb), sb.Status.Versioning, sb.Status.Locking)
+				return sb, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return sb, fmt.Errorf("StateBackend %s not Ready within %s; conditions: %s; operator log:\n%s",
+				key, timeout, describeConditions(sb), tail(e.OperatorLog(), 40))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// SecretEnv returns the Secret's data as environment variables: what `envFrom` gives a pod.
+func (e *Env) SecretEnv(ctx context.Context, namespace, name string) (map[string]string, error) {
+	s := &corev1.Secret{}
+	if err := e.Kube.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
+		return nil, err
+	}
+	env := make(map[string]string, len(s.Data))
+	for k, v := range s.Data {
+		env[k] = string(v)
+	}
+	return env, nil
+}
+
+// WaitGone waits until the object no longer exists.
+func (e *Env) WaitGone(ctx context.Context, obj client.Object, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	key := client.ObjectKeyFromObject(obj)
+	for {
+		err := e.Kube.Get(ctx, key, obj)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s still exists after %s; operator log:\n%s", key, timeout, tail(e.OperatorLog(), 40))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (e *Env) ensureNamespace(ctx context.Context, name string) error {
+	err := e.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+func (e *Env) decodeFile(rel string, into any) error {
+	b, err := os.ReadFile(filepath.Join(e.Root, rel))
+	if err != nil {
+		return err
+	}
+	// Skip leading comment-only documents; each file here holds one object.
+	if err := yaml.UnmarshalStrict(b, into); err != nil {
+		return fmt.Errorf("decode %s: %w", rel, err)
+	}
+	return nil
+}
+
+func (e *Env) step(format string, args ...any) {
+	fmt.Fprintf(e.Progress, "==> "+format+"\n", args...)
+}
+
+// Module is the Terraform configuration the test and the demo apply: a partial s3 backend whose every
+// setting comes from the environment (the Secret), and a built-in resource, so no provider plugin is
+// downloaded.
+const Module = `terraform {
+  backend "s3" {}
+}
+
+resource "terraform_data" "demo" {
+  input = "state kept in a tfstate-operator backend"
+}
+
+output "demo" {
+  value = terraform_data.demo.output
+}
+`
+
+// TerraformApply runs `terraform init` and `terraform apply` on Module in a fresh directory with
+// exactly env as the backend's environment (tftest adds only PATH and a private HOME).
+func (e *Env) TerraformApply(ctx context.Context, name string, env map[string]string) (string, error) {
+	dir := filepath.Join(e.Dir, "terraform-"+name)
+	if err := tftest.WriteModule(dir, map[string]string{"main.tf": Module}); err != nil {
+		return "", err
+	}
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"init", "-input=false", "-no-color"},
+		{"apply", "-auto-approve", "-input=false", "-no-color"},
+	} {
+		e.step("terraform %s (environment: only the Secret's %d keys)", strings.Join(args, " "), len(env))
+		out, err := tftest.Run(ctx, dir, env, args...)
+		all.WriteString(out)
+		if err != nil {
+			return all.String(), fmt.Errorf("terraform %s: %w\n%s", args[0], err, out)
+		}
+	}
+	return all.String(), nil
+}
+
+// RepoRoot finds the directory holding this module's go.mod, from the working directory up.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			bytes.HasPrefix(b, []byte("module github.com/tfstate-operator/tfstate-operator\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the tfstate-operator repository")
+		}
+		dir = parent
+	}
+}
+
+// assetsDir is where hack/tools.sh caches kube-apiserver and etcd.
+func assetsDir() string {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d
+	}
+	if d := os.Getenv("TFSTATE_TOOLS_DIR"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "tfstate-operator", "tools")
+}
+
+func credentialID(sb *v1alpha1.StateBackend) string {
+	if sb.Status.Credential == nil {
+		return "<none>"
+	}
+	return sb.Status.Credential.ID
+}
+
+func describeConditions(sb *v1alpha1.StateBackend) string {
+	var parts []string
+	for _, c := range sb.Status.Conditions {
+		parts = append(parts, fmt.Sprintf("%s=%s (%s: %s)", c.Type, c.Status, c.Reason, c.Message))
+	}
+	if len(parts) == 0 {
+		return "<none>"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
