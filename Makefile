@@ -8,7 +8,7 @@ TOOLS_DIR ?= $(or $(TFSTATE_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tf
 export TFSTATE_TOOLS_DIR := $(TOOLS_DIR)
 export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 export MINIO_BIN := $(TOOLS_DIR)/minio
-export TERRAFORM_BIN := $(TOOLS_DIR)/terraform
+export TFSTATE_TERRAFORM := $(TOOLS_DIR)/terraform
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
 .PHONY: all

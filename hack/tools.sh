@@ -116,7 +116,7 @@ print_env() {
   echo "export KUBEBUILDER_ASSETS=$TOOLS_DIR"
   echo "export TFSTATE_TOOLS_DIR=$TOOLS_DIR"
   echo "export MINIO_BIN=$TOOLS_DIR/minio"
-  echo "export TERRAFORM_BIN=$TOOLS_DIR/terraform"
+  echo "export TFSTATE_TERRAFORM=$TOOLS_DIR/terraform"
 }
 
 case "${1:-all}" in
