@@ -244,6 +244,12 @@ func (r *StateBackendReconciler) reconcileDelete(ctx context.Context, s *scope) 
 	if !containsFinalizer(sb) {
 		return ctrl.Result{}, nil
 	}
+	if sb.Status.BucketName == "" && sb.Status.Credential == nil {
+		// Names are recorded in status before any provider call that creates something, so a
+		// backend with neither never reached a provider (a typo in providerRef, say): there is
+		// nothing to revoke, and waiting for a provider that may never exist would block deletion.
+		return ctrl.Result{}, r.releaseFinalizer(ctx, sb)
+	}
 	r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonDeleting, "revoking the credential")
 	if res, err := r.resolveProvider(ctx, s); err != nil || !res.IsZero() || !s.providerResolved {
 		// Without the provider nothing can be revoked; the condition says why the finalizer stays.
@@ -265,13 +271,20 @@ func (r *StateBackendReconciler) reconcileDelete(ctx context.Context, s *scope) 
 			return res, r.fail(s, err)
 		}
 	}
-	patch := client.MergeFrom(sb.DeepCopy())
-	removeFinalizer(sb)
-	if err := r.Patch(ctx, sb, patch); err != nil {
-		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+	if err := r.releaseFinalizer(ctx, sb); err != nil {
+		return ctrl.Result{}, err
 	}
 	log.FromContext(ctx).Info("StateBackend deleted", "bucket", sb.Status.BucketName, "deletionPolicy", sb.Spec.DeletionPolicy)
 	return ctrl.Result{}, nil
+}
+
+func (r *StateBackendReconciler) releaseFinalizer(ctx context.Context, sb *v1alpha1.StateBackend) error {
+	patch := client.MergeFrom(sb.DeepCopy())
+	removeFinalizer(sb)
+	if err := r.Patch(ctx, sb, patch); err != nil {
+		return fmt.Errorf("remove finalizer: %w", err)
+	}
+	return nil
 }
 
 // deleteBucket removes the bucket only if it is ours and empty. A non-empty bucket blocks the

@@ -251,6 +251,27 @@ func TestMissingProviderThenCreated(t *testing.T) {
 	waitReady(t, key)
 }
 
+func TestDeletingABackendThatNeverReachedAProvider(t *testing.T) {
+	tn := newTenant(t)
+	key := tn.backend("typo", func(sb *v1alpha1.StateBackend) { sb.Spec.ProviderRef.Name = "no-such-provider" })
+	sb := waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderNotFound)
+	if !containsFinalizer(sb) {
+		t.Fatal("finalizer missing: it must be added before anything else")
+	}
+	// Nothing was ever created at a provider, so nothing blocks the deletion.
+	must(t, k8s.Delete(context.Background(), sb))
+	eventually(t, 20*time.Second, func() error {
+		err := k8s.Get(context.Background(), key, &v1alpha1.StateBackend{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("StateBackend still exists (err %v)", err)
+	})
+	if got := tn.store.Calls(memory.OpIssueCredential) + tn.store.Calls(memory.OpCreateBucket); got != 0 {
+		t.Fatalf("%d provider calls for a backend whose provider does not exist", got)
+	}
+}
+
 func TestNamespacedStorageProvider(t *testing.T) {
 	tn := newTenant(t)
 	stores.Store("local", tn.store)
