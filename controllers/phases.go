@@ -162,7 +162,11 @@ func (r *StateBackendReconciler) createBucket(ctx context.Context, s *scope, nam
 			fmt.Sprintf("bucket name %q was taken by someone else", name))
 		return ctrl.Result{}, nil
 	default:
-		return r.bucketNotReady(s, fmt.Errorf("create bucket %q: %w", name, err))
+		// The call may have taken effect before it failed (a lost reply): keep reason Creating so
+		// that the next reconcile marks the bucket as ours instead of refusing it as foreign.
+		err = fmt.Errorf("create bucket %q: %w", name, err)
+		r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, reasonCreating, err.Error())
+		return ctrl.Result{}, err
 	}
 }
 
@@ -264,6 +268,11 @@ func (r *StateBackendReconciler) reconcileDelete(ctx context.Context, s *scope) 
 	// The Secret would be garbage-collected with its owner; deleting it now stops runners from
 	// picking up a revoked key in the meantime.
 	if err := r.deleteOwned(ctx, sb, &corev1.Secret{}, secretName(sb)); err != nil {
+		return ctrl.Result{}, err
+	}
+	// The ConfigMap too, so a StateBackend re-created under the same name at once does not find
+	// its predecessor's ConfigMap waiting for the garbage collector.
+	if err := r.deleteOwned(ctx, sb, &corev1.ConfigMap{}, configMapName(sb)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if sb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete && sb.Status.BucketName != "" {

@@ -290,6 +290,24 @@ func TestNamespacedStorageProvider(t *testing.T) {
 		sb.Spec.ProviderRef = v1alpha1.ProviderReference{Kind: v1alpha1.StorageProviderKind, Name: "local"}
 	})
 	waitReady(t, key)
+
+	// A StorageProvider that names the operator's namespace would hand a tenant the operator's
+	// admin credentials: refused, and nothing is created with them.
+	must(t, k8s.Create(context.Background(), &v1alpha1.StorageProvider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: tn.ns, Name: "cross-namespace"},
+		Spec: v1alpha1.StorageProviderSpec{
+			MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"},
+			CredentialsSecretRef: v1alpha1.SecretReference{Namespace: operatorNamespace, Name: tn.provider},
+		},
+	}))
+	before := len(tn.store.BucketNames())
+	hijack := tn.backend("hijack", func(sb *v1alpha1.StateBackend) {
+		sb.Spec.ProviderRef = v1alpha1.ProviderReference{Kind: v1alpha1.StorageProviderKind, Name: "cross-namespace"}
+	})
+	waitCondition(t, hijack, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid)
+	if after := len(tn.store.BucketNames()); after != before {
+		t.Fatalf("a bucket was created with another namespace's credentials (%d -> %d buckets)", before, after)
+	}
 }
 
 func TestCredentialPropagationIsAwaited(t *testing.T) {

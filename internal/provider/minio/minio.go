@@ -1,0 +1,311 @@
+// Package minio is the provider for a self-hosted MinIO server: buckets through minio-go (S3 API),
+// credentials as MinIO service accounts of the admin identity, each narrowed by an inline policy to
+// one bucket (internal/minioadmin). Service accounts, unlike STS session credentials, can be revoked
+// the moment a StateBackend is deleted.
+package minio
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/tags"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+)
+
+// Bucket tags that mark a bucket as owned by a StateBackend.
+const (
+	TagOwnerNamespace = "tfstate.dev/owner-namespace"
+	TagOwnerName      = "tfstate.dev/owner-name"
+	TagOwnerUID       = "tfstate.dev/owner-uid"
+)
+
+// Config is a MinIO provider's settings and admin credentials.
+type Config struct {
+	// Endpoint is http(s)://host:port; the scheme decides TLS.
+	Endpoint string
+	// Region defaults to us-east-1.
+	Region string
+	// CABundle is a PEM bundle for servers with a private CA.
+	CABundle        string
+	AccessKeyID     string
+	SecretAccessKey string
+}
+
+// Client implements provider.Client for MinIO.
+type Client struct {
+	cfg   Config
+	s3    *minio.Client
+	admin *minioadmin.Client
+}
+
+var _ provider.Client = (*Client)(nil)
+
+// New builds a client. It makes no network call. A malformed endpoint or CA bundle wraps
+// provider.ErrInvalidConfig.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("%w: minio endpoint %q must be http(s)://host[:port]", provider.ErrInvalidConfig, cfg.Endpoint)
+	}
+	cfg.Endpoint = u.Scheme + "://" + u.Host
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.CABundle != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM([]byte(cfg.CABundle)) {
+			return nil, fmt.Errorf("%w: caBundle holds no PEM certificate", provider.ErrInvalidConfig)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	s3, err := minio.New(u.Host, &minio.Options{
+		Creds:     credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
+		Secure:    u.Scheme == "https",
+		Region:    cfg.Region,
+		Transport: transport,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", provider.ErrInvalidConfig, err)
+	}
+	admin, err := minioadmin.New(cfg.Endpoint, cfg.AccessKeyID, cfg.SecretAccessKey, cfg.Region, &http.Client{Transport: transport, Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", provider.ErrInvalidConfig, err)
+	}
+	return &Client{cfg: cfg, s3: s3, admin: admin}, nil
+}
+
+// Settings implements provider.Client.
+func (c *Client) Settings() provider.BackendSettings {
+	return provider.BackendSettings{
+		Region:       c.cfg.Region,
+		EndpointURL:  c.cfg.Endpoint,
+		UsePathStyle: true,
+		S3Compatible: true,
+		CABundle:     c.cfg.CABundle,
+		Versioning:   true,
+	}
+}
+
+// ObserveBucket implements provider.Client.
+func (c *Client) ObserveBucket(ctx context.Context, bucket string) (provider.BucketObservation, error) {
+	exists, err := c.s3.BucketExists(ctx, bucket)
+	if err != nil {
+		return provider.BucketObservation{}, classify("observe bucket", err)
+	}
+	if !exists {
+		return provider.BucketObservation{}, nil
+	}
+	obs := provider.BucketObservation{Exists: true}
+	t, err := c.s3.GetBucketTagging(ctx, bucket)
+	switch {
+	case err == nil:
+		m := t.ToMap()
+		if m[TagOwnerUID] != "" {
+			obs.Owner = &provider.Owner{Namespace: m[TagOwnerNamespace], Name: m[TagOwnerName], UID: m[TagOwnerUID]}
+		}
+	case minio.ToErrorResponse(err).Code == "NoSuchTagSet":
+	default:
+		return provider.BucketObservation{}, classify("read bucket tags", err)
+	}
+	v, err := c.s3.GetBucketVersioning(ctx, bucket)
+	if err != nil {
+		return provider.BucketObservation{}, classify("read bucket versioning", err)
+	}
+	obs.Versioning = v.Enabled()
+	return obs, nil
+}
+
+// CreateBucket implements provider.Client.
+func (c *Client) CreateBucket(ctx context.Context, req provider.BucketRequest) error {
+	err := c.s3.MakeBucket(ctx, req.Name, minio.MakeBucketOptions{Region: c.cfg.Region})
+	if err != nil {
+		switch minio.ToErrorResponse(err).Code {
+		case "BucketAlreadyOwnedByYou", "BucketAlreadyExists":
+			return fmt.Errorf("create bucket %q: %w", req.Name, provider.ErrBucketNameTaken)
+		}
+		return classify("create bucket", err)
+	}
+	return c.MarkBucket(ctx, req.Name, req.Owner)
+}
+
+// MarkBucket implements provider.Client: the owner tags replace earlier ones, other tags are kept.
+func (c *Client) MarkBucket(ctx context.Context, bucket string, owner provider.Owner) error {
+	m := map[string]string{}
+	t, err := c.s3.GetBucketTagging(ctx, bucket)
+	switch {
+	case err == nil:
+		m = t.ToMap()
+	case minio.ToErrorResponse(err).Code == "NoSuchTagSet":
+	default:
+		return classify("read bucket tags", err)
+	}
+	m[TagOwnerNamespace], m[TagOwnerName], m[TagOwnerUID] = owner.Namespace, owner.Name, owner.UID
+	nt, err := tags.NewTags(m, false)
+	if err != nil {
+		return fmt.Errorf("bucket tags: %w", err)
+	}
+	if err := c.s3.SetBucketTagging(ctx, bucket, nt); err != nil {
+		return classify("tag bucket", err)
+	}
+	return nil
+}
+
+// EnableVersioning implements provider.Client.
+func (c *Client) EnableVersioning(ctx context.Context, bucket string) error {
+	if err := c.s3.EnableVersioning(ctx, bucket); err != nil {
+		return classify("enable versioning", err)
+	}
+	return nil
+}
+
+// DeleteBucket implements provider.Client. Every object version and delete marker counts, except
+// the operator's own under provider.ReservedPrefix, which are removed last.
+func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
+	exists, err := c.s3.BucketExists(ctx, bucket)
+	if err != nil {
+		return classify("observe bucket", err)
+	}
+	if !exists {
+		return nil
+	}
+	var reserved []minio.ObjectInfo
+	for o := range c.s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+		if o.Err != nil {
+			return classify("list object versions", o.Err)
+		}
+		if !strings.HasPrefix(o.Key, provider.ReservedPrefix) {
+			return fmt.Errorf("bucket %q holds %q: %w", bucket, o.Key, provider.ErrBucketNotEmpty)
+		}
+		reserved = append(reserved, o)
+	}
+	for _, o := range reserved {
+		if err := c.s3.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}); err != nil {
+			return classify("remove operator object", err)
+		}
+	}
+	if err := c.s3.RemoveBucket(ctx, bucket); err != nil {
+		switch minio.ToErrorResponse(err).Code {
+		case "BucketNotEmpty":
+			// Written to between the listing and the delete: still never emptied by us.
+			return fmt.Errorf("bucket %q: %w", bucket, provider.ErrBucketNotEmpty)
+		case "NoSuchBucket":
+			return nil
+		}
+		return classify("delete bucket", err)
+	}
+	return nil
+}
+
+// Policy is the inline policy of a credential: the bucket and its objects, nothing else.
+// ReadWrite may list, get, put and delete objects (state and lock files); ReadOnly may list and get.
+func Policy(bucket string, access provider.Access) []byte {
+	objectActions := []string{"s3:GetObject"}
+	if access == provider.ReadWrite {
+		objectActions = append(objectActions, "s3:PutObject", "s3:DeleteObject")
+	}
+	type statement struct {
+		Effect   string   `json:"Effect"`
+		Action   []string `json:"Action"`
+		Resource []string `json:"Resource"`
+	}
+	doc := struct {
+		Version   string      `json:"Version"`
+		Statement []statement `json:"Statement"`
+	}{
+		Version: "2012-10-17",
+		Statement: []statement{
+			{Effect: "Allow", Action: []string{"s3:ListBucket", "s3:GetBucketLocation"}, Resource: []string{"arn:aws:s3:::" + bucket}},
+			{Effect: "Allow", Action: objectActions, Resource: []string{"arn:aws:s3:::" + bucket + "/*"}},
+		},
+	}
+	b, _ := json.Marshal(doc) // a struct of strings always marshals
+	return b
+}
+
+// maxDescription is MinIO's limit on a service account's description.
+const maxDescription = 256
+
+// IssueCredential implements provider.Client with a service account of the admin identity.
+func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialRequest) (provider.Credential, error) {
+	desc := req.Description
+	if len(desc) > maxDescription {
+		desc = desc[:maxDescription]
+	}
+	creds, err := c.admin.AddServiceAccount(ctx, minioadmin.AddServiceAccountRequest{
+		Policy:      Policy(req.Bucket, req.Access),
+		Name:        req.Name,
+		Description: desc,
+	})
+	if err != nil {
+		return provider.Credential{}, classifyAdmin("add service account", err)
+	}
+	return provider.Credential{
+		ID:              creds.AccessKey,
+		Name:            req.Name,
+		AccessKeyID:     creds.AccessKey,
+		SecretAccessKey: creds.SecretKey,
+		ExpiresAt:       creds.Expiration,
+	}, nil
+}
+
+// ListCredentials implements provider.Client.
+func (c *Client) ListCredentials(ctx context.Context, namePrefix string) ([]provider.CredentialInfo, error) {
+	accounts, err := c.admin.ListServiceAccounts(ctx, c.cfg.AccessKeyID)
+	if err != nil {
+		return nil, classifyAdmin("list service accounts", err)
+	}
+	var out []provider.CredentialInfo
+	for _, a := range accounts {
+		if namePrefix != "" && !strings.HasPrefix(a.Name, namePrefix) {
+			continue
+		}
+		info := provider.CredentialInfo{ID: a.AccessKey, Name: a.Name, AccessKeyID: a.AccessKey}
+		if a.Expiration != nil && a.Expiration.Year() < 9999 && !a.Expiration.IsZero() && a.Expiration.Unix() > 0 {
+			info.ExpiresAt = *a.Expiration
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// RevokeCredential implements provider.Client.
+func (c *Client) RevokeCredential(ctx context.Context, id string) error {
+	if err := c.admin.DeleteServiceAccount(ctx, id); err != nil {
+		return classifyAdmin("delete service account", err)
+	}
+	return nil
+}
+
+// classify maps an S3 error: refused admin keys are a configuration problem (terminal); anything
+// else (network, 5xx) stays retryable.
+func classify(op string, err error) error {
+	switch minio.ToErrorResponse(err).Code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied":
+		return fmt.Errorf("%s: %w: the admin credentials were refused (%s)", op, provider.ErrInvalidConfig, minio.ToErrorResponse(err).Code)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func classifyAdmin(op string, err error) error {
+	var apiErr *minioadmin.Error
+	if errors.As(err, &apiErr) && apiErr.IsAuth() {
+		return fmt.Errorf("%s: %w: %w", op, provider.ErrInvalidConfig, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
