@@ -102,8 +102,8 @@ type ClusterStorageProviderList struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // StorageProvider is an object store and its admin credentials, usable only by StateBackends in its
-// own namespace. Its credentials Secret is read from its own namespace.
-// +kubebuilder:validation:XValidation:rule="!has(self.spec.credentialsSecretRef.__namespace__) || self.spec.credentialsSecretRef.__namespace__ == self.metadata.__namespace__",message="spec.credentialsSecretRef.namespace must be the StorageProvider's own namespace"
+// own namespace. Its credentials Secret is read from its own namespace (CEL cannot see metadata.namespace,
+// so a different spec.credentialsSecretRef.namespace is refused by the controller with ProviderInvalid).
 type StorageProvider struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
