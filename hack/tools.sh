@@ -85,8 +85,9 @@ minio() {
 
 terraform() {
   if [ -n "${TERRAFORM:-}" ] && [ -x "$TERRAFORM" ]; then ln -sf "$TERRAFORM" "$TOOLS_DIR/terraform"; return; fi
-  if command -v terraform >/dev/null 2>&1; then ln -sf "$(command -v terraform)" "$TOOLS_DIR/terraform"; return; fi
-  if command -v tofu >/dev/null 2>&1; then ln -sf "$(command -v tofu)" "$TOOLS_DIR/terraform"; return; fi
+  # type -P searches PATH only: `command -v terraform` would find this very function.
+  if type -P terraform >/dev/null 2>&1; then ln -sf "$(type -P terraform)" "$TOOLS_DIR/terraform"; return; fi
+  if type -P tofu >/dev/null 2>&1; then ln -sf "$(type -P tofu)" "$TOOLS_DIR/terraform"; return; fi
   local out="$TOOLS_DIR/tofu-v$OPENTOFU_VERSION"
   if [ ! -x "$out" ]; then
     log "no terraform on PATH: building OpenTofu v$OPENTOFU_VERSION from the module proxy (several minutes)"
