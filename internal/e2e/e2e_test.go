@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,9 +13,12 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/tftest"
 )
 
 // TestTerraformAppliesWithOnlyTheIssuedSecret is the operator's main job, end to end: the sample
@@ -94,6 +99,26 @@ func TestTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	lockVersions := objectVersions(ctx, admin, sb.Status.BucketName, applied.Spec.Key+".tflock")
 	if len(lockVersions) == 0 {
 		t.Fatalf("no version of %s.tflock in the bucket: Terraform did not lock the state", applied.Spec.Key)
+	}
+
+	// The ConfigMap's backend file is the same backend: a runner that takes the settings from the
+	// file (no TF_CLI_ARGS_init, no endpoint variable; credentials only) sees the applied state.
+	cm := &corev1.ConfigMap{}
+	if err := env.Kube.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: sb.Status.ConfigMapName}, cm); err != nil {
+		t.Fatal(err)
+	}
+	fileDir := filepath.Join(env.Dir, "terraform-backend-file")
+	if err := tftest.WriteModule(fileDir, map[string]string{"main.tf": Module, backendconfig.ConfigMapBackendFile: cm.Data[backendconfig.ConfigMapBackendFile]}); err != nil {
+		t.Fatal(err)
+	}
+	credsOnly := maps.Clone(secretEnv)
+	delete(credsOnly, backendconfig.EnvCLIArgsInit)
+	delete(credsOnly, backendconfig.EnvEndpointS3)
+	if out, err := tftest.Run(ctx, fileDir, credsOnly, "init", "-input=false", "-no-color", "-backend-config="+backendconfig.ConfigMapBackendFile); err != nil {
+		t.Fatalf("terraform init with the ConfigMap's backend file: %v\n%s", err, out)
+	}
+	if out, err := tftest.Run(ctx, fileDir, credsOnly, "plan", "-input=false", "-no-color", "-detailed-exitcode"); err != nil {
+		t.Fatalf("plan through the backend file does not see the applied state (exit 2 = changes): %v\n%s", err, out)
 	}
 
 	// The credential reaches its own bucket only.

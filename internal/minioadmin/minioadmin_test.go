@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -17,22 +16,7 @@ import (
 
 var srv *miniotest.Server
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "minioadmin-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv, err = miniotest.Start(context.Background(), dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	srv.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(miniotest.RunTests(m, &srv)) }
 
 func TestEncryptionRoundTrip(t *testing.T) {
 	cases := []struct {

@@ -23,22 +23,7 @@ import (
 
 var srv *miniotest.Server
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "minio-provider-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv, err = miniotest.Start(context.Background(), dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	srv.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(miniotest.RunTests(m, &srv)) }
 
 func newClient(t *testing.T) *minio.Client {
 	t.Helper()

@@ -164,3 +164,20 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// RunTests is a TestMain body for packages that share one MinIO server: it starts the server into
+// *srv, runs the tests and stops it, and returns the exit code.
+func RunTests(m interface{ Run() int }, srv **Server) int {
+	dir, err := os.MkdirTemp("", "miniotest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *srv, err = Start(context.Background(), dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer (*srv).Stop()
+	return m.Run()
+}
