@@ -27,10 +27,10 @@ import (
 
 func main() {
 	var (
-		metricsAddr, probeAddr, leaderElectionNamespace string
-		leaderElect                                     bool
-		concurrency                                     int
-		retryInterval, driftInterval                    time.Duration
+		metricsAddr, probeAddr, leaderElectionNamespace  string
+		leaderElect                                      bool
+		concurrency                                      int
+		retryInterval, driftInterval, propagationTimeout time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -39,6 +39,7 @@ func main() {
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "StateBackends reconciled in parallel.")
 	flag.DurationVar(&retryInterval, "retry-interval", 30*time.Second, "How soon a backend waiting on something outside the cluster is looked at again.")
 	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute, "How often a Ready backend is checked against its provider.")
+	flag.DurationVar(&propagationTimeout, "propagation-timeout", 3*time.Minute, "How long a new credential the store does not accept yet is waited for before it is reported as an error.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -48,7 +49,7 @@ func main() {
 	if err := run(ctrl.SetupSignalHandler(), config{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect,
 		leaderElectionNamespace: leaderElectionNamespace, concurrency: concurrency,
-		retryInterval: retryInterval, driftInterval: driftInterval,
+		retryInterval: retryInterval, driftInterval: driftInterval, propagationTimeout: propagationTimeout,
 	}); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
@@ -56,10 +57,10 @@ func main() {
 }
 
 type config struct {
-	metricsAddr, probeAddr, leaderElectionNamespace string
-	leaderElect                                     bool
-	concurrency                                     int
-	retryInterval, driftInterval                    time.Duration
+	metricsAddr, probeAddr, leaderElectionNamespace  string
+	leaderElect                                      bool
+	concurrency                                      int
+	retryInterval, driftInterval, propagationTimeout time.Duration
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -92,14 +93,15 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	r := &controllers.StateBackendReconciler{
-		Client:        mgr.GetClient(),
-		APIReader:     mgr.GetAPIReader(),
-		Scheme:        mgr.GetScheme(),
-		Recorder:      mgr.GetEventRecorder("tfstate-operator"),
-		NewClient:     providers.New,
-		Prober:        probe.New(),
-		RetryInterval: cfg.retryInterval,
-		DriftInterval: cfg.driftInterval,
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Scheme:             mgr.GetScheme(),
+		Recorder:           mgr.GetEventRecorder("tfstate-operator"),
+		NewClient:          providers.New,
+		Prober:             probe.New(),
+		RetryInterval:      cfg.retryInterval,
+		DriftInterval:      cfg.driftInterval,
+		PropagationTimeout: cfg.propagationTimeout,
 	}
 	if err := r.SetupWithManager(ctx, mgr, cfg.concurrency); err != nil {
 		return err

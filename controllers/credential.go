@@ -158,7 +158,7 @@ func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope,
 	if st.VerifiedAt == nil || sb.Status.Locking == "" {
 		res, err := s.probe(ctx, r.Prober, cred, access(sb))
 		switch {
-		case errors.Is(err, provider.ErrCredentialNotYetValid):
+		case errors.Is(err, provider.ErrCredentialNotYetValid) && st.IssuedAt != nil && r.Now().Sub(st.IssuedAt.Time) < r.PropagationTimeout:
 			r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialPropagating,
 				fmt.Sprintf("credential %q is not accepted by the store yet; new credentials take a while to propagate", cred.Name))
 			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialPropagating, "waiting for the new credential to propagate")

@@ -75,6 +75,10 @@ type StateBackendReconciler struct {
 	RetryInterval time.Duration
 	// DriftInterval is how often a Ready backend is checked against the provider.
 	DriftInterval time.Duration
+	// PropagationTimeout bounds the wait for a new credential to be accepted (R2 documents up to a
+	// minute). One still refused after it is not propagating but broken (a policy that denies its
+	// own bucket, say): it becomes an ordinary error with exponential backoff, not a 3-second loop.
+	PropagationTimeout time.Duration
 }
 
 // +kubebuilder:rbac:groups=tfstate.dev,resources=statebackends,verbs=get;list;watch;update;patch
@@ -225,6 +229,9 @@ func (r *StateBackendReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	}
 	if r.DriftInterval == 0 {
 		r.DriftInterval = 10 * time.Minute
+	}
+	if r.PropagationTimeout == 0 {
+		r.PropagationTimeout = 3 * time.Minute
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.StateBackend{}, indexProviderRef, func(o client.Object) []string {
 		return []string{providerKey(o.(*v1alpha1.StateBackend))}

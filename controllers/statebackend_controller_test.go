@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -320,6 +321,25 @@ func TestCredentialPropagationIsAwaited(t *testing.T) {
 		t.Fatalf("waiting for propagation must not issue again: %d issued", got)
 	}
 	assertOneLiveCredential(t, tn, key)
+}
+
+func TestCredentialThatNeverPropagatesBecomesAnError(t *testing.T) {
+	tn := newTenant(t)
+	tn.store.PropagationProbes = 1 << 30
+	key := tn.backend("state", nil)
+	waitCondition(t, key, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialPropagating)
+	// After PropagationTimeout the wait is over: an ordinary provider error, retried with backoff.
+	eventually(t, 30*time.Second, func() error {
+		sb := getBackend(t, key)
+		c := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionCredentialReady)
+		if c == nil || c.Reason != v1alpha1.ReasonProviderError {
+			return fmt.Errorf("CredentialReady = %+v, want reason %s", c, v1alpha1.ReasonProviderError)
+		}
+		return nil
+	})
+	if got := tn.store.Calls(memory.OpIssueCredential); got != 1 {
+		t.Fatalf("%d credentials issued, want 1: a refused credential is not replaced in a loop", got)
+	}
 }
 
 func TestStoreWithoutConditionalWritesGetsNoLockfile(t *testing.T) {

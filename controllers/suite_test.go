@@ -89,6 +89,8 @@ func runSuite(m *testing.M) int {
 		Prober:        proberFor{},
 		RetryInterval: 500 * time.Millisecond,
 		DriftInterval: time.Minute,
+		// Short, so that a credential that never propagates turns into an error within a test.
+		PropagationTimeout: 8 * time.Second,
 	}
 	if err := r.SetupWithManager(ctx, mgr, 4); err != nil {
 		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
