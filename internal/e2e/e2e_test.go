@@ -147,6 +147,17 @@ func TestTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	if _, err := readObject(ctx, issued, sb.Status.BucketName, applied.Spec.Key); err == nil {
 		t.Fatal("the credential still reads the state after the StateBackend was deleted")
 	}
+
+	// Secrets never reach the operator's log.
+	opLog := env.OperatorLog()
+	if opLog == "" {
+		t.Fatal("empty operator log: cannot check it for secrets")
+	}
+	for what, secret := range map[string]string{"issued secret key": secretEnv["AWS_SECRET_ACCESS_KEY"], "admin secret key": env.MinIO.RootPassword} {
+		if strings.Contains(opLog, secret) {
+			t.Errorf("the operator log contains the %s", what)
+		}
+	}
 }
 
 func readObject(ctx context.Context, c *minio.Client, bucket, key string) (string, error) {
