@@ -70,6 +70,13 @@ func TestReadyBackendPublishesSecretAndConfigMap(t *testing.T) {
 		t.Fatalf("bucket not created, marked and versioned: %+v", b)
 	}
 
+	// The reconciles woken by the Secret and ConfigMap writes must not probe a proven credential
+	// again (each probe is several S3 calls, with a cloud's rate limits behind them).
+	time.Sleep(time.Second)
+	if got := tn.store.Calls(memory.OpProbe); got != 1 {
+		t.Errorf("credential probed %d times, want once", got)
+	}
+
 	secret := assertOneLiveCredential(t, tn, key)
 	if !metav1.IsControlledBy(secret, sb) || secret.Labels[LabelManagedBy] != ManagedByValue {
 		t.Errorf("Secret is not owned and labelled: %+v", secret.ObjectMeta)
@@ -477,6 +484,11 @@ func TestReadOnlyCredentialThatCanWriteIsRevoked(t *testing.T) {
 		}
 		return nil
 	})
+	// Terminal until the spec changes: no issue-probe-revoke loop through the Secret's events.
+	time.Sleep(2 * time.Second)
+	if got := tn.store.Calls(memory.OpIssueCredential); got != 1 {
+		t.Fatalf("%d credentials issued for a spec whose credential was rejected, want 1", got)
+	}
 }
 
 func TestEventsAndStatusCarryNoSecrets(t *testing.T) {
