@@ -92,18 +92,30 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	// One factory for every controller: it holds what the reconciles of one provider account share
+	// (Cloudflare's request limiter).
+	factory := providers.NewFactory()
 	r := &controllers.StateBackendReconciler{
 		Client:             mgr.GetClient(),
 		APIReader:          mgr.GetAPIReader(),
 		Scheme:             mgr.GetScheme(),
 		Recorder:           mgr.GetEventRecorder("tfstate-operator"),
-		NewClient:          providers.New,
+		NewClient:          factory.New,
 		Prober:             probe.New(),
 		RetryInterval:      cfg.retryInterval,
 		DriftInterval:      cfg.driftInterval,
 		PropagationTimeout: cfg.propagationTimeout,
 	}
 	if err := r.SetupWithManager(ctx, mgr, cfg.concurrency); err != nil {
+		return err
+	}
+	if err := (&controllers.StorageProviderReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		NewClient:     factory.New,
+		RetryInterval: cfg.retryInterval,
+		CheckInterval: cfg.driftInterval,
+	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -57,7 +57,7 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
-	c, err := r.NewClient(ctx, spec, secret.Data)
+	c, err := r.NewClient(ctx, spec, secret.Data, placement(sb))
 	if err != nil {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
@@ -65,7 +65,19 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 	s.provider, s.settings, s.allowAdoption, s.providerResolved = c, c.Settings(), spec.AllowBucketAdoption, true
 	s.sb.Status.Endpoint = s.settings.EndpointURL
 	s.sb.Status.Region = s.settings.Region
+	// Recorded with the bucket name, before the bucket is created: a later change of the
+	// provider's default jurisdiction must not move an existing backend.
+	s.sb.Status.Jurisdiction = v1alpha1.R2Jurisdiction(s.settings.Placement.Jurisdiction)
 	return ctrl.Result{}, nil
+}
+
+// placement is where the backend's bucket lives: the spec's choice, else the one recorded when the
+// bucket was first named, else (zero) the provider's default.
+func placement(sb *v1alpha1.StateBackend) provider.Placement {
+	if o := sb.Spec.CloudflareR2; o != nil && o.Jurisdiction != "" {
+		return provider.Placement{Jurisdiction: string(o.Jurisdiction)}
+	}
+	return provider.Placement{Jurisdiction: string(sb.Status.Jurisdiction)}
 }
 
 func (r *StateBackendReconciler) providerMissing(s *scope, err error, msg string) (ctrl.Result, error) {
@@ -260,10 +272,10 @@ func (r *StateBackendReconciler) reconcileDelete(ctx context.Context, s *scope) 
 		if err == nil && res.IsZero() {
 			res = ctrl.Result{RequeueAfter: r.RetryInterval}
 		}
-		return res, r.fail(s, err)
+		return r.outcome(s, res, err)
 	}
 	if err := r.revokeAll(ctx, s, ""); err != nil {
-		return ctrl.Result{}, r.fail(s, err)
+		return r.outcome(s, ctrl.Result{}, err)
 	}
 	// The Secret would be garbage-collected with its owner; deleting it now stops runners from
 	// picking up a revoked key in the meantime.
@@ -277,7 +289,7 @@ func (r *StateBackendReconciler) reconcileDelete(ctx context.Context, s *scope) 
 	}
 	if sb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete && sb.Status.BucketName != "" {
 		if res, err := r.deleteBucket(ctx, s); err != nil || !res.IsZero() {
-			return res, r.fail(s, err)
+			return r.outcome(s, res, err)
 		}
 	}
 	if err := r.releaseFinalizer(ctx, sb); err != nil {

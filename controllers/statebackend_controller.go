@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,9 +51,10 @@ const (
 	indexProviderRef = "spec.providerRef"
 )
 
-// ClientFactory builds a provider client from a provider spec and the data of its credentials
-// Secret. It makes no network call; errors wrap provider.ErrInvalidConfig.
-type ClientFactory func(ctx context.Context, spec *v1alpha1.StorageProviderSpec, credentials map[string][]byte) (provider.Client, error)
+// ClientFactory builds a provider client from a provider spec, the data of its credentials Secret
+// and the placement of the backend's bucket (zero: the provider's default). It makes no network
+// call; errors wrap provider.ErrInvalidConfig.
+type ClientFactory func(ctx context.Context, spec *v1alpha1.StorageProviderSpec, credentials map[string][]byte, placement provider.Placement) (provider.Client, error)
 
 // StateBackendReconciler reconciles a StateBackend.
 type StateBackendReconciler struct {
@@ -148,12 +150,27 @@ func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) 
 		if err != nil || !res.IsZero() || !s.providerResolved {
 			// !providerResolved: resolveProvider set a condition and the provider watch brings
 			// the backend back.
-			return res, r.fail(s, err)
+			return r.outcome(s, res, err)
 		}
 	}
 	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
 		fmt.Sprintf("Secret %q holds a verified credential for bucket %q", s.sb.Status.SecretName, s.sb.Status.BucketName))
 	return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
+}
+
+// outcome ends a reconcile that stopped early. A provider that asked us to slow down is looked at
+// again after the time it named (the workqueue's backoff knows nothing of Retry-After); other
+// errors go through fail.
+func (r *StateBackendReconciler) outcome(s *scope, res ctrl.Result, err error) (ctrl.Result, error) {
+	var rl *provider.RateLimitedError
+	if errors.As(err, &rl) {
+		r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderRateLimited, err.Error())
+		wait := max(rl.RetryAfter, time.Second)
+		// Spread the backends a limit stopped together, so they do not all return at once.
+		wait += time.Duration(rand.Int64N(int64(wait/10) + 1))
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	return res, r.fail(s, err)
 }
 
 // fail turns an error into the Ready condition (when a phase has not already said something more
@@ -163,14 +180,9 @@ func (r *StateBackendReconciler) fail(s *scope, err error) error {
 		return nil
 	}
 	ready := meta.FindStatusCondition(s.sb.Status.Conditions, v1alpha1.ConditionReady)
-	if ready == nil || ready.Status == metav1.ConditionTrue || ready.ObservedGeneration != s.sb.Generation || ready.Reason == v1alpha1.ReasonProgressing {
+	if ready == nil || ready.Status == metav1.ConditionTrue || ready.ObservedGeneration != s.sb.Generation ||
+		ready.Reason == v1alpha1.ReasonProgressing || ready.Reason == v1alpha1.ReasonProviderRateLimited {
 		r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonFor(err), err.Error())
-	}
-	var rl *provider.RateLimitedError
-	if errors.As(err, &rl) {
-		// Retried by the workqueue's backoff; Retry-After is honoured by the caller's RequeueAfter
-		// where it is known (see requeueFor).
-		return err
 	}
 	if isTerminal(err) {
 		return reconcile.TerminalError(err)
@@ -180,11 +192,16 @@ func (r *StateBackendReconciler) fail(s *scope, err error) error {
 
 // reasonFor maps an error to a stable condition reason.
 func reasonFor(err error) string {
+	var rl *provider.RateLimitedError
 	switch {
+	case errors.As(err, &rl):
+		return v1alpha1.ReasonProviderRateLimited
+	case errors.Is(err, provider.ErrPermissionDenied):
+		return v1alpha1.ReasonProviderPermissionDenied
 	case errors.Is(err, provider.ErrInvalidConfig):
 		return v1alpha1.ReasonProviderInvalid
 	case errors.Is(err, provider.ErrQuotaExceeded):
-		return "ProviderQuotaExceeded"
+		return v1alpha1.ReasonProviderQuotaExceeded
 	default:
 		return v1alpha1.ReasonProviderError
 	}

@@ -129,16 +129,38 @@ func assetsDir() string {
 	return filepath.Join(home, ".cache", "tfstate-operator", "tools")
 }
 
-// memoryClient is the suite's ClientFactory: the credentials Secret names the store.
-func memoryClient(_ context.Context, spec *v1alpha1.StorageProviderSpec, creds map[string][]byte) (provider.Client, error) {
-	if spec.MinIO == nil {
-		return nil, fmt.Errorf("%w: no provider block", provider.ErrInvalidConfig)
-	}
+// memoryClient is the suite's ClientFactory: the credentials Secret names the store. A cloudflareR2
+// block gets the store with R2's placement rules (a jurisdiction, defaulting to the provider's);
+// a minio block refuses a placement, as the real factory does.
+func memoryClient(_ context.Context, spec *v1alpha1.StorageProviderSpec, creds map[string][]byte, p provider.Placement) (provider.Client, error) {
 	s, ok := stores.Load(string(creds[storeKey]))
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown store %q", provider.ErrInvalidConfig, creds[storeKey])
 	}
-	return s.(*memory.Store), nil
+	switch {
+	case spec.MinIO != nil && p == (provider.Placement{}):
+		return s.(*memory.Store), nil
+	case spec.MinIO != nil:
+		return nil, fmt.Errorf("%w: a MinIO provider has no jurisdictions", provider.ErrInvalidConfig)
+	case spec.CloudflareR2 != nil:
+		if p.Jurisdiction == "" {
+			p.Jurisdiction = string(spec.CloudflareR2.Jurisdiction)
+		}
+		return placedStore{Store: s.(*memory.Store), placement: p}, nil
+	}
+	return nil, fmt.Errorf("%w: no provider block", provider.ErrInvalidConfig)
+}
+
+// placedStore is a memory store seen through one placement.
+type placedStore struct {
+	*memory.Store
+	placement provider.Placement
+}
+
+func (p placedStore) Settings() provider.BackendSettings {
+	s := p.Store.Settings()
+	s.Placement = p.placement
+	return s
 }
 
 // proberFor routes a probe to the store that issued the credential.

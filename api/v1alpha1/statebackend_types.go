@@ -54,6 +54,7 @@ type ProviderReference struct {
 // StateBackendSpec is the desired Terraform remote-state backend.
 // +kubebuilder:validation:XValidation:rule="has(self.bucketName) == has(oldSelf.bucketName)",message="spec.bucketName is immutable: it cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName)",message="spec.secretName is immutable: it cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.cloudflareR2) == has(oldSelf.cloudflareR2)",message="spec.cloudflareR2 is immutable: it cannot be added or removed after creation"
 type StateBackendSpec struct {
 	// ProviderRef names the ClusterStorageProvider or StorageProvider that creates the bucket and
 	// the credential. Immutable: moving state between providers is a migration, not an update.
@@ -118,11 +119,25 @@ type StateBackendSpec struct {
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
+	// CloudflareR2 holds settings that apply only when the provider is Cloudflare R2. Immutable. A
+	// StateBackend that sets it on another kind of provider is refused (reason ProviderInvalid).
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.cloudflareR2 is immutable"
+	// +optional
+	CloudflareR2 *CloudflareR2BackendOptions `json:"cloudflareR2,omitempty"`
+
 	// AdoptExistingBucket asks to take over an existing bucket that carries no ownership marker. It
 	// takes effect only when the provider sets allowBucketAdoption. A bucket marked as owned by
 	// another StateBackend is never adopted.
 	// +optional
 	AdoptExistingBucket bool `json:"adoptExistingBucket,omitempty"`
+}
+
+// CloudflareR2BackendOptions are a StateBackend's Cloudflare R2 settings.
+type CloudflareR2BackendOptions struct {
+	// Jurisdiction of this backend's bucket; default: the provider's. It decides the S3 endpoint
+	// and is part of the token's resource, so it can never change.
+	// +optional
+	Jurisdiction R2Jurisdiction `json:"jurisdiction,omitempty"`
 }
 
 // Condition types of a StateBackend.
@@ -143,6 +158,10 @@ const (
 	ReasonProviderInvalid       = "ProviderInvalid"
 	ReasonCredentialsNotFound   = "ProviderCredentialsNotFound"
 	ReasonProviderError         = "ProviderError"
+	ReasonProviderRateLimited   = "ProviderRateLimited"
+	ReasonProviderQuotaExceeded = "ProviderQuotaExceeded"
+	// ReasonProviderPermissionDenied: the provider's admin credentials lack a permission.
+	ReasonProviderPermissionDenied = "ProviderPermissionDenied"
 	ReasonBucketOwnedByOther    = "BucketOwnedByAnother"
 	ReasonBucketNotOwned        = "BucketExistsNotOwned"
 	ReasonBucketCreated         = "BucketCreated"
@@ -163,7 +182,8 @@ type VersioningState string
 const (
 	// VersioningEnabled: every state write keeps the previous version.
 	VersioningEnabled VersioningState = "Enabled"
-	// VersioningUnsupported: the store has no object versioning (Cloudflare R2).
+	// VersioningUnsupported: the store has no object versioning (Cloudflare R2): each state write
+	// replaces the previous state, and earlier versions are not kept.
 	VersioningUnsupported VersioningState = "Unsupported"
 )
 
@@ -222,6 +242,10 @@ type StateBackendStatus struct {
 	// Region is the region runners use.
 	// +optional
 	Region string `json:"region,omitempty"`
+	// Jurisdiction is the Cloudflare R2 jurisdiction of the bucket, recorded before the bucket is
+	// created so that a later change of the provider's default never moves an existing backend.
+	// +optional
+	Jurisdiction R2Jurisdiction `json:"jurisdiction,omitempty"`
 	// SecretName is the Secret holding the credential and backend environment.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`

@@ -6,15 +6,22 @@ import (
 
 // StorageProviderSpec says which object store backs StateBackends and how the operator authenticates
 // to it. Exactly one provider block is set.
-// +kubebuilder:validation:XValidation:rule="[has(self.minio)].filter(x, x).size() == 1",message="exactly one provider block must be set (minio)"
+// +kubebuilder:validation:XValidation:rule="[has(self.minio), has(self.cloudflareR2)].filter(x, x).size() == 1",message="exactly one provider block must be set (minio, cloudflareR2)"
 type StorageProviderSpec struct {
 	// MinIO is a self-hosted MinIO server. Buckets are created with the S3 API; credentials are MinIO
 	// service accounts (revocable access keys) limited by an inline policy to one bucket.
 	// +optional
 	MinIO *MinIOProvider `json:"minio,omitempty"`
 
+	// CloudflareR2 is a Cloudflare account's R2 storage. Buckets are created with the Cloudflare API;
+	// credentials are account-owned API tokens limited to one bucket, whose S3 keys are the token id
+	// and the SHA-256 of its value.
+	// +optional
+	CloudflareR2 *CloudflareR2Provider `json:"cloudflareR2,omitempty"`
+
 	// CredentialsSecretRef names the Secret that holds the provider's admin credentials. The keys it
-	// must hold depend on the provider (MinIO: accessKeyID, secretAccessKey). For a StorageProvider
+	// must hold depend on the provider (MinIO: accessKeyID, secretAccessKey; Cloudflare R2: apiToken,
+	// an API token with the permissions listed in the README). For a StorageProvider
 	// the namespace, when set, must be the StorageProvider's own.
 	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
 
@@ -46,6 +53,62 @@ type MinIOProvider struct {
 	CABundle string `json:"caBundle,omitempty"`
 }
 
+// R2Jurisdiction is where an R2 bucket's data is kept. It decides the bucket's S3 endpoint.
+// +kubebuilder:validation:Enum=default;eu;fedramp
+type R2Jurisdiction string
+
+const (
+	// R2JurisdictionDefault: no jurisdictional restriction (https://<account>.r2.cloudflarestorage.com).
+	R2JurisdictionDefault R2Jurisdiction = "default"
+	// R2JurisdictionEU: data stays in the European Union (https://<account>.eu.r2.cloudflarestorage.com).
+	R2JurisdictionEU R2Jurisdiction = "eu"
+	// R2JurisdictionFedRAMP: FedRAMP Moderate (https://<account>.fedramp.r2.cloudflarestorage.com).
+	R2JurisdictionFedRAMP R2Jurisdiction = "fedramp"
+)
+
+// CloudflareR2Provider configures a Cloudflare account's R2 storage.
+type CloudflareR2Provider struct {
+	// AccountID is the Cloudflare account id: 32 lowercase hexadecimal characters.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{32}$`
+	AccountID string `json:"accountID"`
+
+	// Jurisdiction is the default jurisdiction of new buckets; a StateBackend may choose its own
+	// (spec.cloudflareR2.jurisdiction). A bucket's jurisdiction never changes after creation.
+	// +kubebuilder:default=default
+	// +optional
+	Jurisdiction R2Jurisdiction `json:"jurisdiction,omitempty"`
+
+	// LocationHint asks R2 to place new buckets near a region. R2 honours it only when a bucket
+	// name is created for the first time.
+	// +kubebuilder:validation:Enum=apac;eeur;enam;weur;wnam;oc
+	// +optional
+	LocationHint string `json:"locationHint,omitempty"`
+
+	// APIBaseURL overrides the Cloudflare API base URL (default https://api.cloudflare.com/client/v4/),
+	// for API proxies and tests.
+	// +kubebuilder:validation:Pattern=`^https?://[A-Za-z0-9.:\[\]_-]+(/[A-Za-z0-9._~/-]*)?$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	APIBaseURL string `json:"apiBaseURL,omitempty"`
+
+	// S3Endpoint overrides the R2 S3 endpoint of every jurisdiction (default
+	// https://<accountID>[.eu|.fedramp].r2.cloudflarestorage.com), for S3 proxies and tests. It is
+	// handed to Terraform as AWS_ENDPOINT_URL_S3, so runner pods must reach it.
+	// +kubebuilder:validation:Pattern=`^https?://[A-Za-z0-9.:\[\]_-]+/?$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	S3Endpoint string `json:"s3Endpoint,omitempty"`
+
+	// RequestsPerFiveMinutes caps the operator's calls to the Cloudflare API for this account, shared
+	// by every reconcile. Cloudflare allows 1,200 per five minutes per user and blocks every call for
+	// five minutes once that is exceeded; lower it when other tools use the same token owner.
+	// +kubebuilder:default=1200
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=1200
+	// +optional
+	RequestsPerFiveMinutes int32 `json:"requestsPerFiveMinutes,omitempty"`
+}
+
 // SecretReference names a Secret.
 type SecretReference struct {
 	// Namespace of the Secret. Required for a ClusterStorageProvider; for a StorageProvider it
@@ -64,7 +127,12 @@ type SecretReference struct {
 
 // StorageProviderStatus is the observed state of a provider.
 type StorageProviderStatus struct {
-	// Conditions: none are set yet by this version; reserved for provider health checks.
+	// ObservedGeneration is the generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready is True when the admin credentials were accepted and hold the permissions
+	// the operator needs (as far as the provider can tell without changing anything).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -74,6 +142,8 @@ type StorageProviderStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=csp,categories=tfstate
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // ClusterStorageProvider is an object store and its admin credentials, usable by StateBackends in
@@ -99,6 +169,8 @@ type ClusterStorageProviderList struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=sp,categories=tfstate
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // StorageProvider is an object store and its admin credentials, usable only by StateBackends in its

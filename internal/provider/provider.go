@@ -9,6 +9,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -38,6 +39,10 @@ var (
 	// human frees capacity.
 	ErrQuotaExceeded = errors.New("provider quota exceeded")
 )
+
+// ErrPermissionDenied: the admin credentials are valid but lack a permission the call needs. It
+// wraps ErrInvalidConfig (terminal: a human must grant the permission).
+var ErrPermissionDenied = fmt.Errorf("%w: the admin credentials lack a permission", ErrInvalidConfig)
 
 // RateLimitedError says the provider asked us to slow down; RetryAfter is its hint (zero if none).
 type RateLimitedError struct {
@@ -111,6 +116,14 @@ type CredentialInfo struct {
 	ExpiresAt   time.Time
 }
 
+// Placement is where a backend's bucket lives inside a provider account, on stores where each bucket
+// chooses (Cloudflare R2's jurisdictions). The zero value asks for the provider's default; a client
+// reports the placement it resolved in BackendSettings.Placement.
+type Placement struct {
+	// Jurisdiction is an R2 jurisdiction: default, eu or fedramp.
+	Jurisdiction string
+}
+
 // BackendSettings is how Terraform's s3 backend reaches this store, apart from bucket, key and
 // credentials. It contains nothing secret.
 type BackendSettings struct {
@@ -132,6 +145,8 @@ type BackendSettings struct {
 	CABundle string
 	// Versioning says whether the store can keep old object versions at all.
 	Versioning bool
+	// Placement is the resolved placement of this client's buckets (zero where the store has none).
+	Placement Placement
 }
 
 // Client is one provider account as seen by the controller. Implementations are safe for concurrent
@@ -172,6 +187,14 @@ type Client interface {
 
 	// RevokeCredential revokes the credential with this ID. An absent credential is success.
 	RevokeCredential(ctx context.Context, id string) error
+}
+
+// Checker is implemented by clients that can tell, without changing anything, whether the admin
+// credentials are accepted and hold the permissions the operator needs. Check returns nil, or an
+// error wrapping ErrInvalidConfig (refused credentials) or ErrPermissionDenied (a missing
+// permission, named in the message), or a plain error for a transient failure.
+type Checker interface {
+	Check(ctx context.Context) error
 }
 
 // ReservedPrefix is the key prefix the operator keeps for itself inside a state bucket: probe

@@ -50,7 +50,10 @@ type Client struct {
 	admin *minioadmin.Client
 }
 
-var _ provider.Client = (*Client)(nil)
+var (
+	_ provider.Client  = (*Client)(nil)
+	_ provider.Checker = (*Client)(nil)
+)
 
 // New builds a client. It makes no network call. A malformed endpoint or CA bundle wraps
 // provider.ErrInvalidConfig.
@@ -288,6 +291,18 @@ func (c *Client) ListCredentials(ctx context.Context, namePrefix string) ([]prov
 func (c *Client) RevokeCredential(ctx context.Context, id string) error {
 	if err := c.admin.DeleteServiceAccount(ctx, id); err != nil {
 		return classifyAdmin("delete service account", err)
+	}
+	return nil
+}
+
+// Check implements provider.Checker: the admin keys may list buckets (S3) and their own service
+// accounts (admin API), both read-only.
+func (c *Client) Check(ctx context.Context) error {
+	if _, err := c.s3.ListBuckets(ctx); err != nil {
+		return classify("list buckets", err)
+	}
+	if _, err := c.admin.ListServiceAccounts(ctx, c.cfg.AccessKeyID); err != nil {
+		return classifyAdmin("list service accounts", err)
 	}
 	return nil
 }

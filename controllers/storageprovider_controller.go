@@ -1,0 +1,159 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+)
+
+// StorageProviderReconciler reports on ClusterStorageProviders and StorageProviders whether their
+// admin credentials are there, accepted, and hold the permissions the operator needs, so a platform
+// engineer sees a missing permission on the provider before any StateBackend trips over it.
+type StorageProviderReconciler struct {
+	client.Client
+	// APIReader reads the credentials Secret (not cached: the operator caches only its own Secrets).
+	APIReader client.Reader
+	NewClient ClientFactory
+	// CheckInterval is how often a provider is checked again (the credentials Secret is not
+	// watched); RetryInterval how soon after a failed check.
+	CheckInterval, RetryInterval time.Duration
+}
+
+// +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=get;update;patch
+
+// SetupWithManager registers one controller per provider kind.
+func (r *StorageProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.CheckInterval == 0 {
+		r.CheckInterval = 10 * time.Minute
+	}
+	if r.RetryInterval == 0 {
+		r.RetryInterval = 30 * time.Second
+	}
+	changed := builder.WithPredicates(predicate.GenerationChangedPredicate{})
+	if err := ctrl.NewControllerManagedBy(mgr).Named("clusterstorageprovider").
+		For(&v1alpha1.ClusterStorageProvider{}, changed).
+		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+			return r.reconcile(ctx, req, &v1alpha1.ClusterStorageProvider{})
+		})); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).Named("storageprovider").
+		For(&v1alpha1.StorageProvider{}, changed).
+		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+			return r.reconcile(ctx, req, &v1alpha1.StorageProvider{})
+		}))
+}
+
+// providerObject is a ClusterStorageProvider or a StorageProvider.
+type providerObject interface {
+	client.Object
+	spec() *v1alpha1.StorageProviderSpec
+	status() *v1alpha1.StorageProviderStatus
+	// credentialsNamespace is where the credentials Secret must be, and whether the spec may name it.
+	credentialsNamespace() (string, error)
+}
+
+type clusterProvider struct{ *v1alpha1.ClusterStorageProvider }
+
+func (p clusterProvider) spec() *v1alpha1.StorageProviderSpec     { return &p.Spec }
+func (p clusterProvider) status() *v1alpha1.StorageProviderStatus { return &p.Status }
+func (p clusterProvider) credentialsNamespace() (string, error) {
+	return p.Spec.CredentialsSecretRef.Namespace, nil
+}
+
+type namespacedProvider struct{ *v1alpha1.StorageProvider }
+
+func (p namespacedProvider) spec() *v1alpha1.StorageProviderSpec     { return &p.Spec }
+func (p namespacedProvider) status() *v1alpha1.StorageProviderStatus { return &p.Status }
+func (p namespacedProvider) credentialsNamespace() (string, error) {
+	if ns := p.Spec.CredentialsSecretRef.Namespace; ns != "" && ns != p.Namespace {
+		return "", errors.New("a StorageProvider's credentialsSecretRef must name a Secret in its own namespace")
+	}
+	return p.Namespace, nil
+}
+
+func wrapProvider(o client.Object) providerObject {
+	switch p := o.(type) {
+	case *v1alpha1.ClusterStorageProvider:
+		return clusterProvider{p}
+	case *v1alpha1.StorageProvider:
+		return namespacedProvider{p}
+	}
+	panic(fmt.Sprintf("not a provider: %T", o))
+}
+
+func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile.Request, obj client.Object) (ctrl.Result, error) {
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	p := wrapProvider(obj)
+	base := obj.DeepCopyObject().(client.Object)
+	cond, requeue := r.check(ctx, p)
+	cond.ObservedGeneration = obj.GetGeneration()
+	st := p.status()
+	meta.SetStatusCondition(&st.Conditions, cond)
+	st.ObservedGeneration = obj.GetGeneration()
+	if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patch provider status: %w", err)
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// check builds the provider's client and, where the provider can tell without changing anything,
+// asks it whether its credentials are accepted and hold the permissions the operator needs.
+func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject) (metav1.Condition, time.Duration) {
+	notReady := func(reason, msg string, requeue time.Duration) (metav1.Condition, time.Duration) {
+		return metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg}, requeue
+	}
+	ns, err := p.credentialsNamespace()
+	if err != nil {
+		return notReady(v1alpha1.ReasonProviderInvalid, err.Error(), 0)
+	}
+	spec := p.spec()
+	key := types.NamespacedName{Namespace: ns, Name: spec.CredentialsSecretRef.Name}
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return notReady(v1alpha1.ReasonCredentialsNotFound, fmt.Sprintf("credentials Secret %s not found", key), r.RetryInterval)
+		}
+		return notReady(v1alpha1.ReasonProviderError, fmt.Sprintf("read credentials Secret %s: %v", key, err), r.RetryInterval)
+	}
+	c, err := r.NewClient(ctx, spec, secret.Data, provider.Placement{})
+	if err != nil {
+		return notReady(v1alpha1.ReasonProviderInvalid, err.Error(), r.CheckInterval)
+	}
+	checker, ok := c.(provider.Checker)
+	if !ok {
+		return metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonReady,
+			Message: "the credentials Secret is present; this provider cannot check its permissions without changing anything"}, r.CheckInterval
+	}
+	err = checker.Check(ctx)
+	var rl *provider.RateLimitedError
+	switch {
+	case err == nil:
+		return metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonReady,
+			Message: "the admin credentials were accepted and hold the permissions the operator needs"}, r.CheckInterval
+	case errors.As(err, &rl):
+		return notReady(v1alpha1.ReasonProviderRateLimited, err.Error(), max(rl.RetryAfter, time.Second))
+	case errors.Is(err, provider.ErrInvalidConfig):
+		// Includes ErrPermissionDenied; reasonFor tells them apart.
+		return notReady(reasonFor(err), err.Error(), r.CheckInterval)
+	default:
+		return notReady(v1alpha1.ReasonProviderError, err.Error(), r.RetryInterval)
+	}
+}

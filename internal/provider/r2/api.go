@@ -1,0 +1,325 @@
+package r2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	cf "github.com/cloudflare/cloudflare-go/v7"
+	"github.com/cloudflare/cloudflare-go/v7/accounts"
+	"github.com/cloudflare/cloudflare-go/v7/option"
+	cfr2 "github.com/cloudflare/cloudflare-go/v7/r2"
+	"github.com/cloudflare/cloudflare-go/v7/shared"
+	"github.com/cloudflare/cloudflare-go/v7/user"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/ratelimit"
+)
+
+// Cloudflare API error codes the provider acts on (r2/api/error-codes.mdx; the REST API answers
+// with the same numbers in errors[].code).
+const (
+	codeNoSuchBucket      = 10006
+	codeBucketNotEmpty    = 10008
+	codeBucketExists      = 10073
+	codeInvalidBucketName = 10005
+)
+
+// defaultBlock is how long every call is held back after a 429 that carries no Retry-After:
+// Cloudflare documents that exceeding the limit blocks all calls for the next five minutes.
+const defaultBlock = 5 * time.Minute
+
+// api is every Cloudflare API call the provider makes, and no more: the SDK services it needs, built
+// without the SDK's environment defaults (CLOUDFLARE_* variables of the operator's process must not
+// change what it calls) and with the SDK's own retries off, so that the reconcile loop retries with
+// backoff and a 409 "bucket exists" is seen at once rather than retried.
+type api struct {
+	accountID  string
+	buckets    *cfr2.BucketService
+	tokens     *accounts.TokenService
+	userTokens *user.TokenService
+}
+
+func newAPI(baseURL, accountID, token string, httpClient *http.Client, limiter *ratelimit.Limiter) *api {
+	opts := []option.RequestOption{
+		option.WithBaseURL(baseURL),
+		option.WithHTTPClient(httpClient),
+		option.WithAPIToken(token),
+		option.WithMaxRetries(0),
+		option.WithMiddleware(limited(limiter)),
+	}
+	return &api{
+		accountID:  accountID,
+		buckets:    cfr2.NewBucketService(opts...),
+		tokens:     accounts.NewTokenService(opts...),
+		userTokens: user.NewTokenService(opts...),
+	}
+}
+
+// limited sends each request through the account's shared limiter and, on a 429, holds back every
+// call of the account for as long as Cloudflare asked.
+func limited(l *ratelimit.Limiter) option.Middleware {
+	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		if err := l.Wait(req.Context()); err != nil {
+			return nil, err
+		}
+		resp, err := next(req)
+		if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+			l.Block(retryAfter(resp.Header, defaultBlock))
+		}
+		return resp, err
+	}
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date), else def.
+func retryAfter(h http.Header, def time.Duration) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return def
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return def
+}
+
+// APIError is a Cloudflare API error reply. Unlike the SDK's error it never carries the raw
+// request or response (which hold the bearer token or, for a created token, its value).
+type APIError struct {
+	Op         string
+	StatusCode int
+	Codes      []int64
+	Messages   []string
+}
+
+func (e *APIError) Error() string {
+	parts := make([]string, len(e.Codes))
+	for i := range e.Codes {
+		parts[i] = fmt.Sprintf("%d %s", e.Codes[i], e.Messages[i])
+	}
+	return fmt.Sprintf("cloudflare %s: HTTP %d: %s", e.Op, e.StatusCode, strings.Join(parts, "; "))
+}
+
+// Has reports whether the reply carries the error code.
+func (e *APIError) Has(code int64) bool {
+	for _, c := range e.Codes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// classify turns an SDK error into an *APIError wrapped with the provider's sentinels: a refused
+// token is ErrInvalidConfig, a missing permission ErrPermissionDenied, a 429 a RateLimitedError;
+// anything else stays retryable.
+func classify(op string, err error) error {
+	var rl *provider.RateLimitedError
+	if errors.As(err, &rl) {
+		return fmt.Errorf("cloudflare %s: %w", op, err)
+	}
+	var sdkErr *cf.Error
+	if !errors.As(err, &sdkErr) {
+		return fmt.Errorf("cloudflare %s: %w", op, err)
+	}
+	apiErr := &APIError{Op: op, StatusCode: sdkErr.StatusCode}
+	for _, e := range sdkErr.Errors {
+		apiErr.Codes = append(apiErr.Codes, e.Code)
+		apiErr.Messages = append(apiErr.Messages, e.Message)
+	}
+	switch {
+	case sdkErr.StatusCode == http.StatusTooManyRequests:
+		var h http.Header
+		if sdkErr.Response != nil {
+			h = sdkErr.Response.Header
+		}
+		return &provider.RateLimitedError{RetryAfter: retryAfter(h, defaultBlock), Err: apiErr}
+	case sdkErr.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("%w: the API token was refused: %w", provider.ErrInvalidConfig, apiErr)
+	case sdkErr.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("%w: %w", provider.ErrPermissionDenied, apiErr)
+	}
+	return apiErr
+}
+
+func apiErrorHas(err error, code int64) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.Has(code)
+}
+
+func apiStatus(err error) int {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.StatusCode
+	}
+	return 0
+}
+
+func (a *api) getBucket(ctx context.Context, name, jurisdiction string) error {
+	_, err := a.buckets.Get(ctx, name, cfr2.BucketGetParams{
+		AccountID:    cf.F(a.accountID),
+		Jurisdiction: cf.F(cfr2.BucketGetParamsCfR2Jurisdiction(jurisdiction)),
+	})
+	if err != nil {
+		return classify("get bucket", err)
+	}
+	return nil
+}
+
+func (a *api) createBucket(ctx context.Context, name, jurisdiction, locationHint string) error {
+	params := cfr2.BucketNewParams{
+		AccountID:    cf.F(a.accountID),
+		Name:         cf.F(name),
+		Jurisdiction: cf.F(cfr2.BucketNewParamsCfR2Jurisdiction(jurisdiction)),
+	}
+	if locationHint != "" {
+		params.LocationHint = cf.F(cfr2.BucketNewParamsLocationHint(locationHint))
+	}
+	if _, err := a.buckets.New(ctx, params); err != nil {
+		return classify("create bucket", err)
+	}
+	return nil
+}
+
+func (a *api) deleteBucket(ctx context.Context, name, jurisdiction string) error {
+	_, err := a.buckets.Delete(ctx, name, cfr2.BucketDeleteParams{
+		AccountID:    cf.F(a.accountID),
+		Jurisdiction: cf.F(cfr2.BucketDeleteParamsCfR2Jurisdiction(jurisdiction)),
+	})
+	if err != nil {
+		return classify("delete bucket", err)
+	}
+	return nil
+}
+
+// listBucketsOne lists at most one bucket: a read-only check of the token's R2 permission.
+func (a *api) listBucketsOne(ctx context.Context, jurisdiction string) error {
+	_, err := a.buckets.List(ctx, cfr2.BucketListParams{
+		AccountID:    cf.F(a.accountID),
+		PerPage:      cf.F(1.0),
+		Jurisdiction: cf.F(cfr2.BucketListParamsCfR2Jurisdiction(jurisdiction)),
+	})
+	if err != nil {
+		return classify("list buckets", err)
+	}
+	return nil
+}
+
+// permissionGroupID looks a permission group up by its exact name.
+func (a *api) permissionGroupID(ctx context.Context, name string) (string, error) {
+	page, err := a.tokens.PermissionGroups.List(ctx, accounts.TokenPermissionGroupListParams{
+		AccountID: cf.F(a.accountID),
+		Name:      cf.F(name),
+	})
+	if err != nil {
+		return "", classify("list permission groups", err)
+	}
+	for _, g := range page.Result {
+		if g.Name == name && g.ID != "" {
+			return g.ID, nil
+		}
+	}
+	return "", fmt.Errorf("%w: the account has no permission group named %q", provider.ErrInvalidConfig, name)
+}
+
+// tokenInfo is a listed or created token, without its value.
+type tokenInfo struct {
+	ID, Name  string
+	ExpiresOn time.Time
+}
+
+// createToken creates an account-owned token with one allow policy of one permission group on one
+// resource, and returns it with its value (shown by Cloudflare only now).
+func (a *api) createToken(ctx context.Context, name, groupID, resource string, expiresOn time.Time) (tokenInfo, string, error) {
+	params := accounts.TokenNewParams{
+		AccountID: cf.F(a.accountID),
+		Name:      cf.F(name),
+		Policies: cf.F([]shared.TokenPolicyParam{{
+			Effect:           cf.F(shared.TokenPolicyEffectAllow),
+			PermissionGroups: cf.F([]shared.TokenPolicyPermissionGroupParam{{ID: cf.F(groupID)}}),
+			Resources:        cf.F[shared.TokenPolicyResourcesUnionParam](shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam{resource: "*"}),
+		}}),
+	}
+	if !expiresOn.IsZero() {
+		params.ExpiresOn = cf.F(expiresOn.UTC())
+	}
+	tok, err := a.tokens.New(ctx, params)
+	if err != nil {
+		return tokenInfo{}, "", classify("create token", err)
+	}
+	if tok.ID == "" || tok.Value == "" {
+		return tokenInfo{}, "", errors.New("cloudflare create token: the reply holds no token id or value")
+	}
+	return tokenInfo{ID: tok.ID, Name: tok.Name, ExpiresOn: tok.ExpiresOn}, string(tok.Value), nil
+}
+
+// tokensPerPage is the largest page Cloudflare serves (per_page: 5 to 50).
+const tokensPerPage = 50
+
+// listTokens lists every account-owned token, page by page as result_info says: the SDK's
+// auto-pager would ask for one empty page more on every listing.
+func (a *api) listTokens(ctx context.Context) ([]tokenInfo, error) {
+	var out []tokenInfo
+	for page := 1; ; page++ {
+		res, err := a.tokens.List(ctx, accounts.TokenListParams{
+			AccountID: cf.F(a.accountID),
+			Page:      cf.F(float64(page)),
+			PerPage:   cf.F(float64(tokensPerPage)),
+		})
+		if err != nil {
+			return nil, classify("list tokens", err)
+		}
+		for _, t := range res.Result {
+			out = append(out, tokenInfo{ID: t.ID, Name: t.Name, ExpiresOn: t.ExpiresOn})
+		}
+		// The SDK's result_info type lacks total_pages; it is kept among the extra fields.
+		totalPages, _ := strconv.ParseInt(res.ResultInfo.JSON.ExtraFields["total_pages"].Raw(), 10, 64)
+		if len(res.Result) < tokensPerPage || (totalPages > 0 && int64(page) >= totalPages) {
+			return out, nil
+		}
+	}
+}
+
+// listTokensOne lists at most a few tokens: a read-only check of the token-management permission.
+func (a *api) listTokensOne(ctx context.Context) error {
+	if _, err := a.tokens.List(ctx, accounts.TokenListParams{AccountID: cf.F(a.accountID), PerPage: cf.F(5.0)}); err != nil {
+		return classify("list tokens", err)
+	}
+	return nil
+}
+
+func (a *api) deleteToken(ctx context.Context, id string) error {
+	if _, err := a.tokens.Delete(ctx, id, accounts.TokenDeleteParams{AccountID: cf.F(a.accountID)}); err != nil {
+		return classify("delete token", err)
+	}
+	return nil
+}
+
+// verify returns the id of the calling token: account-owned tokens answer on the account's verify
+// endpoint, user tokens only on the user's.
+func (a *api) verify(ctx context.Context) (string, error) {
+	res, err := a.tokens.Verify(ctx, accounts.TokenVerifyParams{AccountID: cf.F(a.accountID)})
+	if err == nil && res.ID != "" {
+		return res.ID, nil
+	}
+	accountErr := classify("verify token", err)
+	var rl *provider.RateLimitedError
+	if errors.As(accountErr, &rl) {
+		return "", accountErr
+	}
+	ures, uerr := a.userTokens.Verify(ctx)
+	if uerr == nil && ures.ID != "" {
+		return ures.ID, nil
+	}
+	if uerr == nil {
+		return "", errors.New("cloudflare verify token: the reply holds no token id")
+	}
+	return "", accountErr
+}

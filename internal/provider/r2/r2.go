@@ -1,0 +1,491 @@
+// Package r2 is the provider for Cloudflare R2: buckets through the Cloudflare API, credentials as
+// account-owned API tokens whose only policy is one R2 permission group ("Workers R2 Storage Bucket
+// Item Write" or "... Item Read") on one bucket. R2 derives S3 keys from a token: the access key id
+// is the token's id and the secret access key the SHA-256 hex of its value.
+//
+// R2 buckets carry no tags, so ownership is marked by an object the operator writes under
+// provider.ReservedPrefix, through the S3 API with the admin token's own S3 keys. R2 has no object
+// versioning: EnableVersioning reports provider.ErrNotSupported.
+//
+// Every Cloudflare API call of one account goes through the Account's shared limiter, so the
+// account's documented limit (1,200 requests per five minutes) holds across all reconciles.
+package r2
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/ratelimit"
+)
+
+const (
+	// DefaultAPIBaseURL is Cloudflare's v4 API.
+	DefaultAPIBaseURL = "https://api.cloudflare.com/client/v4/"
+	// Region is R2's S3 region; R2 treats us-east-1 and an empty region as aliases of it.
+	Region = "auto"
+
+	// PermissionGroupWrite and PermissionGroupRead are the bucket-scoped permission groups of
+	// R2's "Object Read & Write" and "Object Read only" tokens.
+	PermissionGroupWrite = "Workers R2 Storage Bucket Item Write"
+	PermissionGroupRead  = "Workers R2 Storage Bucket Item Read"
+
+	// MarkerKey is the ownership marker object in every bucket the operator owns.
+	MarkerKey = provider.ReservedPrefix + "owner.json"
+
+	// DefaultRequestsPerFiveMinutes is Cloudflare's documented API limit per user.
+	DefaultRequestsPerFiveMinutes = 1200
+
+	// groupCacheTTL is how long permission-group ids are trusted before they are looked up again.
+	groupCacheTTL = time.Hour
+)
+
+// Jurisdictions R2 knows; each has its own S3 endpoint host.
+var jurisdictionHosts = map[string]string{"default": "", "eu": ".eu", "fedramp": ".fedramp"}
+
+// Config is one R2 provider's settings and admin token.
+type Config struct {
+	AccountID string
+	// Jurisdiction of this client's buckets: default, eu or fedramp (empty: default).
+	Jurisdiction string
+	// LocationHint for new buckets (optional).
+	LocationHint string
+	// APIBaseURL overrides DefaultAPIBaseURL.
+	APIBaseURL string
+	// S3Endpoint overrides https://<account>[.<jurisdiction>].r2.cloudflarestorage.com.
+	S3Endpoint string
+	// APIToken is the admin API token. Secret.
+	APIToken string
+	// HTTPClient is used for API and S3 calls; nil means a client with a 30 s timeout.
+	HTTPClient *http.Client
+}
+
+// Account is what every client of one Cloudflare account shares: the request limiter and the
+// lookups that do not change between reconciles. Create one per account with NewAccount and keep it.
+type Account struct {
+	limiter *ratelimit.Limiter
+
+	mu       sync.Mutex
+	groups   map[string]string // permission-group name -> id
+	groupsAt time.Time
+	tokenIDs map[[32]byte]string // SHA-256 of an admin token -> its id (its S3 access key id)
+}
+
+// NewAccount returns shared state that admits at most requestsPerFiveMinutes API calls in any five
+// minutes (0: Cloudflare's 1,200).
+func NewAccount(requestsPerFiveMinutes int) *Account {
+	if requestsPerFiveMinutes <= 0 {
+		requestsPerFiveMinutes = DefaultRequestsPerFiveMinutes
+	}
+	return NewAccountWithLimiter(ratelimit.New(requestsPerFiveMinutes, 5*time.Minute))
+}
+
+// NewAccountWithLimiter is NewAccount with a limiter of the caller's (tests).
+func NewAccountWithLimiter(l *ratelimit.Limiter) *Account {
+	return &Account{limiter: l, groups: map[string]string{}, tokenIDs: map[[32]byte]string{}}
+}
+
+// Client implements provider.Client for one R2 account and jurisdiction.
+type Client struct {
+	cfg        Config
+	acct       *Account
+	api        *api
+	s3Endpoint string
+	httpClient *http.Client
+
+	s3Once sync.Once
+	s3     *minio.Client
+	s3Err  error
+}
+
+var (
+	_ provider.Client  = (*Client)(nil)
+	_ provider.Checker = (*Client)(nil)
+)
+
+// New builds a client. It makes no network call. Malformed settings wrap provider.ErrInvalidConfig.
+func New(cfg Config, acct *Account) (*Client, error) {
+	if len(cfg.AccountID) != 32 || strings.Trim(cfg.AccountID, "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("%w: the Cloudflare account id must be 32 lowercase hexadecimal characters", provider.ErrInvalidConfig)
+	}
+	if cfg.Jurisdiction == "" {
+		cfg.Jurisdiction = "default"
+	}
+	host, ok := jurisdictionHosts[cfg.Jurisdiction]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown R2 jurisdiction %q (default, eu or fedramp)", provider.ErrInvalidConfig, cfg.Jurisdiction)
+	}
+	if cfg.APIToken == "" {
+		return nil, fmt.Errorf("%w: no API token", provider.ErrInvalidConfig)
+	}
+	if cfg.APIBaseURL == "" {
+		cfg.APIBaseURL = DefaultAPIBaseURL
+	}
+	if u, err := url.Parse(cfg.APIBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%w: apiBaseURL %q must be an http(s) URL", provider.ErrInvalidConfig, cfg.APIBaseURL)
+	}
+	endpoint := "https://" + cfg.AccountID + host + ".r2.cloudflarestorage.com"
+	if cfg.S3Endpoint != "" {
+		u, err := url.Parse(cfg.S3Endpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("%w: s3Endpoint %q must be http(s)://host[:port]", provider.ErrInvalidConfig, cfg.S3Endpoint)
+		}
+		endpoint = u.Scheme + "://" + u.Host
+	}
+	if acct == nil {
+		acct = NewAccount(0)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{
+		cfg:        cfg,
+		acct:       acct,
+		api:        newAPI(cfg.APIBaseURL, cfg.AccountID, cfg.APIToken, hc, acct.limiter),
+		s3Endpoint: endpoint,
+		httpClient: hc,
+	}, nil
+}
+
+// Settings implements provider.Client: region auto, path style, the S3-compatible flags, no
+// encryption flag (R2 refuses the SSE headers) and no versioning.
+func (c *Client) Settings() provider.BackendSettings {
+	return provider.BackendSettings{
+		Region:       Region,
+		EndpointURL:  c.s3Endpoint,
+		UsePathStyle: true,
+		S3Compatible: true,
+		Versioning:   false,
+		Placement:    provider.Placement{Jurisdiction: c.cfg.Jurisdiction},
+	}
+}
+
+// BucketResource is the token policy resource of one bucket:
+// com.cloudflare.edge.r2.bucket.<ACCOUNT_ID>_<JURISDICTION>_<BUCKET>.
+func BucketResource(accountID, jurisdiction, bucket string) string {
+	return "com.cloudflare.edge.r2.bucket." + accountID + "_" + jurisdiction + "_" + bucket
+}
+
+// SecretAccessKey is the S3 secret access key R2 derives from a token value: its SHA-256 in hex.
+func SecretAccessKey(tokenValue string) string {
+	sum := sha256.Sum256([]byte(tokenValue))
+	return hex.EncodeToString(sum[:])
+}
+
+// ObserveBucket implements provider.Client.
+func (c *Client) ObserveBucket(ctx context.Context, bucket string) (provider.BucketObservation, error) {
+	if err := c.api.getBucket(ctx, bucket, c.cfg.Jurisdiction); err != nil {
+		if apiErrorHas(err, codeNoSuchBucket) || apiStatus(err) == http.StatusNotFound {
+			return provider.BucketObservation{}, nil
+		}
+		return provider.BucketObservation{}, err
+	}
+	owner, err := c.readMarker(ctx, bucket)
+	if err != nil {
+		return provider.BucketObservation{}, err
+	}
+	return provider.BucketObservation{Exists: true, Owner: owner}, nil
+}
+
+// CreateBucket implements provider.Client.
+func (c *Client) CreateBucket(ctx context.Context, req provider.BucketRequest) error {
+	if err := c.api.createBucket(ctx, req.Name, c.cfg.Jurisdiction, c.cfg.LocationHint); err != nil {
+		if apiErrorHas(err, codeBucketExists) || apiStatus(err) == http.StatusConflict {
+			return fmt.Errorf("create bucket %q: %w", req.Name, provider.ErrBucketNameTaken)
+		}
+		if apiErrorHas(err, codeInvalidBucketName) {
+			return fmt.Errorf("%w: %w", provider.ErrInvalidConfig, err)
+		}
+		return err
+	}
+	return c.MarkBucket(ctx, req.Name, req.Owner)
+}
+
+// marker is the ownership marker's content.
+type marker struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+}
+
+// MarkBucket implements provider.Client by writing the marker object.
+func (c *Client) MarkBucket(ctx context.Context, bucket string, owner provider.Owner) error {
+	s3, err := c.adminS3(ctx)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(marker{Namespace: owner.Namespace, Name: owner.Name, UID: owner.UID}) // strings always marshal
+	_, err = s3.PutObject(ctx, bucket, MarkerKey, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{ContentType: "application/json"})
+	if err != nil {
+		return classifyS3("write ownership marker", err)
+	}
+	return nil
+}
+
+func (c *Client) readMarker(ctx context.Context, bucket string) (*provider.Owner, error) {
+	s3, err := c.adminS3(ctx)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := s3.GetObject(ctx, bucket, MarkerKey, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, classifyS3("read ownership marker", err)
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(io.LimitReader(obj, 64<<10))
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return nil, nil
+		}
+		return nil, classifyS3("read ownership marker", err)
+	}
+	var m marker
+	if err := json.Unmarshal(b, &m); err != nil || m.UID == "" {
+		// Not our format: whoever wrote it, it does not name a StateBackend.
+		return nil, nil
+	}
+	return &provider.Owner{Namespace: m.Namespace, Name: m.Name, UID: m.UID}, nil
+}
+
+// EnableVersioning implements provider.Client: R2 has no object versioning.
+func (c *Client) EnableVersioning(context.Context, string) error {
+	return fmt.Errorf("R2 object versioning: %w", provider.ErrNotSupported)
+}
+
+// DeleteBucket implements provider.Client. Any object outside provider.ReservedPrefix makes the
+// bucket non-empty; the operator's own objects are removed last, just before the bucket.
+func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
+	if err := c.api.getBucket(ctx, bucket, c.cfg.Jurisdiction); err != nil {
+		if apiErrorHas(err, codeNoSuchBucket) || apiStatus(err) == http.StatusNotFound {
+			return nil
+		}
+		return err
+	}
+	s3, err := c.adminS3(ctx)
+	if err != nil {
+		return err
+	}
+	var reserved []string
+	for o := range s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			return classifyS3("list objects", o.Err)
+		}
+		if !strings.HasPrefix(o.Key, provider.ReservedPrefix) {
+			return fmt.Errorf("bucket %q holds %q: %w", bucket, o.Key, provider.ErrBucketNotEmpty)
+		}
+		reserved = append(reserved, o.Key)
+	}
+	for _, k := range reserved {
+		if err := s3.RemoveObject(ctx, bucket, k, minio.RemoveObjectOptions{}); err != nil {
+			return classifyS3("remove operator object", err)
+		}
+	}
+	if err := c.api.deleteBucket(ctx, bucket, c.cfg.Jurisdiction); err != nil {
+		switch {
+		case apiErrorHas(err, codeBucketNotEmpty):
+			// Written to between the listing and the delete: still never emptied by us.
+			return fmt.Errorf("bucket %q: %w", bucket, provider.ErrBucketNotEmpty)
+		case apiErrorHas(err, codeNoSuchBucket):
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// IssueCredential implements provider.Client with an account-owned token on the one bucket.
+func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialRequest) (provider.Credential, error) {
+	groupName := PermissionGroupRead
+	if req.Access == provider.ReadWrite {
+		groupName = PermissionGroupWrite
+	}
+	groupID, err := c.permissionGroupID(ctx, groupName)
+	if err != nil {
+		return provider.Credential{}, err
+	}
+	tok, value, err := c.api.createToken(ctx, req.Name, groupID, BucketResource(c.cfg.AccountID, c.cfg.Jurisdiction, req.Bucket), time.Time{})
+	if err != nil {
+		if isQuotaError(err) {
+			return provider.Credential{}, fmt.Errorf("%w: Cloudflare allows 500 account-owned API tokens per account, one per StateBackend: %w", provider.ErrQuotaExceeded, err)
+		}
+		return provider.Credential{}, err
+	}
+	return provider.Credential{
+		ID:              tok.ID,
+		Name:            req.Name,
+		AccessKeyID:     tok.ID,
+		SecretAccessKey: SecretAccessKey(value),
+		ExpiresAt:       tok.ExpiresOn,
+	}, nil
+}
+
+// isQuotaError recognises Cloudflare's refusal of a token beyond the account's quota. The exact
+// code is not documented; the reply's message names the quota.
+func isQuotaError(err error) bool {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode < 400 || apiErr.StatusCode >= 500 || apiErr.StatusCode == http.StatusTooManyRequests {
+		return false
+	}
+	for _, m := range apiErr.Messages {
+		if l := strings.ToLower(m); strings.Contains(l, "quota") || strings.Contains(l, "maximum number") {
+			return true
+		}
+	}
+	return false
+}
+
+// ListCredentials implements provider.Client: every account-owned token whose name starts with
+// namePrefix (tokens the operator did not name are never touched).
+func (c *Client) ListCredentials(ctx context.Context, namePrefix string) ([]provider.CredentialInfo, error) {
+	tokens, err := c.api.listTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []provider.CredentialInfo
+	for _, t := range tokens {
+		if !strings.HasPrefix(t.Name, namePrefix) {
+			continue
+		}
+		out = append(out, provider.CredentialInfo{ID: t.ID, Name: t.Name, AccessKeyID: t.ID, ExpiresAt: t.ExpiresOn})
+	}
+	return out, nil
+}
+
+// RevokeCredential implements provider.Client by deleting the token.
+func (c *Client) RevokeCredential(ctx context.Context, id string) error {
+	if err := c.api.deleteToken(ctx, id); err != nil && apiStatus(err) != http.StatusNotFound {
+		return err
+	}
+	return nil
+}
+
+// Check implements provider.Checker with read-only calls that need the admin token's permissions:
+// the token is valid (verify), may read R2 buckets, may list account tokens, the two bucket-scoped
+// permission groups exist, and its S3 keys reach R2.
+func (c *Client) Check(ctx context.Context) error {
+	if _, err := c.adminTokenID(ctx); err != nil {
+		return err
+	}
+	steps := []struct {
+		need string
+		call func(context.Context) error
+	}{
+		{"Workers R2 Storage Write (to create buckets)", func(ctx context.Context) error { return c.api.listBucketsOne(ctx, c.cfg.Jurisdiction) }},
+		{"Account API Tokens Write (to issue bucket tokens)", c.api.listTokensOne},
+		{"Account API Tokens Write (to look up R2 permission groups)", func(ctx context.Context) error {
+			for _, g := range []string{PermissionGroupWrite, PermissionGroupRead} {
+				if _, err := c.permissionGroupID(ctx, g); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"Workers R2 Storage Write (its S3 keys write the ownership marker)", func(ctx context.Context) error {
+			s3, err := c.adminS3(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := s3.ListBuckets(ctx); err != nil {
+				return classifyS3("list buckets over S3", err)
+			}
+			return nil
+		}},
+	}
+	for _, s := range steps {
+		if err := s.call(ctx); err != nil {
+			if errors.Is(err, provider.ErrPermissionDenied) {
+				return fmt.Errorf("the API token needs the permission %s: %w", s.need, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// permissionGroupID returns a permission group's id, looked up by name once an hour per account.
+func (c *Client) permissionGroupID(ctx context.Context, name string) (string, error) {
+	c.acct.mu.Lock()
+	if time.Since(c.acct.groupsAt) > groupCacheTTL {
+		c.acct.groups = map[string]string{}
+		c.acct.groupsAt = time.Now()
+	}
+	id, ok := c.acct.groups[name]
+	c.acct.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := c.api.permissionGroupID(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	c.acct.mu.Lock()
+	c.acct.groups[name] = id
+	c.acct.mu.Unlock()
+	return id, nil
+}
+
+// adminTokenID is the admin token's id, its S3 access key id; looked up once per token value.
+func (c *Client) adminTokenID(ctx context.Context) (string, error) {
+	key := sha256.Sum256([]byte(c.cfg.APIToken))
+	c.acct.mu.Lock()
+	id, ok := c.acct.tokenIDs[key]
+	c.acct.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := c.api.verify(ctx)
+	if err != nil {
+		return "", err
+	}
+	c.acct.mu.Lock()
+	c.acct.tokenIDs[key] = id
+	c.acct.mu.Unlock()
+	return id, nil
+}
+
+// adminS3 is an S3 client signed with the admin token's derived keys, for the marker object.
+func (c *Client) adminS3(ctx context.Context) (*minio.Client, error) {
+	id, err := c.adminTokenID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.s3Once.Do(func() {
+		u, _ := url.Parse(c.s3Endpoint) // validated in New
+		c.s3, c.s3Err = minio.New(u.Host, &minio.Options{
+			Creds:        credentials.NewStaticV4(id, SecretAccessKey(c.cfg.APIToken), ""),
+			Secure:       u.Scheme == "https",
+			Region:       Region,
+			BucketLookup: minio.BucketLookupPath,
+			Transport:    c.httpClient.Transport,
+		})
+	})
+	if c.s3Err != nil {
+		return nil, fmt.Errorf("%w: %w", provider.ErrInvalidConfig, c.s3Err)
+	}
+	return c.s3, nil
+}
+
+func classifyS3(op string, err error) error {
+	switch code := minio.ToErrorResponse(err).Code; code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		return fmt.Errorf("%s: %w: R2 refused the S3 keys derived from the API token (%s)", op, provider.ErrInvalidConfig, code)
+	case "AccessDenied":
+		return fmt.Errorf("%s: %w: the API token's S3 keys were denied (%s)", op, provider.ErrPermissionDenied, code)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
