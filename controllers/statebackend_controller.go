@@ -259,8 +259,12 @@ func (r *StateBackendReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 		For(&v1alpha1.StateBackend{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ConfigMap{}).
-		Watches(&v1alpha1.ClusterStorageProvider{}, handler.EnqueueRequestsFromMapFunc(r.backendsUsing(v1alpha1.ClusterStorageProviderKind))).
-		Watches(&v1alpha1.StorageProvider{}, handler.EnqueueRequestsFromMapFunc(r.backendsUsing(v1alpha1.StorageProviderKind))).
+		// Only a provider's spec concerns its backends: its status (the health check) changing must
+		// not wake every backend, least of all one waiting out a provider's Retry-After.
+		Watches(&v1alpha1.ClusterStorageProvider{}, handler.EnqueueRequestsFromMapFunc(r.backendsUsing(v1alpha1.ClusterStorageProviderKind)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.StorageProvider{}, handler.EnqueueRequestsFromMapFunc(r.backendsUsing(v1alpha1.StorageProviderKind)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controllerOptions(maxConcurrent)).
 		Complete(r)
 }

@@ -68,7 +68,9 @@ type providerObject interface {
 	credentialsNamespace() (string, error)
 }
 
-type clusterProvider struct{ *v1alpha1.ClusterStorageProvider }
+type clusterProvider struct {
+	*v1alpha1.ClusterStorageProvider
+}
 
 func (p clusterProvider) spec() *v1alpha1.StorageProviderSpec     { return &p.Spec }
 func (p clusterProvider) status() *v1alpha1.StorageProviderStatus { return &p.Status }

@@ -96,6 +96,13 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
 		return 1
 	}
+	if err := (&StorageProviderReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NewClient: memoryClient,
+		RetryInterval: 500 * time.Millisecond, CheckInterval: time.Minute,
+	}).SetupWithManager(mgr); err != nil {
+		fmt.Fprintf(os.Stderr, "setup providers: %v\n", err)
+		return 1
+	}
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintf(os.Stderr, "manager stopped: %v\n", err)

@@ -43,6 +43,9 @@ func TestAdmissionRejectsBadSpecs(t *testing.T) {
 		{"unknown access modes are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.Access = "Admin" }, "spec.access"},
 		{"unknown deletion policies are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.DeletionPolicy = "Purge" }, "spec.deletionPolicy"},
 		{"unknown provider kinds are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.ProviderRef.Kind = "Bucket" }, "spec.providerRef.kind"},
+		{"unknown R2 jurisdictions are refused", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.CloudflareR2 = &v1alpha1.CloudflareR2BackendOptions{Jurisdiction: "us"}
+		}, "spec.cloudflareR2.jurisdiction"},
 	}
 	for _, tc := range cases {
 		sb := base()
@@ -74,6 +77,9 @@ func TestAdmissionImmutableFields(t *testing.T) {
 		{"the bucket cannot be removed to fall back to the default", func(sb *v1alpha1.StateBackend) { sb.Spec.BucketName = "" }, "cannot be added or removed"},
 		{"moving providers is a migration", func(sb *v1alpha1.StateBackend) { sb.Spec.ProviderRef.Name = "other" }, "spec.providerRef is immutable"},
 		{"the Secret name cannot be added later", func(sb *v1alpha1.StateBackend) { sb.Spec.SecretName = "other" }, "cannot be added or removed"},
+		{"an R2 jurisdiction cannot be added later (the bucket would move)", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.CloudflareR2 = &v1alpha1.CloudflareR2BackendOptions{Jurisdiction: v1alpha1.R2JurisdictionEU}
+		}, "spec.cloudflareR2 is immutable"},
 	}
 	for _, tc := range cases {
 		var err error
@@ -116,11 +122,34 @@ func TestAdmissionProviderSpecs(t *testing.T) {
 				CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"},
 			},
 		}, "spec.minio.endpoint"},
+		{"a provider has one block, not two", &v1alpha1.ClusterStorageProvider{
+			ObjectMeta: metav1.ObjectMeta{Name: "two-blocks"},
+			Spec: v1alpha1.StorageProviderSpec{
+				MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9000"},
+				CloudflareR2:         &v1alpha1.CloudflareR2Provider{AccountID: strings.Repeat("a", 32)},
+				CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"},
+			},
+		}, "exactly one provider block"},
+		{"a Cloudflare account id is 32 lowercase hex characters", r2Spec("bad-account", func(p *v1alpha1.CloudflareR2Provider) { p.AccountID = "My-Account" }), "spec.cloudflareR2.accountID"},
+		{"R2 knows three jurisdictions", r2Spec("bad-jurisdiction", func(p *v1alpha1.CloudflareR2Provider) { p.Jurisdiction = "us" }), "spec.cloudflareR2.jurisdiction"},
+		{"R2 knows six location hints", r2Spec("bad-hint", func(p *v1alpha1.CloudflareR2Provider) { p.LocationHint = "mars" }), "spec.cloudflareR2.locationHint"},
+		{"the client-side limit cannot exceed Cloudflare's", r2Spec("bad-limit", func(p *v1alpha1.CloudflareR2Provider) { p.RequestsPerFiveMinutes = 5000 }), "spec.cloudflareR2.requestsPerFiveMinutes"},
+		{"an API base URL needs a scheme", r2Spec("bad-api-url", func(p *v1alpha1.CloudflareR2Provider) { p.APIBaseURL = "api.cloudflare.com" }), "spec.cloudflareR2.apiBaseURL"},
 	}
 	for _, tc := range cases {
 		err := k8s.Create(ctx, tc.obj)
 		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.message) {
 			t.Errorf("%s: want an Invalid error mentioning %q, got %v", tc.reason, tc.message, err)
 		}
+	}
+}
+
+// r2Spec is a valid cloudflareR2 ClusterStorageProvider changed by mutate.
+func r2Spec(name string, mutate func(*v1alpha1.CloudflareR2Provider)) *v1alpha1.ClusterStorageProvider {
+	p := &v1alpha1.CloudflareR2Provider{AccountID: strings.Repeat("0a", 16)}
+	mutate(p)
+	return &v1alpha1.ClusterStorageProvider{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       v1alpha1.StorageProviderSpec{CloudflareR2: p, CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"}},
 	}
 }

@@ -162,17 +162,17 @@ const (
 	ReasonProviderQuotaExceeded = "ProviderQuotaExceeded"
 	// ReasonProviderPermissionDenied: the provider's admin credentials lack a permission.
 	ReasonProviderPermissionDenied = "ProviderPermissionDenied"
-	ReasonBucketOwnedByOther    = "BucketOwnedByAnother"
-	ReasonBucketNotOwned        = "BucketExistsNotOwned"
-	ReasonBucketCreated         = "BucketCreated"
-	ReasonBucketNotEmpty        = "BucketNotEmpty"
-	ReasonBucketNotReady        = "BucketNotReady"
-	ReasonSecretConflict        = "SecretNotOwned"
-	ReasonConfigMapConflict     = "ConfigMapNotOwned"
-	ReasonCredentialIssued      = "CredentialIssued"
-	ReasonCredentialPropagating = "CredentialPropagating"
-	ReasonCredentialRejected    = "CredentialRejected"
-	ReasonDeleting              = "Deleting"
+	ReasonBucketOwnedByOther       = "BucketOwnedByAnother"
+	ReasonBucketNotOwned           = "BucketExistsNotOwned"
+	ReasonBucketCreated            = "BucketCreated"
+	ReasonBucketNotEmpty           = "BucketNotEmpty"
+	ReasonBucketNotReady           = "BucketNotReady"
+	ReasonSecretConflict           = "SecretNotOwned"
+	ReasonConfigMapConflict        = "ConfigMapNotOwned"
+	ReasonCredentialIssued         = "CredentialIssued"
+	ReasonCredentialPropagating    = "CredentialPropagating"
+	ReasonCredentialRejected       = "CredentialRejected"
+	ReasonDeleting                 = "Deleting"
 )
 
 // VersioningState is whether the bucket keeps old object versions.

@@ -78,6 +78,8 @@ type Store struct {
 	CrashMidCreate bool
 	// TooBroad makes Probe report that ReadOnly credentials can write.
 	TooBroad bool
+	// CheckError is what Check returns (provider health).
+	CheckError error
 }
 
 // New returns an empty store whose Settings are settings.
@@ -228,6 +230,13 @@ func (s *Store) RevokeOutOfBand(accessKeyID string) {
 
 // Settings implements provider.Client.
 func (s *Store) Settings() provider.BackendSettings { return s.settings }
+
+// Check implements provider.Checker: it returns CheckError.
+func (s *Store) Check(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.CheckError
+}
 
 // ObserveBucket implements provider.Client.
 func (s *Store) ObserveBucket(_ context.Context, name string) (provider.BucketObservation, error) {

@@ -1,0 +1,517 @@
+package r2_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	cf "github.com/cloudflare/cloudflare-go/v7"
+	"github.com/cloudflare/cloudflare-go/v7/option"
+	cfr2 "github.com/cloudflare/cloudflare-go/v7/r2"
+	miniogo "github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/probe"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/providertest"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/r2"
+	"github.com/tfstate-operator/tfstate-operator/internal/ratelimit"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakecloudflare"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
+)
+
+var srv *miniotest.Server
+
+func TestMain(m *testing.M) { os.Exit(miniotest.RunTests(m, &srv)) }
+
+// adminGroups are the permissions the README asks of the operator's API token.
+var adminGroups = []string{"Workers R2 Storage Write", "Account API Tokens Write"}
+
+// env is a fake Cloudflare account over the test's MinIO and an admin token of it.
+type env struct {
+	fake       *fakecloudflare.Server
+	adminToken string
+}
+
+func newEnv(t *testing.T, cfg fakecloudflare.Config, groups ...string) *env {
+	t.Helper()
+	cfg.MinIO = srv
+	f, err := fakecloudflare.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	if len(groups) == 0 {
+		groups = adminGroups
+	}
+	_, value, err := f.AddToken("tfstate-operator-admin", groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{fake: f, adminToken: value}
+}
+
+func (e *env) client(t *testing.T, jurisdiction string, acct *r2.Account) *r2.Client {
+	t.Helper()
+	if acct == nil {
+		acct = r2.NewAccount(0)
+	}
+	c, err := r2.New(r2.Config{
+		AccountID:    e.fake.AccountID(),
+		Jurisdiction: jurisdiction,
+		APIBaseURL:   e.fake.URL(),
+		S3Endpoint:   e.fake.S3Endpoint(),
+		APIToken:     e.adminToken,
+	}, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// requests counts the fake's recorded requests that match method and a path suffix.
+func (e *env) requests(method, pathSuffix string) int {
+	n := 0
+	for _, r := range e.fake.Requests() {
+		if r.Method == method && strings.HasSuffix(r.Path, pathSuffix) {
+			n++
+		}
+	}
+	return n
+}
+
+var bucketSeq atomic.Int64
+
+func freshBucket(*testing.T) string {
+	return fmt.Sprintf("r2-%d-%d", time.Now().UnixNano()%1e6, bucketSeq.Add(1))
+}
+
+func s3As(t *testing.T, ak, sk string) *miniogo.Client {
+	t.Helper()
+	c, err := miniogo.New(srv.Host, &miniogo.Options{Creds: credentials.NewStaticV4(ak, sk, ""), Region: r2.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConformance(t *testing.T) {
+	providertest.Run(t, func(t *testing.T) providertest.Harness {
+		e := newEnv(t, fakecloudflare.Config{})
+		root := s3As(t, srv.RootUser, srv.RootPassword)
+		return providertest.Harness{
+			Client: e.client(t, "default", nil),
+			PutObject: func(ctx context.Context, bucket, key string, data []byte) error {
+				_, err := root.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{})
+				return err
+			},
+			BucketName: freshBucket,
+		}
+	})
+}
+
+func TestSettingsFollowTheJurisdiction(t *testing.T) {
+	const acct = "0123456789abcdef0123456789abcdef"
+	cases := []struct {
+		reason, jurisdiction, override, endpoint string
+	}{
+		{"no jurisdiction is the default one", "", "", "https://" + acct + ".r2.cloudflarestorage.com"},
+		{"default", "default", "", "https://" + acct + ".r2.cloudflarestorage.com"},
+		{"EU buckets are reachable only through the EU endpoint", "eu", "", "https://" + acct + ".eu.r2.cloudflarestorage.com"},
+		{"FedRAMP buckets likewise", "fedramp", "", "https://" + acct + ".fedramp.r2.cloudflarestorage.com"},
+		{"an override (proxy, tests) wins for every jurisdiction", "eu", "http://127.0.0.1:9000/", "http://127.0.0.1:9000"},
+	}
+	for _, tc := range cases {
+		c, err := r2.New(r2.Config{AccountID: acct, Jurisdiction: tc.jurisdiction, S3Endpoint: tc.override, APIToken: "t"}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.reason, err)
+		}
+		s := c.Settings()
+		want := tc.jurisdiction
+		if want == "" {
+			want = "default"
+		}
+		if s.EndpointURL != tc.endpoint || s.Region != "auto" || !s.UsePathStyle || !s.S3Compatible || s.Encrypt || s.Versioning || s.Placement.Jurisdiction != want {
+			t.Errorf("%s: settings = %+v, want endpoint %s, region auto, path style, S3-compatible flags, no encrypt, no versioning, jurisdiction %s", tc.reason, s, tc.endpoint, want)
+		}
+		if err := c.EnableVersioning(context.Background(), "b"); !errors.Is(err, provider.ErrNotSupported) {
+			t.Errorf("%s: EnableVersioning err = %v, want ErrNotSupported (R2 has no versioning)", tc.reason, err)
+		}
+	}
+}
+
+func TestBadConfigIsInvalidConfig(t *testing.T) {
+	good := r2.Config{AccountID: strings.Repeat("a", 32), APIToken: "t"}
+	cases := []struct {
+		reason string
+		mutate func(*r2.Config)
+	}{
+		{"an account id that is not 32 hex characters", func(c *r2.Config) { c.AccountID = "ABC" }},
+		{"an unknown jurisdiction", func(c *r2.Config) { c.Jurisdiction = "us" }},
+		{"no API token", func(c *r2.Config) { c.APIToken = "" }},
+		{"an API base URL without scheme", func(c *r2.Config) { c.APIBaseURL = "api.cloudflare.com" }},
+		{"an S3 endpoint with a bucket path (a common paste from the dashboard)", func(c *r2.Config) { c.S3Endpoint = "https://x.r2.cloudflarestorage.com/tfstate" }},
+	}
+	for _, tc := range cases {
+		cfg := good
+		tc.mutate(&cfg)
+		if _, err := r2.New(cfg, nil); !errors.Is(err, provider.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig", tc.reason, err)
+		}
+	}
+}
+
+// TestIssuedTokenReachesItsOwnBucketOnly: the token's policy is exactly one permission group on one
+// bucket resource, and real S3 enforcement (MinIO behind the fake) holds it to that.
+func TestIssuedTokenReachesItsOwnBucketOnly(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{})
+	c := e.client(t, "default", nil)
+	own, other := freshBucket(t), freshBucket(t)
+	for _, b := range []string{own, other} {
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: b, Owner: provider.Owner{Namespace: "n", Name: b, UID: b}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := s3As(t, srv.RootUser, srv.RootPassword)
+	if _, err := root.PutObject(ctx, other, "state", strings.NewReader("theirs"), 6, miniogo.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rw, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-rw-1", Bucket: own, Access: provider.ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-ro-1", Bucket: own, Access: provider.ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rw.AccessKeyID != rw.ID || len(rw.SecretAccessKey) != 64 {
+		t.Fatalf("S3 keys: access key %q (token id %q), secret of %d characters; want the token id and a SHA-256 hex", rw.AccessKeyID, rw.ID, len(rw.SecretAccessKey))
+	}
+
+	// What Cloudflare holds: one allow policy, one bucket-scoped group, one bucket resource.
+	wantGroup := map[string]string{rw.ID: r2.PermissionGroupWrite, ro.ID: r2.PermissionGroupRead}
+	for _, tok := range e.fake.Tokens() {
+		group, ours := wantGroup[tok.ID]
+		if !ours {
+			continue
+		}
+		resource := r2.BucketResource(e.fake.AccountID(), "default", own)
+		if len(tok.Policies) != 1 || tok.Policies[0].Effect != "allow" || len(tok.Policies[0].PermissionGroups) != 1 ||
+			tok.Policies[0].PermissionGroups[0].Name != group || len(tok.Policies[0].Resources) != 1 || tok.Policies[0].Resources[resource] != "*" {
+			t.Errorf("token %s policies = %+v, want one allow policy of %q on {%q: \"*\"}", tok.Name, tok.Policies, group, resource)
+		}
+		delete(wantGroup, tok.ID)
+	}
+	if len(wantGroup) != 0 {
+		t.Fatalf("tokens %v not found at the fake", wantGroup)
+	}
+
+	rwc, roc := s3As(t, rw.AccessKeyID, rw.SecretAccessKey), s3As(t, ro.AccessKeyID, ro.SecretAccessKey)
+	put := func(cl *miniogo.Client, bucket, key string) error {
+		_, err := cl.PutObject(ctx, bucket, key, strings.NewReader("state"), 5, miniogo.PutObjectOptions{})
+		return err
+	}
+	get := func(cl *miniogo.Client, bucket, key string) error {
+		o, err := cl.GetObject(ctx, bucket, key, miniogo.GetObjectOptions{})
+		if err != nil {
+			return err
+		}
+		defer o.Close()
+		_, err = io.ReadAll(o)
+		return err
+	}
+	cases := []struct {
+		reason  string
+		call    func() error
+		allowed bool
+	}{
+		{"read-write writes its own bucket", func() error { return put(rwc, own, "a/terraform.tfstate") }, true},
+		{"read-write reads its own bucket", func() error { return get(rwc, own, "a/terraform.tfstate") }, true},
+		{"read-write deletes in its own bucket (lock files)", func() error { return rwc.RemoveObject(ctx, own, "a/x", miniogo.RemoveObjectOptions{}) }, true},
+		{"read-write is denied writes to another bucket", func() error { return put(rwc, other, "x") }, false},
+		{"read-write is denied reads of another bucket", func() error { return get(rwc, other, "state") }, false},
+		{"read-write cannot create buckets", func() error { return rwc.MakeBucket(ctx, "sneaky-"+own, miniogo.MakeBucketOptions{}) }, false},
+		{"read-write cannot overwrite the ownership marker's bucket settings", func() error { return rwc.RemoveBucket(ctx, own) }, false},
+		{"read-only reads its own bucket", func() error { return get(roc, own, "a/terraform.tfstate") }, true},
+		{"read-only is denied PutObject", func() error { return put(roc, own, "b/terraform.tfstate") }, false},
+		{"read-only is denied reads of another bucket", func() error { return get(roc, other, "state") }, false},
+	}
+	for _, tc := range cases {
+		err := tc.call()
+		if tc.allowed && err != nil {
+			t.Errorf("%s: %v", tc.reason, err)
+		}
+		if !tc.allowed && (err == nil || miniogo.ToErrorResponse(err).Code != "AccessDenied") {
+			t.Errorf("%s: err = %v, want AccessDenied", tc.reason, err)
+		}
+	}
+
+	if err := c.RevokeCredential(ctx, rw.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(rwc, own, "after-revoke"); err == nil {
+		t.Fatal("a revoked token still writes")
+	}
+}
+
+// TestJurisdictionTravelsOnEveryBucketCall: the cf-r2-jurisdiction header on every bucket call, the
+// jurisdiction in the token's resource, and a bucket invisible from another jurisdiction.
+func TestJurisdictionTravelsOnEveryBucketCall(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{})
+	eu := e.client(t, "eu", nil)
+	name := freshBucket(t)
+	if err := eu.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	if obs, err := eu.ObserveBucket(ctx, name); err != nil || !obs.Exists || obs.Owner == nil {
+		t.Fatalf("EU client observes %+v, %v; want its owned bucket", obs, err)
+	}
+	cred, err := eu.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-eu-1", Bucket: name, Access: provider.ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucketCalls := 0
+	for _, r := range e.fake.Requests() {
+		if strings.Contains(r.Path, "/r2/buckets") {
+			bucketCalls++
+			if r.Jurisdiction != "eu" {
+				t.Errorf("%s %s sent jurisdiction %q, want eu", r.Method, r.Path, r.Jurisdiction)
+			}
+		}
+	}
+	if bucketCalls < 2 {
+		t.Fatalf("%d bucket calls recorded, want the create and the observe", bucketCalls)
+	}
+	if obs, err := e.client(t, "default", nil).ObserveBucket(ctx, name); err != nil || obs.Exists {
+		t.Fatalf("default-jurisdiction client observes %+v, %v; want no bucket (R2 needs the jurisdiction header)", obs, err)
+	}
+	if err := eu.DeleteBucket(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if obs, err := eu.ObserveBucket(ctx, name); err != nil || obs.Exists {
+		t.Fatalf("after DeleteBucket the EU client observes %+v, %v; want it gone", obs, err)
+	}
+	for _, tok := range e.fake.Tokens() {
+		if tok.ID == cred.ID {
+			want := r2.BucketResource(e.fake.AccountID(), "eu", name)
+			if _, ok := tok.Policies[0].Resources[want]; !ok {
+				t.Errorf("token resources %v, want %s", tok.Policies[0].Resources, want)
+			}
+		}
+	}
+}
+
+func TestForeignAndMarkedBuckets(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{})
+	c := e.client(t, "default", nil)
+	foreign := freshBucket(t)
+	// A bucket somebody made with Cloudflare's own tools: no marker.
+	buckets := cfr2.NewBucketService(option.WithBaseURL(e.fake.URL()), option.WithAPIToken(e.adminToken), option.WithMaxRetries(0))
+	if _, err := buckets.New(ctx, cfr2.BucketNewParams{AccountID: cf.F(e.fake.AccountID()), Name: cf.F(foreign)}); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := c.ObserveBucket(ctx, foreign)
+	if err != nil || !obs.Exists || obs.Owner != nil || obs.Versioning {
+		t.Fatalf("foreign bucket observed as %+v, %v; want existing, unowned, unversioned", obs, err)
+	}
+	owner := provider.Owner{Namespace: "team-a", Name: "net", UID: "uid-9"}
+	if err := c.MarkBucket(ctx, foreign, owner); err != nil {
+		t.Fatal(err)
+	}
+	if obs, _ := c.ObserveBucket(ctx, foreign); obs.Owner == nil || *obs.Owner != owner {
+		t.Fatalf("after MarkBucket owner = %+v, want %+v", obs.Owner, owner)
+	}
+	// A second CreateBucket is one request: the SDK's own retry of 409 is off.
+	before := e.requests(http.MethodPost, "/r2/buckets")
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: foreign, Owner: owner}); !errors.Is(err, provider.ErrBucketNameTaken) {
+		t.Fatalf("create of an existing bucket: err = %v, want ErrBucketNameTaken", err)
+	}
+	if n := e.requests(http.MethodPost, "/r2/buckets") - before; n != 1 {
+		t.Fatalf("%d create requests for one CreateBucket, want 1 (no SDK retries)", n)
+	}
+}
+
+// TestTokenQuotaIsAClearTerminalError: Cloudflare's 500-token account quota (3 here) surfaces as
+// ErrQuotaExceeded that names the limit, never as a retry loop.
+func TestTokenQuotaIsAClearTerminalError(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{TokenQuota: 3})
+	c := e.client(t, "default", nil)
+	name := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := range 5 {
+		if _, err = c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-q-%d", i), Bucket: name, Access: provider.ReadOnly}); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, provider.ErrQuotaExceeded) || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("err = %v, want ErrQuotaExceeded naming Cloudflare's limit of 500", err)
+	}
+	if strings.Contains(err.Error(), e.adminToken) {
+		t.Fatal("the error carries the admin token")
+	}
+}
+
+// TestThrottlingHonoursRetryAfterForTheWholeAccount: a 429 comes back as a RateLimitedError with
+// Cloudflare's Retry-After, and no client of the account calls again before it has passed.
+func TestThrottlingHonoursRetryAfterForTheWholeAccount(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{})
+	acct := r2.NewAccount(0)
+	a, b := e.client(t, "default", acct), e.client(t, "eu", acct)
+	e.fake.InjectThrottle(1, 42*time.Second)
+	before := len(e.fake.Requests())
+	_, err := a.ObserveBucket(ctx, "any-bucket")
+	var rl *provider.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter != 42*time.Second {
+		t.Fatalf("throttled call: err = %v, want RateLimitedError with RetryAfter 42s", err)
+	}
+	if _, err := b.ObserveBucket(ctx, "any-bucket"); !errors.As(err, &rl) || rl.RetryAfter <= 40*time.Second {
+		t.Fatalf("another client of the account right after: err = %v, want RateLimitedError without calling", err)
+	}
+	if n := len(e.fake.Requests()) - before; n != 1 {
+		t.Fatalf("%d requests reached Cloudflare, want 1: the SDK must not retry and the account must hold back", n)
+	}
+}
+
+// TestClientSideLimiterIsSharedByTheAccount: the limit is the account's, so two clients of it (two
+// reconciles, two jurisdictions) draw from one budget.
+func TestClientSideLimiterIsSharedByTheAccount(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{})
+	acct := r2.NewAccountWithLimiter(ratelimit.New(10, 5*time.Minute).WithMaxWait(0))
+	a, b := e.client(t, "default", acct), e.client(t, "eu", acct)
+	if _, err := a.ListCredentials(ctx, "tfso-"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.fake.Requests())
+	var rl *provider.RateLimitedError
+	if _, err := b.ListCredentials(ctx, "tfso-"); !errors.As(err, &rl) || rl.RetryAfter <= 0 {
+		t.Fatalf("second call of the account: err = %v, want a client-side RateLimitedError", err)
+	}
+	if n := len(e.fake.Requests()) - before; n != 0 {
+		t.Fatalf("%d requests sent past the client-side limit, want 0", n)
+	}
+}
+
+func TestPermissionGroupsAreLookedUpOnceByName(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{})
+	c := e.client(t, "default", nil)
+	name := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range []provider.Access{provider.ReadWrite, provider.ReadWrite, provider.ReadOnly, provider.ReadOnly} {
+		if _, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-pg-%d", i), Bucket: name, Access: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.requests(http.MethodGet, "/tokens/permission_groups"); n != 2 {
+		t.Fatalf("%d permission-group lookups for 4 tokens of 2 kinds, want 2 (cached by name)", n)
+	}
+}
+
+func TestListCredentialsPagesThroughEveryToken(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{})
+	c := e.client(t, "default", nil)
+	name := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 57
+	for i := range n {
+		if _, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-page-%02d", i), Bucket: name, Access: provider.ReadOnly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.requests(http.MethodGet, "/tokens")
+	list, err := c.ListCredentials(ctx, "tfso-page-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != n {
+		t.Fatalf("ListCredentials found %d tokens, want %d (every page)", len(list), n)
+	}
+	if pages := e.requests(http.MethodGet, "/tokens") - before; pages != 2 {
+		t.Fatalf("%d list requests for %d tokens, want 2 pages of 50", pages, n+1)
+	}
+}
+
+// TestCheckNamesTheMissingPermission: the provider condition says which permission the admin token
+// lacks, and a refused token is a configuration error, not a permission one.
+func TestCheckNamesTheMissingPermission(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		reason  string
+		groups  []string
+		badTok  bool
+		wantErr error
+		mention string
+	}{
+		{"the documented permissions pass", adminGroups, false, nil, ""},
+		{"without token management no bucket token can be issued", []string{"Workers R2 Storage Write"}, false, provider.ErrPermissionDenied, "Account API Tokens Write"},
+		{"without R2 storage no bucket can be created", []string{"Account API Tokens Write"}, false, provider.ErrPermissionDenied, "Workers R2 Storage Write"},
+		{"a token Cloudflare does not know", adminGroups, true, provider.ErrInvalidConfig, "refused"},
+	}
+	for _, tc := range cases {
+		e := newEnv(t, fakecloudflare.Config{}, tc.groups...)
+		if tc.badTok {
+			e.adminToken = "cfat_not-a-token-of-this-account"
+		}
+		err := e.client(t, "default", nil).Check(ctx)
+		switch {
+		case tc.wantErr == nil && err != nil:
+			t.Errorf("%s: %v", tc.reason, err)
+		case tc.wantErr != nil && (!errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.mention)):
+			t.Errorf("%s: err = %v, want %v mentioning %q", tc.reason, err, tc.wantErr, tc.mention)
+		case tc.badTok && errors.Is(err, provider.ErrPermissionDenied):
+			t.Errorf("%s: a refused token reported as a missing permission: %v", tc.reason, err)
+		}
+		if err != nil && strings.Contains(err.Error(), e.adminToken) {
+			t.Errorf("%s: the error carries the API token", tc.reason)
+		}
+	}
+}
+
+// TestNewTokensArePropagatedBeforeUse: R2 takes up to a minute to accept a new token; the real
+// prober reports it as not yet valid (the controller waits) and proves it once it propagated.
+func TestNewTokensArePropagatedBeforeUse(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{PropagationDelay: 2 * time.Second})
+	c := e.client(t, "default", nil)
+	name := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-prop-1", Bucket: name, Access: provider.ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	impatient := probe.New(probe.WithPropagationWindow(0))
+	if _, err := impatient.Probe(ctx, c.Settings(), name, cred, provider.ReadWrite); !errors.Is(err, provider.ErrCredentialNotYetValid) {
+		t.Fatalf("probe of a token that has not propagated: err = %v, want ErrCredentialNotYetValid", err)
+	}
+	res, err := probe.New(probe.WithPropagationWindow(30*time.Second)).Probe(ctx, c.Settings(), name, cred, provider.ReadWrite)
+	if err != nil {
+		t.Fatalf("probe after propagation: %v", err)
+	}
+	if !res.ConditionalWrites {
+		t.Error("conditional writes not detected: use_lockfile would be left out")
+	}
+}

@@ -1,0 +1,118 @@
+// Package fakecloudflare is a test fake of the parts of the Cloudflare v4 REST API that
+// tfstate-operator uses: account-owned API tokens and R2 buckets. It is test-support code and is
+// never linked into the operator binary.
+//
+// # What it fakes
+//
+// Paths are relative to URL() (".../client/v4/"), and follow what
+// github.com/cloudflare/cloudflare-go/v7 sends:
+//
+//	GET    accounts/{acct}/tokens/verify
+//	GET    user/tokens/verify                       (always 401: every token here is account-owned)
+//	GET    accounts/{acct}/tokens/permission_groups ?name=&scope=
+//	POST   accounts/{acct}/tokens
+//	GET    accounts/{acct}/tokens                   ?page=&per_page=&direction=
+//	GET    accounts/{acct}/tokens/{id}
+//	DELETE accounts/{acct}/tokens/{id}
+//	POST   accounts/{acct}/r2/buckets               header cf-r2-jurisdiction
+//	GET    accounts/{acct}/r2/buckets               ?per_page=&cursor=&name_contains=&start_after=&order=&direction=
+//	GET    accounts/{acct}/r2/buckets/{name}
+//	DELETE accounts/{acct}/r2/buckets/{name}
+//
+// Every JSON answer uses Cloudflare's envelope {"success","errors":[{"code","message"}],
+// "messages":[],"result"} (plus "result_info" for lists); errors carry "result":null.
+//
+// # The data plane is a real MinIO
+//
+// A bucket created through the fake is a real MinIO bucket. A token with R2 permissions becomes a
+// real MinIO identity whose access key is the token id and whose secret key is
+// hex(SHA-256(token value)) (see SecretAccessKey), exactly the derivation R2 documents, so real S3
+// clients and real Terraform authenticate against S3Endpoint() as they would against R2. The
+// identity's IAM policy is translated from the token's policies:
+//
+//	Workers R2 Storage Bucket Item Write on bucket B -> s3:ListBucket, s3:GetBucketLocation on B;
+//	    s3:GetObject, s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload,
+//	    s3:ListMultipartUploadParts on B/*
+//	Workers R2 Storage Bucket Item Read on bucket B  -> s3:ListBucket, s3:GetBucketLocation on B;
+//	    s3:GetObject on B/*
+//	Workers R2 Storage Write (account)               -> s3:* on every bucket
+//	Workers R2 Storage Read (account)                -> s3:Get*, s3:List* on every bucket
+//
+// "deny" policies become Deny statements. A token that allows no R2 permission group gets no MinIO
+// identity at all, so its keys are refused with InvalidAccessKeyId. A bucket grant whose resource
+// key names a jurisdiction other than the one the bucket lives in grants nothing (a token left
+// with R2 groups that grant nothing gets a deny-all identity: its keys authenticate and get
+// AccessDenied); a grant naming a bucket that does not exist (yet) names the bucket in the policy.
+//
+// MinIO identity kind: MinIO service accounts cannot hold R2-shaped keys. MinIO limits a service
+// account's access key to 3..20 characters and its secret key to 8..40 characters
+// (internal/auth.CreateNewCredentialsWithMetadata, enforced by the add-service-account admin
+// call), while a token id is 32 hex characters and hex(SHA-256) is 64. MinIO *users* only have
+// the lower bounds (3 and 8; IAMSys.CreateUser), so each token becomes a MinIO user with the
+// exact R2 keys, member of a group "cf-token-<id>" to which the canned policy "cf-token-<id>" is
+// attached (the user is created disabled and enabled last, so it never authenticates without its
+// policy; MinIO attaches policies to groups but not to disabled users). TestMinIOKeyLimits pins
+// both limits. The add-user admin call needs an encrypted body, which internal/minioadmin does
+// not expose, so minioiam.go carries a minimal admin client for users, groups and policies.
+//
+// New tokens: R2 documents that a new token may take up to a minute to work. Config.PropagationDelay
+// models that: the MinIO identity is created only after the delay (immediately when it is 0), so
+// S3 calls with new keys fail with InvalidAccessKeyId until then; deleting a token before then
+// cancels it. Tokens made with Server.AddToken stand for pre-existing admin tokens and work at once.
+// Deleting a token removes its MinIO identity before the DELETE answers.
+//
+// # Authentication, permissions, limits
+//
+// Every request needs "Authorization: Bearer <token value>". The permission each endpoint needs is
+// the "Accepted Permissions" list of Cloudflare's API reference: R2 bucket reads need Workers R2
+// Storage Read or Write, bucket create/delete need Workers R2 Storage Write; token list/get need
+// Account API Tokens Read or Write, token create/delete need Account API Tokens Write, the
+// permission-group list needs either; verify needs only a valid token. A permission counts when an
+// "allow" policy grants it on com.cloudflare.api.account.<this account> and no "deny" policy takes
+// it away. Rate limit: Config.RateLimit requests per Config.RateWindow per token (Cloudflare: 1200
+// per 5 minutes); when exceeded, Cloudflare documents that "all API calls for the next five
+// minutes will be blocked", so the fake blocks that token for one RateWindow from the moment it is
+// exceeded. Answers to authenticated requests carry the documented Ratelimit / Ratelimit-Policy
+// headers, and 429 answers a Retry-After in whole seconds rounded up. Token quota: Config.TokenQuota (Cloudflare: 500 account
+// tokens), counting every live token including AddToken ones.
+//
+// # Inference
+//
+// Marked "[inference]" in the code; the choices not taken from a Cloudflare source are:
+//   - 401 code 1000 "Invalid API Token" for a missing, unknown, expired or not-yet-valid token, and
+//     for any token on user/tokens/verify (third-party reports: account tokens get 401 there).
+//   - 403 code 10000 "Authentication error" for a token lacking the permission or using another
+//     account's path (the code and message are Cloudflare's usual ones).
+//   - 400 code 1001 for every token-create validation failure, the quota (its message contains
+//     "quota") and bad token-list paging (1001 is what third-party reports show for token-create
+//     refusals such as "Reusing existing policies is not supported by token creation").
+//   - 404 code 1003 "Token not found" for an unknown token id.
+//   - 400 code 6007 "Malformed JSON in request body" for unparsable JSON.
+//   - 400 code 10040 "InvalidArgument" for a bad cf-r2-jurisdiction, locationHint, storageClass,
+//     per_page or cursor on the R2 endpoints; 400 code 10005 (the documented InvalidBucketName)
+//     also for a bad name in a bucket path.
+//   - 429 code 971 "Please wait and consider throttling your request speed".
+//   - 404 code 7000 "No route for that URI" and 405 code 7001 "Method not allowed".
+//   - The token value format "cfat_" + 40 alphanumerics + 8 hex checksum (the docs give prefix and
+//     length; the checksum here is CRC-32 of the 40 characters).
+//   - A bucket's "location" is the locationHint, else "enam"; "eu" buckets report "weur". Bucket
+//     list per_page defaults to 20 (documented range 1..1000); the cursor is opaque.
+//   - Listing buckets without the jurisdiction header lists only "default" buckets.
+//   - Ids of "Account API Tokens Read/Write" and of the unrelated groups are invented; those of
+//     the four R2 groups are the ones the reference notes give (one from Cloudflare docs, three
+//     from third-party code).
+//
+// # Limits of the fake
+//
+//   - MinIO has one bucket namespace, so a bucket name is refused (409 10073) when it exists in
+//     any jurisdiction of the account, where R2 would allow one per jurisdiction. All
+//     jurisdictions share the single S3 endpoint S3Endpoint().
+//   - Buckets created or deleted through S3 (e.g. with an admin token's s3:*) are invisible to
+//     the REST API; MinIO policies are computed when the identity is created, so a bucket created
+//     later in another jurisdiction does not revoke a grant already made.
+//   - Token conditions (request_ip) are stored and echoed but not enforced; expires_on/not_before
+//     are enforced on the REST API only, not on S3.
+//   - There is a single account; any other account id in a path is answered 403.
+//   - Token update/roll, user tokens, bucket edit/lock/lifecycle and temporary credentials are
+//     not implemented (404).
+package fakecloudflare
