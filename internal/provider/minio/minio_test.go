@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -47,99 +46,28 @@ var bucketSeq atomic.Int64
 
 func freshBucket(*testing.T) string { return fmt.Sprintf("conformance-%d", bucketSeq.Add(1)) }
 
-func TestConformance(t *testing.T) {
-	root := func(t *testing.T) *miniogo.Client { return s3As(t, srv.RootUser, srv.RootPassword) }
-	providertest.Run(t, func(t *testing.T) providertest.Harness {
-		return providertest.Harness{
-			Client: newClient(t),
-			PutObject: func(ctx context.Context, bucket, key string, data []byte) error {
-				_, err := root(t).PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{})
-				return err
-			},
-			BucketName: freshBucket,
-		}
-	})
+func harness(t *testing.T) providertest.Harness {
+	root := s3As(t, srv.RootUser, srv.RootPassword)
+	return providertest.Harness{
+		Client: newClient(t),
+		PutObject: func(ctx context.Context, bucket, key string, data []byte) error {
+			_, err := root.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{})
+			return err
+		},
+		BucketName: freshBucket,
+	}
 }
 
-// TestIssuedCredentialReachesItsOwnBucketOnly: real S3 enforcement of the inline policy.
-func TestIssuedCredentialReachesItsOwnBucketOnly(t *testing.T) {
-	ctx := context.Background()
-	c := newClient(t)
-	own, other := freshBucket(t), freshBucket(t)
-	for _, b := range []string{own, other} {
-		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: b, Owner: provider.Owner{Namespace: "n", Name: b, UID: b}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	root := s3As(t, srv.RootUser, srv.RootPassword)
-	if _, err := root.PutObject(ctx, other, "state", strings.NewReader("theirs"), 6, miniogo.PutObjectOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rw, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-rw-1", Bucket: own, Access: provider.ReadWrite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ro, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-ro-1", Bucket: own, Access: provider.ReadOnly})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rwc, roc := s3As(t, rw.AccessKeyID, rw.SecretAccessKey), s3As(t, ro.AccessKeyID, ro.SecretAccessKey)
+func TestConformance(t *testing.T) { providertest.Run(t, harness) }
 
-	put := func(cl *miniogo.Client, bucket, key string) error {
-		_, err := cl.PutObject(ctx, bucket, key, strings.NewReader("state"), 5, miniogo.PutObjectOptions{})
-		return err
-	}
-	get := func(cl *miniogo.Client, bucket, key string) error {
-		o, err := cl.GetObject(ctx, bucket, key, miniogo.GetObjectOptions{})
-		if err != nil {
-			return err
+// TestEnforcement: real S3 enforcement of the inline policy.
+func TestEnforcement(t *testing.T) {
+	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
+		return providertest.S3Harness{
+			Harness: harness(t),
+			S3:      func(t *testing.T, cred provider.Credential) *miniogo.Client { return s3As(t, cred.AccessKeyID, cred.SecretAccessKey) },
 		}
-		defer o.Close()
-		_, err = io.ReadAll(o)
-		return err
-	}
-	list := func(cl *miniogo.Client, bucket string) error {
-		for o := range cl.ListObjects(ctx, bucket, miniogo.ListObjectsOptions{Recursive: true}) {
-			if o.Err != nil {
-				return o.Err
-			}
-		}
-		return nil
-	}
-	cases := []struct {
-		reason  string
-		call    func() error
-		allowed bool
-	}{
-		{"read-write writes its own bucket", func() error { return put(rwc, own, "a/terraform.tfstate") }, true},
-		{"read-write reads its own bucket", func() error { return get(rwc, own, "a/terraform.tfstate") }, true},
-		{"read-write lists its own bucket", func() error { return list(rwc, own) }, true},
-		{"read-write deletes in its own bucket (lock files)", func() error { return rwc.RemoveObject(ctx, own, "a/terraform.tfstate", miniogo.RemoveObjectOptions{}) }, true},
-		{"read-write is denied writes to another bucket", func() error { return put(rwc, other, "x") }, false},
-		{"read-write is denied reads of another bucket", func() error { return get(rwc, other, "state") }, false},
-		{"read-write is denied listing another bucket", func() error { return list(rwc, other) }, false},
-		{"read-write cannot create buckets", func() error { return rwc.MakeBucket(ctx, "sneaky-bucket", miniogo.MakeBucketOptions{}) }, false},
-		{"read-only lists its own bucket", func() error { return list(roc, own) }, true},
-		{"read-only is denied PutObject", func() error { return put(roc, own, "b/terraform.tfstate") }, false},
-		{"read-only is denied reads of another bucket", func() error { return get(roc, other, "state") }, false},
-	}
-	for _, tc := range cases {
-		err := tc.call()
-		if tc.allowed && err != nil {
-			t.Errorf("%s: %v", tc.reason, err)
-		}
-		if !tc.allowed && (err == nil || miniogo.ToErrorResponse(err).Code != "AccessDenied") {
-			t.Errorf("%s: err = %v, want AccessDenied", tc.reason, err)
-		}
-	}
-
-	// Revocation takes effect at once.
-	if err := c.RevokeCredential(ctx, rw.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := put(rwc, own, "after-revoke"); err == nil {
-		t.Fatal("a revoked credential still writes")
-	}
+	})
 }
 
 // TestDeleteNeverEmptiesABucket: a bucket with state (even only old versions) keeps every object.

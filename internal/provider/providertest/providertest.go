@@ -7,9 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 )
@@ -145,6 +149,111 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 		if got := ids(); !slices.Equal(got, []string{issued[1].ID}) {
 			t.Fatalf("after revoke ListCredentials = %v, want %v", got, []string{issued[1].ID})
+		}
+	})
+}
+
+// S3Harness is what RunEnforcement needs: a store with a real S3 API.
+type S3Harness struct {
+	Harness
+	// S3 returns a client of the store's S3 API signed with an issued credential's keys.
+	S3 func(t *testing.T, cred provider.Credential) *miniogo.Client
+}
+
+// RunEnforcement checks, through the store's own S3 API, that issued credentials can do what their
+// access allows in their own bucket and nothing anywhere else, and stop working once revoked. Every
+// provider with a real S3 data plane runs it (the in-memory store has none).
+func RunEnforcement(t *testing.T, newHarness func(t *testing.T) S3Harness) {
+	t.Run("an issued credential reaches its own bucket only, as its access allows", func(t *testing.T) {
+		h := newHarness(t)
+		ctx, c := context.Background(), h.Client
+		own, other := h.BucketName(t), h.BucketName(t)
+		for _, b := range []string{own, other} {
+			if err := c.CreateBucket(ctx, provider.BucketRequest{Name: b, Owner: provider.Owner{Namespace: "n", Name: b, UID: b}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.PutObject(ctx, other, "state", []byte("theirs")); err != nil {
+			t.Fatal(err)
+		}
+		issue := func(name string, a provider.Access) *miniogo.Client {
+			cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: name, Bucket: own, Access: a, Description: "enforcement"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h.S3(t, cred)
+		}
+		prefix := fmt.Sprintf("tfso-%x-", time.Now().UnixNano()&0xffffffff)
+		rw, ro := issue(prefix+"rw", provider.ReadWrite), issue(prefix+"ro", provider.ReadOnly)
+
+		put := func(cl *miniogo.Client, bucket, key string) error {
+			_, err := cl.PutObject(ctx, bucket, key, strings.NewReader("state"), 5, miniogo.PutObjectOptions{})
+			return err
+		}
+		get := func(cl *miniogo.Client, bucket, key string) error {
+			o, err := cl.GetObject(ctx, bucket, key, miniogo.GetObjectOptions{})
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			_, err = io.ReadAll(o)
+			return err
+		}
+		list := func(cl *miniogo.Client, bucket string) error {
+			for o := range cl.ListObjects(ctx, bucket, miniogo.ListObjectsOptions{Recursive: true}) {
+				if o.Err != nil {
+					return o.Err
+				}
+			}
+			return nil
+		}
+		cases := []struct {
+			reason  string
+			call    func() error
+			allowed bool
+		}{
+			{"read-write writes its own bucket", func() error { return put(rw, own, "a/terraform.tfstate") }, true},
+			{"read-write reads its own bucket", func() error { return get(rw, own, "a/terraform.tfstate") }, true},
+			{"read-write lists its own bucket", func() error { return list(rw, own) }, true},
+			{"read-write deletes in its own bucket (lock files)", func() error {
+				if err := put(rw, own, "a/terraform.tfstate.tflock"); err != nil {
+					return err
+				}
+				return rw.RemoveObject(ctx, own, "a/terraform.tfstate.tflock", miniogo.RemoveObjectOptions{})
+			}, true},
+			{"read-write is denied writes to another bucket", func() error { return put(rw, other, "x") }, false},
+			{"read-write is denied reads of another bucket", func() error { return get(rw, other, "state") }, false},
+			{"read-write is denied listing another bucket", func() error { return list(rw, other) }, false},
+			{"read-write cannot create buckets", func() error { return rw.MakeBucket(ctx, "sneaky-"+own, miniogo.MakeBucketOptions{}) }, false},
+			{"read-write cannot delete its bucket", func() error { return rw.RemoveBucket(ctx, own) }, false},
+			{"read-only lists its own bucket", func() error { return list(ro, own) }, true},
+			{"read-only reads its own bucket", func() error { return get(ro, own, "a/terraform.tfstate") }, true},
+			{"read-only is denied PutObject", func() error { return put(ro, own, "b/terraform.tfstate") }, false},
+			{"read-only is denied DeleteObject", func() error { return ro.RemoveObject(ctx, own, "b", miniogo.RemoveObjectOptions{}) }, false},
+			{"read-only is denied reads of another bucket", func() error { return get(ro, other, "state") }, false},
+		}
+		for _, tc := range cases {
+			err := tc.call()
+			if tc.allowed && err != nil {
+				t.Errorf("%s: %v", tc.reason, err)
+			}
+			if !tc.allowed && (err == nil || miniogo.ToErrorResponse(err).Code != "AccessDenied") {
+				t.Errorf("%s: err = %v, want AccessDenied", tc.reason, err)
+			}
+		}
+
+		// Revocation takes effect at once: the key is refused, not merely narrowed.
+		live, err := c.ListCredentials(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range live {
+			if err := c.RevokeCredential(ctx, l.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := get(rw, own, "a/terraform.tfstate"); err == nil {
+			t.Fatal("a revoked credential still reads its bucket")
 		}
 	})
 }
