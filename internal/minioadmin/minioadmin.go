@@ -1,8 +1,10 @@
 // Package minioadmin is a small client for the MinIO admin API calls tfstate-operator needs:
-// creating, listing and deleting service accounts. MinIO's own admin SDK (madmin-go) is AGPL-3.0
-// and must not be linked into the Apache-2.0 operator, so this is a clean-room implementation of
-// the wire protocol: SigV4-signed HTTP requests under /minio/admin/v3 whose sensitive bodies are
-// encrypted with a key derived from the admin secret key (see encrypt.go).
+// creating, listing and deleting service accounts. It also has the user, group and canned-policy
+// calls of test support code (iam.go), which the operator does not use. MinIO's own admin SDK
+// (madmin-go) is AGPL-3.0 and must not be linked into the Apache-2.0 operator, so this is a
+// clean-room implementation of the wire protocol: SigV4-signed HTTP requests under /minio/admin/v3
+// whose sensitive bodies are encrypted with a key derived from the admin secret key (see
+// encrypt.go).
 package minioadmin
 
 import (
@@ -160,11 +162,7 @@ func (c *Client) ListServiceAccounts(ctx context.Context, user string) ([]Servic
 // DeleteServiceAccount deletes the service account with accessKey. An absent account is success.
 func (c *Client) DeleteServiceAccount(ctx context.Context, accessKey string) error {
 	_, err := c.do(ctx, http.MethodDelete, "/delete-service-account", url.Values{"accessKey": {accessKey}}, nil)
-	var apiErr *Error
-	if errors.As(err, &apiErr) && apiErr.IsNotFound() {
-		return nil
-	}
-	return err
+	return ignoreNotFound(err)
 }
 
 // do sends a signed admin request and returns the reply body of a 2xx answer.

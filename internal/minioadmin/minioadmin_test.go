@@ -3,6 +3,8 @@ package minioadmin
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"os"
 	"strings"
@@ -53,28 +55,12 @@ func TestEncryptionRoundTrip(t *testing.T) {
 
 func TestServiceAccountsAgainstMinIO(t *testing.T) {
 	ctx := context.Background()
-	c, err := New(srv.Endpoint, srv.RootUser, srv.RootPassword, "", nil)
+	c := rootClient(t, "own-bucket", "other-bucket")
+	creds, err := c.AddServiceAccount(ctx, AddServiceAccountRequest{Policy: bucketPolicy("own-bucket"), Name: "tfso-test-1", Description: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := minio.New(srv.Host, &minio.Options{Creds: credentials.NewStaticV4(srv.RootUser, srv.RootPassword, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{"own-bucket", "other-bucket"} {
-		if err := root.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	policy := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":["arn:aws:s3:::own-bucket/*"]}]}`)
-	creds, err := c.AddServiceAccount(ctx, AddServiceAccountRequest{Policy: policy, Name: "tfso-test-1", Description: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa, err := minio.New(srv.Host, &minio.Options{Creds: credentials.NewStaticV4(creds.AccessKey, creds.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sa := s3Client(t, creds.AccessKey, creds.SecretKey)
 	if _, err := sa.PutObject(ctx, "own-bucket", "k", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
 		t.Fatalf("the inline policy allows own-bucket: %v", err)
 	}
@@ -112,12 +98,159 @@ func TestBadAdminKeysAreAnAuthError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.ListServiceAccounts(context.Background(), srv.RootUser)
-	var apiErr *Error
-	if !errors.As(err, &apiErr) || !apiErr.IsAuth() {
-		t.Fatalf("err = %v, want an auth *Error", err)
+	userSecret := randomHex(32)
+	cases := []struct {
+		reason string
+		call   func() error
+	}{
+		{"a call with a plain reply body", func() error {
+			_, err := c.ListServiceAccounts(context.Background(), srv.RootUser)
+			return err
+		}},
+		{"a call whose body carries another secret", func() error {
+			return c.AddUser(context.Background(), randomHex(16), userSecret, UserEnabled)
+		}},
 	}
-	if strings.Contains(err.Error(), "wrong-secret") {
-		t.Fatal("the error contains the secret")
+	for _, tc := range cases {
+		t.Run(tc.reason, func(t *testing.T) {
+			err := tc.call()
+			var apiErr *Error
+			if !errors.As(err, &apiErr) || !apiErr.IsAuth() {
+				t.Fatalf("err = %v, want an auth *Error", err)
+			}
+			if strings.Contains(err.Error(), "wrong-secret") || strings.Contains(err.Error(), userSecret) {
+				t.Fatal("the error contains a secret")
+			}
+		})
+	}
+}
+
+func TestRefusedUserSecretIsNotInTheError(t *testing.T) {
+	c := rootClient(t)
+	const short = "7-chars" // MinIO wants at least 8
+	err := c.AddUser(context.Background(), randomHex(16), short, UserEnabled)
+	if err == nil {
+		t.Fatal("AddUser accepted a 7-character secret key")
+	}
+	if strings.Contains(err.Error(), short) {
+		t.Fatalf("the error contains the secret key: %v", err)
+	}
+}
+
+// rootClient returns an admin client with the root credentials, after creating buckets.
+func rootClient(t *testing.T, buckets ...string) *Client {
+	t.Helper()
+	c, err := New(srv.Endpoint, srv.RootUser, srv.RootPassword, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := s3Client(t, srv.RootUser, srv.RootPassword)
+	for _, b := range buckets {
+		if err := root.MakeBucket(context.Background(), b, minio.MakeBucketOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// s3Client returns an S3 client of the test server with the given keys.
+func s3Client(t *testing.T, accessKey, secretKey string) *minio.Client {
+	t.Helper()
+	c, err := minio.New(srv.Host, &minio.Options{Creds: credentials.NewStaticV4(accessKey, secretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// bucketPolicy is an IAM policy allowing object puts and gets in bucket only.
+func bucketPolicy(bucket string) []byte {
+	return []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject"],"Resource":["arn:aws:s3:::` + bucket + `/*"]}]}`)
+}
+
+func randomHex(bytes int) string {
+	b := make([]byte, bytes)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// TestUsersGroupsAndPoliciesAgainstMinIO walks a user with R2-shaped keys (32 hex characters of
+// access key, 64 of secret key, longer than a service account may have) through its life: member
+// of a group whose canned policy allows one bucket, disabled, enabled, removed.
+func TestUsersGroupsAndPoliciesAgainstMinIO(t *testing.T) {
+	ctx := context.Background()
+	c := rootClient(t, "user-bucket", "user-other-bucket")
+	accessKey, secretKey := randomHex(16), randomHex(32)
+	group, policy := "group-"+accessKey, "policy-"+accessKey
+	if err := c.AddCannedPolicy(ctx, policy, bucketPolicy("user-bucket")); err != nil {
+		t.Fatalf("AddCannedPolicy: %v", err)
+	}
+	if err := c.AddUser(ctx, accessKey, secretKey, UserEnabled); err != nil {
+		t.Fatalf("AddUser: %v", err)
+	}
+	if err := c.AddGroupMembers(ctx, group, []string{accessKey}); err != nil {
+		t.Fatalf("AddGroupMembers: %v", err)
+	}
+	if err := c.SetGroupPolicy(ctx, group, policy); err != nil {
+		t.Fatalf("SetGroupPolicy: %v", err)
+	}
+	if err := c.RemoveGroup(ctx, group); err == nil {
+		t.Fatal("RemoveGroup removed a group that still has a member")
+	}
+	user := s3Client(t, accessKey, secretKey)
+
+	// The steps run in order: each changes the user (admin, when set), then puts into bucket.
+	steps := []struct {
+		reason   string
+		admin    func() error
+		bucket   string
+		wantCode string // S3 error code; "" = the put succeeds
+	}{
+		{"the group's policy allows its bucket", nil, "user-bucket", ""},
+		{"the group's policy allows no other bucket", nil, "user-other-bucket", "AccessDenied"},
+		{"a disabled user is refused like an unknown key",
+			func() error { return c.SetUserStatus(ctx, accessKey, UserDisabled) }, "user-bucket", "InvalidAccessKeyId"},
+		{"an enabled user works again",
+			func() error { return c.SetUserStatus(ctx, accessKey, UserEnabled) }, "user-bucket", ""},
+		{"a removed user is refused",
+			func() error { return c.RemoveUser(ctx, accessKey) }, "user-bucket", "InvalidAccessKeyId"},
+	}
+	for _, tc := range steps {
+		if !t.Run(tc.reason, func(t *testing.T) {
+			if tc.admin != nil {
+				if err := tc.admin(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := user.PutObject(ctx, tc.bucket, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+			if code := minio.ToErrorResponse(err).Code; code != tc.wantCode {
+				t.Fatalf("PutObject err = %v, want code %q", err, tc.wantCode)
+			}
+		}) {
+			return
+		}
+	}
+
+	removals := []struct {
+		reason string
+		remove func() error
+	}{
+		{"removing a removed user succeeds", func() error { return c.RemoveUser(ctx, accessKey) }},
+		{"removing the group, empty since its member was removed", func() error { return c.RemoveGroup(ctx, group) }},
+		{"removing an absent group succeeds", func() error { return c.RemoveGroup(ctx, group) }},
+		{"removing the canned policy", func() error { return c.RemoveCannedPolicy(ctx, policy) }},
+		{"removing an absent canned policy succeeds", func() error { return c.RemoveCannedPolicy(ctx, policy) }},
+	}
+	for _, tc := range removals {
+		t.Run(tc.reason, func(t *testing.T) {
+			if err := tc.remove(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if err := c.SetGroupPolicy(ctx, group, policy); err == nil {
+		t.Fatal("SetGroupPolicy succeeded with a removed group and policy")
 	}
 }

@@ -52,8 +52,8 @@
 // exact R2 keys, member of a group "cf-token-<id>" to which the canned policy "cf-token-<id>" is
 // attached (the user is created disabled and enabled last, so it never authenticates without its
 // policy; MinIO attaches policies to groups but not to disabled users). TestMinIOKeyLimits pins
-// both limits. The add-user admin call needs an encrypted body, which internal/minioadmin does
-// not expose, so minioiam.go carries a minimal admin client for users, groups and policies.
+// both limits. The user, group and policy admin calls are internal/minioadmin's (see putIdentity
+// and deleteIdentity in tokens.go).
 //
 // New tokens: R2 documents that a new token may take up to a minute to work. Config.PropagationDelay
 // models that: the MinIO identity is created only after the delay (immediately when it is 0), so

@@ -170,29 +170,25 @@ func TestMinIOKeyLimits(t *testing.T) {
 	}
 
 	t.Run("a user takes 32-hex and 64-hex keys and authenticates S3 calls with them", func(t *testing.T) {
-		iam, err := newIAMClient(minioSrv.Endpoint, minioSrv.RootUser, minioSrv.RootPassword)
-		if err != nil {
-			t.Fatal(err)
-		}
 		bucket := uniq("keylimits")
 		root, _ := minio.New(minioSrv.Host, &minio.Options{Creds: credentials.NewStaticV4(minioSrv.RootUser, minioSrv.RootPassword, "")})
 		if err := root.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		policy := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject"],"Resource":["arn:aws:s3:::` + bucket + `/*"]}]}`)
-		if err := iam.putIdentity(ctx, accessKey, secretKey, policy); err != nil {
+		if err := putIdentity(ctx, admin, accessKey, secretKey, policy); err != nil {
 			t.Fatalf("putIdentity: %v", err)
 		}
 		user, _ := minio.New(minioSrv.Host, &minio.Options{Creds: credentials.NewStaticV4(accessKey, secretKey, ""), Region: "auto"})
 		if _, err := user.PutObject(ctx, bucket, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
 			t.Fatalf("PutObject with the user's keys: %v", err)
 		}
-		if err := iam.deleteIdentity(ctx, accessKey); err != nil {
+		if err := deleteIdentity(ctx, admin, accessKey); err != nil {
 			t.Fatal(err)
 		}
 		_, err = user.PutObject(ctx, bucket, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{})
 		wantS3Code(t, err, "InvalidAccessKeyId")
-		if err := iam.deleteIdentity(ctx, accessKey); err != nil {
+		if err := deleteIdentity(ctx, admin, accessKey); err != nil {
 			t.Fatalf("deleting an absent identity: %v", err)
 		}
 	})

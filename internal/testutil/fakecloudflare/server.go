@@ -21,6 +21,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 )
 
@@ -94,8 +95,8 @@ type Server struct {
 	cfg     Config
 	account string
 	httpSrv *httptest.Server
-	s3      *minio.Client // root credentials
-	iam     *iamClient
+	s3      *minio.Client      // root credentials
+	iam     *minioadmin.Client // root credentials
 
 	// iamMu serialises MinIO identity changes so that a delete never races a delayed create.
 	// Lock order: iamMu before mu; mu is never held across network calls.
@@ -156,7 +157,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	iam, err := newIAMClient(cfg.MinIO.Endpoint, cfg.MinIO.RootUser, cfg.MinIO.RootPassword)
+	iam, err := minioadmin.New(cfg.MinIO.Endpoint, cfg.MinIO.RootUser, cfg.MinIO.RootPassword, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +257,7 @@ func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, id := range ids {
-		_ = s.iam.deleteIdentity(ctx, id)
+		_ = deleteIdentity(ctx, s.iam, id)
 	}
 }
 

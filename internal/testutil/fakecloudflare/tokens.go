@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
 )
 
 // ---- permission groups ----
@@ -439,7 +441,7 @@ func (s *Server) propagate(id string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := s.iam.putIdentity(ctx, id, secret, policy)
+	err := putIdentity(ctx, s.iam, id, secret, policy)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -517,6 +519,47 @@ func (s *Server) minioPolicy(t *token) []byte {
 		panic(err)
 	}
 	return out
+}
+
+// ---- MinIO identities ----
+
+// policyName names the canned policy and the group of a token's user.
+func policyName(accessKey string) string { return "cf-token-" + accessKey }
+
+// putIdentity creates user accessKey with secretKey, restricted to policy.
+//
+// The user must never authenticate without its policy (it would answer AccessDenied where the
+// fake promises InvalidAccessKeyId until the identity is complete), so it is created disabled (a
+// disabled key answers InvalidAccessKeyId like an absent one) and enabled last. MinIO refuses to
+// attach a policy to a disabled user, but not to a group holding one, so the policy is attached
+// to a group of its own.
+func putIdentity(ctx context.Context, admin *minioadmin.Client, accessKey, secretKey string, policy []byte) error {
+	name := policyName(accessKey)
+	for _, step := range []func() error{
+		func() error { return admin.AddCannedPolicy(ctx, name, policy) },
+		func() error { return admin.AddUser(ctx, accessKey, secretKey, minioadmin.UserDisabled) },
+		func() error { return admin.AddGroupMembers(ctx, name, []string{accessKey}) },
+		func() error { return admin.SetGroupPolicy(ctx, name, name) },
+		func() error { return admin.SetUserStatus(ctx, accessKey, minioadmin.UserEnabled) },
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteIdentity removes user accessKey, its group (with the group's policy mapping) and its
+// canned policy. Absent ones are fine.
+func deleteIdentity(ctx context.Context, admin *minioadmin.Client, accessKey string) error {
+	name := policyName(accessKey)
+	if err := admin.RemoveUser(ctx, accessKey); err != nil {
+		return err
+	}
+	if err := admin.RemoveGroup(ctx, name); err != nil {
+		return err
+	}
+	return admin.RemoveCannedPolicy(ctx, name)
 }
 
 // ---- token JSON ----
@@ -690,7 +733,7 @@ func (s *Server) deleteToken(id string) error {
 	if hadIdentity {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := s.iam.deleteIdentity(ctx, id); err != nil {
+		if err := deleteIdentity(ctx, s.iam, id); err != nil {
 			return err
 		}
 	}
