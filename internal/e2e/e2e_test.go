@@ -2,23 +2,17 @@ package e2e
 
 import (
 	"context"
-	"io"
-	"maps"
-	"os"
-	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
-	"github.com/tfstate-operator/tfstate-operator/internal/testutil/tftest"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakecloudflare"
 )
 
 // TestTerraformAppliesWithOnlyTheIssuedSecret is the operator's main job, end to end: the sample
@@ -27,147 +21,190 @@ import (
 // `backend "s3" {}` with nothing but the Secret's data as environment. Deleting the StateBackend
 // then revokes the credential and keeps the bucket with its state.
 func TestTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	progress := io.Discard
-	if testing.Verbose() {
-		progress = os.Stderr
-	}
-	env, err := Start(ctx, t.TempDir(), progress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Stop)
-	bin, err := env.BuildOperator(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.StartOperator(ctx, bin); err != nil {
-		t.Fatal(err)
-	}
+	ctx, env := startOperator(t)
 	applied, err := env.ApplySamples(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := types.NamespacedName{Namespace: applied.Namespace, Name: applied.Name}
-	sb, err := env.WaitReady(ctx, key, 2*time.Minute)
-	if err != nil {
-		t.Fatal(err)
+	b := waitBackend(ctx, t, env, applied, env.MinIO.Endpoint, env.MinIO.RootUser)
+	if b.sb.Status.Versioning != v1alpha1.VersioningEnabled || b.sb.Status.Locking != v1alpha1.LockingLockfile {
+		t.Fatalf("versioning %q, locking %q: MinIO honours both, want Enabled and Lockfile", b.sb.Status.Versioning, b.sb.Status.Locking)
 	}
 
-	// Status tells a platform engineer where the backend is, without secrets.
-	if sb.Status.BucketName != applied.Spec.BucketName || sb.Status.Endpoint != env.MinIO.Endpoint ||
-		sb.Status.SecretName != applied.Spec.SecretName || sb.Status.Credential == nil || sb.Status.Credential.ID == "" {
-		t.Fatalf("status = %+v, want bucket %q, endpoint %q, secret %q and a credential id",
-			sb.Status, applied.Spec.BucketName, env.MinIO.Endpoint, applied.Spec.SecretName)
-	}
-	if sb.Status.Versioning != v1alpha1.VersioningEnabled || sb.Status.Locking != v1alpha1.LockingLockfile {
-		t.Fatalf("versioning %q, locking %q: MinIO honours both, want Enabled and Lockfile", sb.Status.Versioning, sb.Status.Locking)
-	}
-
-	secretEnv, err := env.SecretEnv(ctx, applied.Namespace, sb.Status.SecretName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if secretEnv["AWS_ACCESS_KEY_ID"] == env.MinIO.RootUser {
-		t.Fatal("the Secret holds the admin key, want a credential of its own")
-	}
-	if !strings.Contains(secretEnv["TF_CLI_ARGS_init"], "use_lockfile=true") {
-		t.Fatalf("TF_CLI_ARGS_init = %q, want use_lockfile=true", secretEnv["TF_CLI_ARGS_init"])
-	}
-	out, err := env.TerraformApply(ctx, "apply", secretEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out, "Apply complete!") {
-		t.Fatalf("terraform apply did not complete:\n%s", out)
-	}
-
-	admin, err := minio.New(env.MinIO.Host, &minio.Options{Creds: credentials.NewStaticV4(env.MinIO.RootUser, env.MinIO.RootPassword, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	state, err := readObject(ctx, admin, sb.Status.BucketName, applied.Spec.Key)
-	if err != nil {
-		t.Fatalf("state object %s/%s: %v", sb.Status.BucketName, applied.Spec.Key, err)
-	}
-	if !strings.Contains(state, `"terraform_data"`) {
-		t.Fatalf("state object does not hold the applied resource:\n%s", state)
-	}
+	b.applyWithSecretOnly(ctx, t)
 	// Terraform's S3-native lock is an object next to the state, written with If-None-Match and
 	// deleted on unlock; the bucket is versioned, so the lock leaves versions behind as proof.
-	lockVersions := objectVersions(ctx, admin, sb.Status.BucketName, applied.Spec.Key+".tflock")
-	if len(lockVersions) == 0 {
+	if len(objectVersions(ctx, b.root, b.sb.Status.BucketName, applied.Spec.Key+".tflock")) == 0 {
 		t.Fatalf("no version of %s.tflock in the bucket: Terraform did not lock the state", applied.Spec.Key)
 	}
-
-	// The ConfigMap's backend file is the same backend: a runner that takes the settings from the
-	// file (no TF_CLI_ARGS_init, no endpoint variable; credentials only) sees the applied state.
-	cm := &corev1.ConfigMap{}
-	if err := env.Kube.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: sb.Status.ConfigMapName}, cm); err != nil {
-		t.Fatal(err)
-	}
-	fileDir := filepath.Join(env.Dir, "terraform-backend-file")
-	if err := tftest.WriteModule(fileDir, map[string]string{"main.tf": Module, backendconfig.ConfigMapBackendFile: cm.Data[backendconfig.ConfigMapBackendFile]}); err != nil {
-		t.Fatal(err)
-	}
-	credsOnly := maps.Clone(secretEnv)
-	delete(credsOnly, backendconfig.EnvCLIArgsInit)
-	delete(credsOnly, backendconfig.EnvEndpointS3)
-	if out, err := tftest.Run(ctx, fileDir, credsOnly, "init", "-input=false", "-no-color", "-backend-config="+backendconfig.ConfigMapBackendFile); err != nil {
-		t.Fatalf("terraform init with the ConfigMap's backend file: %v\n%s", err, out)
-	}
-	if out, err := tftest.Run(ctx, fileDir, credsOnly, "plan", "-input=false", "-no-color", "-detailed-exitcode"); err != nil {
-		t.Fatalf("plan through the backend file does not see the applied state (exit 2 = changes): %v\n%s", err, out)
-	}
+	b.backendFileSeesState(ctx, t)
+	b.heldLockBlocksPlan(ctx, t)
 
 	// The credential reaches its own bucket only.
-	const otherBucket = "someone-elses-bucket"
-	if err := admin.MakeBucket(ctx, otherBucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	issued, err := minio.New(env.MinIO.Host, &minio.Options{Creds: credentials.NewStaticV4(secretEnv["AWS_ACCESS_KEY_ID"], secretEnv["AWS_SECRET_ACCESS_KEY"], "")})
+	wantPutDenied(ctx, t, b.issued, b.makeOtherBucket(ctx, t), "the issued credential")
+
+	b.deleteKeepsStateRevokesKeys(ctx, t)
+	logHoldsNoSecret(t, env, map[string]string{
+		"issued secret key": b.secretEnv[backendconfig.EnvSecretAccessKey],
+		"admin secret key":  env.MinIO.RootPassword,
+	})
+}
+
+// TestR2TerraformAppliesWithOnlyTheIssuedSecret is the same job on Cloudflare R2: the R2 samples
+// (an EU backend) are applied with the provider pointed at a fake Cloudflare API whose buckets and
+// token identities live on a real MinIO, so the real operator binary makes buckets and
+// bucket-scoped account tokens through the Cloudflare API, and real Terraform uses the token's
+// derived S3 keys. R2 keeps no object versions, so locking is shown with a held lock instead.
+func TestR2TerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
+	ctx, env := startOperator(t)
+	cf, err := env.StartCloudflare()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := issued.PutObject(ctx, otherBucket, "x", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err == nil {
-		t.Fatal("the issued credential wrote to a bucket that is not its own")
-	}
-
-	// Deleting the StateBackend revokes the credential and keeps the bucket and its state (Retain).
-	if err := env.Kube.Delete(ctx, sb); err != nil {
+	applied, admin, err := env.ApplyR2Samples(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := env.WaitGone(ctx, sb, time.Minute); err != nil {
-		t.Fatal(err)
+	if applied.Spec.CloudflareR2 == nil || applied.Spec.CloudflareR2.Jurisdiction != v1alpha1.R2JurisdictionEU {
+		t.Fatalf("config/samples/statebackend_r2.yaml: spec.cloudflareR2 = %+v, want jurisdiction eu", applied.Spec.CloudflareR2)
 	}
-	if _, err := readObject(ctx, admin, sb.Status.BucketName, applied.Spec.Key); err != nil {
-		t.Fatalf("state lost after deleting the StateBackend with deletionPolicy Retain: %v", err)
+	b := waitBackend(ctx, t, env, applied, cf.S3Endpoint(), admin.ID)
+	st := b.sb.Status
+	if st.Jurisdiction != v1alpha1.R2JurisdictionEU || st.Versioning != v1alpha1.VersioningUnsupported ||
+		st.Locking != v1alpha1.LockingLockfile || st.Region != "auto" {
+		t.Fatalf("jurisdiction %q, versioning %q, locking %q, region %q; want eu, Unsupported (R2 keeps no versions), Lockfile (conditional writes are honoured), auto",
+			st.Jurisdiction, st.Versioning, st.Locking, st.Region)
 	}
-	if _, err := readObject(ctx, issued, sb.Status.BucketName, applied.Spec.Key); err == nil {
-		t.Fatal("the credential still reads the state after the StateBackend was deleted")
+	// The bucket was created in the EU. (The token below names eu too, and the fake's grant on a
+	// bucket counts only in the bucket's own jurisdiction, so Terraform's success proves both.)
+	if !bucketCreatedIn(cf, "eu") {
+		t.Fatal("no successful bucket create with cf-r2-jurisdiction eu among the fake's requests")
 	}
 
-	// Secrets never reach the operator's log.
-	opLog := env.OperatorLog()
-	if opLog == "" {
-		t.Fatal("empty operator log: cannot check it for secrets")
+	// The Secret holds a token's S3 keys: the token may write objects in this one bucket only.
+	tokenOnlyFor(t, cf, b, "Workers R2 Storage Bucket Item Write")
+	secretKey := b.secretEnv[backendconfig.EnvSecretAccessKey]
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(secretKey) || secretKey == fakecloudflare.SecretAccessKey(admin.Value) {
+		t.Fatalf("%s is not a SHA-256 hex of a token value of its own (%d characters)", backendconfig.EnvSecretAccessKey, len(secretKey))
 	}
-	for what, secret := range map[string]string{"issued secret key": secretEnv["AWS_SECRET_ACCESS_KEY"], "admin secret key": env.MinIO.RootPassword} {
-		if strings.Contains(opLog, secret) {
-			t.Errorf("the operator log contains the %s", what)
+	if r := b.secretEnv[backendconfig.EnvRegion]; r != "auto" {
+		t.Fatalf("%s = %q, want auto", backendconfig.EnvRegion, r)
+	}
+	initArgs := b.secretEnv[backendconfig.EnvCLIArgsInit]
+	for _, flag := range []string{"use_path_style", "skip_credentials_validation", "skip_region_validation",
+		"skip_requesting_account_id", "skip_metadata_api_check", "skip_s3_checksum", "use_lockfile"} {
+		if !strings.Contains(initArgs, "-backend-config="+flag+"=true") {
+			t.Errorf("%s = %q, want %s=true", backendconfig.EnvCLIArgsInit, initArgs, flag)
 		}
+	}
+	if strings.Contains(initArgs, "encrypt") {
+		t.Errorf("%s = %q: R2 refuses the SSE headers, want no encrypt", backendconfig.EnvCLIArgsInit, initArgs)
+	}
+
+	b.applyWithSecretOnly(ctx, t)
+	b.backendFileSeesState(ctx, t)
+	b.heldLockBlocksPlan(ctx, t)
+	wantPutDenied(ctx, t, b.issued, b.makeOtherBucket(ctx, t), "the issued token")
+
+	// A ReadOnly backend on the same provider: its own bucket and a read-only token.
+	reader := &v1alpha1.StateBackend{
+		ObjectMeta: metav1.ObjectMeta{Namespace: applied.Namespace, Name: applied.Name + "-reader"},
+		Spec: v1alpha1.StateBackendSpec{
+			ProviderRef:    applied.Spec.ProviderRef,
+			Key:            applied.Spec.Key,
+			Access:         v1alpha1.AccessReadOnly,
+			CloudflareR2:   applied.Spec.CloudflareR2,
+			DeletionPolicy: v1alpha1.DeletionPolicyRetain,
+		},
+	}
+	if err := env.CreateStateBackend(ctx, reader); err != nil {
+		t.Fatal(err)
+	}
+	rb := waitBackend(ctx, t, env, reader, cf.S3Endpoint(), admin.ID)
+	if rst := rb.sb.Status; rst.BucketName == st.BucketName || rst.Jurisdiction != v1alpha1.R2JurisdictionEU ||
+		rst.Versioning != v1alpha1.VersioningUnsupported || rst.Locking != v1alpha1.LockingNotApplicable {
+		t.Fatalf("reader: bucket %q (writer's %q), jurisdiction %q, versioning %q, locking %q; want a bucket of its own, eu, Unsupported, NotApplicable",
+			rst.BucketName, st.BucketName, rst.Jurisdiction, rst.Versioning, rst.Locking)
+	}
+	tokenOnlyFor(t, cf, rb, "Workers R2 Storage Bucket Item Read")
+	if args := rb.secretEnv[backendconfig.EnvCLIArgsInit]; strings.Contains(args, "use_lockfile") {
+		t.Fatalf("reader's %s = %q: a read-only token cannot lock, want no use_lockfile", backendconfig.EnvCLIArgsInit, args)
+	}
+	const published = `{"version":4,"outputs":{}}`
+	if _, err := rb.root.PutObject(ctx, rb.sb.Status.BucketName, reader.Spec.Key, strings.NewReader(published), int64(len(published)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readObject(ctx, rb.issued, rb.sb.Status.BucketName, reader.Spec.Key); err != nil || got != published {
+		t.Fatalf("the read-only token reading %s: %q, %v", reader.Spec.Key, got, err)
+	}
+	var listed []string
+	for o := range rb.issued.ListObjects(ctx, rb.sb.Status.BucketName, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatalf("the read-only token listing its bucket: %v", o.Err)
+		}
+		listed = append(listed, o.Key)
+	}
+	if !slices.Contains(listed, reader.Spec.Key) {
+		t.Fatalf("the read-only token lists %q, want %s among them", listed, reader.Spec.Key)
+	}
+	wantPutDenied(ctx, t, rb.issued, rb.sb.Status.BucketName, "the read-only token")
+	wantPutDenied(ctx, t, b.issued, rb.sb.Status.BucketName, "the writer's token in the reader's bucket")
+
+	// Deleting the writer revokes its token, and only its token.
+	b.deleteKeepsStateRevokesKeys(ctx, t)
+	if tok := findToken(cf, b.sb.Status.Credential.ID); tok != nil {
+		t.Fatalf("token %s (%s) still held by Cloudflare after its StateBackend was deleted", tok.ID, tok.Name)
+	}
+	if findToken(cf, rb.sb.Status.Credential.ID) == nil {
+		t.Fatal("deleting the writer revoked the reader's token")
+	}
+
+	logHoldsNoSecret(t, env, map[string]string{
+		"issued secret key":           secretKey,
+		"read-only secret key":        rb.secretEnv[backendconfig.EnvSecretAccessKey],
+		"admin API token":             admin.Value,
+		"admin token's S3 secret key": fakecloudflare.SecretAccessKey(admin.Value),
+	})
+}
+
+// tokenOnlyFor checks that Cloudflare holds the token whose id is b's access key id, that it is not
+// an admin token, and that its only policy allows the one permission group on b's bucket alone.
+func tokenOnlyFor(t *testing.T, cf *fakecloudflare.Server, b *backend, group string) {
+	t.Helper()
+	id := b.secretEnv[backendconfig.EnvAccessKeyID]
+	tok := findToken(cf, id)
+	if tok == nil {
+		t.Fatalf("Cloudflare holds no token %s (the Secret's %s)", id, backendconfig.EnvAccessKeyID)
+	}
+	resource := "com.cloudflare.edge.r2.bucket." + cf.AccountID() + "_" + string(b.sb.Status.Jurisdiction) + "_" + b.sb.Status.BucketName
+	if len(tok.Policies) != 1 {
+		t.Fatalf("token %s has %d policies, want 1: %+v", id, len(tok.Policies), tok.Policies)
+	}
+	p := tok.Policies[0]
+	if tok.Admin || p.Effect != "allow" || len(p.PermissionGroups) != 1 || p.PermissionGroups[0].Name != group ||
+		len(p.Resources) != 1 || p.Resources[resource] != "*" {
+		t.Fatalf("token %s: admin %v, policy %+v; want only allow %q on %s", id, tok.Admin, p, group, resource)
 	}
 }
 
-func readObject(ctx context.Context, c *minio.Client, bucket, key string) (string, error) {
-	obj, err := c.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		return "", err
+func findToken(cf *fakecloudflare.Server, id string) *fakecloudflare.Token {
+	for _, tok := range cf.Tokens() {
+		if tok.ID == id {
+			return &tok
+		}
 	}
-	defer obj.Close()
-	b, err := io.ReadAll(obj)
-	return string(b), err
+	return nil
+}
+
+// bucketCreatedIn reports whether the fake created a bucket in jurisdiction.
+func bucketCreatedIn(cf *fakecloudflare.Server, jurisdiction string) bool {
+	path := "/client/v4/accounts/" + cf.AccountID() + "/r2/buckets"
+	for _, r := range cf.Requests() {
+		if r.Method == "POST" && r.Path == path && r.Jurisdiction == jurisdiction && r.Status == 200 {
+			return true
+		}
+	}
+	return false
 }
 
 func objectVersions(ctx context.Context, c *minio.Client, bucket, key string) []string {

@@ -2,6 +2,9 @@
 // the real manager binary built from main.go with only the RBAC that config/rbac grants it, the
 // sample manifests from config/samples, and real Terraform consuming the issued Secret. The
 // end-to-end test and `make demo` (hack/demo) share it, so the demo shows exactly what is tested.
+//
+// Cloudflare R2 runs the same way against internal/testutil/fakecloudflare: the Cloudflare API
+// served from the test process, with MinIO as R2's S3 data plane (StartCloudflare, ApplyR2Samples).
 package e2e
 
 import (
@@ -28,19 +31,24 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakecloudflare"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/tftest"
 )
 
 const (
-	// OperatorNamespace holds the operator's lease and the MinIO admin Secret.
+	// OperatorNamespace holds the operator's lease and (as the samples name them) the providers' admin Secrets.
 	OperatorNamespace = "tfstate-system"
-	// AdminSecretName is the Secret config/samples/clusterstorageprovider_minio.yaml refers to.
-	AdminSecretName = "minio-admin"
 	// operatorUser is the identity the manager binary runs as; it holds only config/rbac's roles.
 	operatorUser = "tfstate-operator"
 )
+
+// R2AdminPermissions are the account permission groups the README asks of the R2 admin API token.
+var R2AdminPermissions = []string{"Workers R2 Storage Write", "Account API Tokens Write"}
 
 // Env is a running control plane, MinIO and (once started) operator.
 type Env struct {
@@ -52,6 +60,9 @@ type Env struct {
 	Kube client.Client
 	// MinIO is the S3 server every backend lives on.
 	MinIO *miniotest.Server
+	// Cloudflare is the fake Cloudflare API whose R2 buckets live on MinIO; nil until
+	// StartCloudflare.
+	Cloudflare *fakecloudflare.Server
 	// Progress receives one line per step; io.Discard when nil.
 	Progress io.Writer
 
@@ -103,9 +114,25 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// Stop stops the operator, MinIO and the control plane. It is safe to call more than once.
+// StartCloudflare starts the fake Cloudflare API on 127.0.0.1, with MinIO as R2's data plane.
+func (e *Env) StartCloudflare() (*fakecloudflare.Server, error) {
+	cf, err := fakecloudflare.Start(fakecloudflare.Config{MinIO: e.MinIO})
+	if err != nil {
+		return nil, fmt.Errorf("start the fake Cloudflare API: %w", err)
+	}
+	e.Cloudflare = cf
+	e.step("fake Cloudflare API at %s (account %s); R2's S3 endpoint is MinIO at %s", cf.URL(), cf.AccountID(), cf.S3Endpoint())
+	return cf, nil
+}
+
+// Stop stops the operator, the fake Cloudflare API, MinIO and the control plane. It is safe to
+// call more than once.
 func (e *Env) Stop() {
 	e.StopOperator()
+	if e.Cloudflare != nil {
+		e.Cloudflare.Close()
+		e.Cloudflare = nil
+	}
 	if e.MinIO != nil {
 		e.MinIO.Stop()
 		e.MinIO = nil
@@ -236,64 +263,139 @@ func (e *Env) grantOperatorRBAC(ctx context.Context) error {
 // ApplySamples creates the MinIO admin Secret and the objects in config/samples, pointing the
 // ClusterStorageProvider at the test's MinIO. It returns the StateBackend as applied.
 func (e *Env) ApplySamples(ctx context.Context) (*v1alpha1.StateBackend, error) {
-	if err := e.ensureNamespace(ctx, OperatorNamespace); err != nil {
+	admin := map[string][]byte{
+		"accessKeyID":     []byte(e.MinIO.RootUser),
+		"secretAccessKey": []byte(e.MinIO.RootPassword),
+	}
+	return e.applySamples(ctx, "clusterstorageprovider_minio.yaml", "statebackend.yaml", admin, func(spec *v1alpha1.StorageProviderSpec) string {
+		spec.MinIO.Endpoint = e.MinIO.Endpoint
+		return spec.MinIO.Endpoint
+	})
+}
+
+// R2AdminToken is the admin API token ApplyR2Samples gives the operator.
+type R2AdminToken struct{ ID, Value string }
+
+// ApplyR2Samples makes an admin API token with R2AdminPermissions on the fake Cloudflare API
+// (StartCloudflare first), puts it in the Secret that config/samples/clusterstorageprovider_r2.yaml
+// refers to, and applies that provider, pointed at the fake (account id, API base URL and S3
+// endpoint), and config/samples/statebackend_r2.yaml. It returns the StateBackend as applied.
+func (e *Env) ApplyR2Samples(ctx context.Context) (*v1alpha1.StateBackend, R2AdminToken, error) {
+	cf := e.Cloudflare
+	if cf == nil {
+		return nil, R2AdminToken{}, errors.New("ApplyR2Samples needs the fake Cloudflare API: call StartCloudflare first")
+	}
+	var tok R2AdminToken
+	var err error
+	if tok.ID, tok.Value, err = cf.AddToken("tfstate-operator admin", R2AdminPermissions...); err != nil {
+		return nil, R2AdminToken{}, err
+	}
+	admin := map[string][]byte{"apiToken": []byte(tok.Value)}
+	sb, err := e.applySamples(ctx, "clusterstorageprovider_r2.yaml", "statebackend_r2.yaml", admin, func(spec *v1alpha1.StorageProviderSpec) string {
+		spec.CloudflareR2.AccountID = cf.AccountID()
+		spec.CloudflareR2.APIBaseURL = cf.URL()
+		spec.CloudflareR2.S3Endpoint = cf.S3Endpoint()
+		return fmt.Sprintf("API %s, S3 %s", spec.CloudflareR2.APIBaseURL, spec.CloudflareR2.S3Endpoint)
+	})
+	return sb, tok, err
+}
+
+// applySamples creates the admin Secret the sample ClusterStorageProvider in cspFile refers to,
+// holding admin; then that provider, after point has aimed it at the test's servers (it returns
+// where, for the progress line); then the sample StateBackend in sbFile.
+func (e *Env) applySamples(ctx context.Context, cspFile, sbFile string, admin map[string][]byte, point func(*v1alpha1.StorageProviderSpec) string) (*v1alpha1.StateBackend, error) {
+	csp := &v1alpha1.ClusterStorageProvider{}
+	if err := e.decodeFile(filepath.Join("config", "samples", cspFile), csp); err != nil {
 		return nil, err
 	}
-	admin := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: AdminSecretName},
-		Data: map[string][]byte{
-			"accessKeyID":     []byte(e.MinIO.RootUser),
-			"secretAccessKey": []byte(e.MinIO.RootPassword),
-		},
+	ref := csp.Spec.CredentialsSecretRef
+	if err := e.ensureNamespace(ctx, ref.Namespace); err != nil {
+		return nil, err
 	}
-	if err := e.Kube.Create(ctx, admin); err != nil && !apierrors.IsAlreadyExists(err) {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name}, Data: admin}
+	if err := e.Kube.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("create admin Secret: %w", err)
 	}
-	csp := &v1alpha1.ClusterStorageProvider{}
-	if err := e.decodeFile(filepath.Join("config", "samples", "clusterstorageprovider_minio.yaml"), csp); err != nil {
-		return nil, err
-	}
-	csp.Spec.MinIO.Endpoint = e.MinIO.Endpoint
+	where := point(&csp.Spec)
 	if err := e.Kube.Create(ctx, csp); err != nil {
 		return nil, fmt.Errorf("create ClusterStorageProvider: %w", err)
 	}
-	e.step("applied ClusterStorageProvider %q -> %s (admin keys in Secret %s/%s)", csp.Name, csp.Spec.MinIO.Endpoint, OperatorNamespace, AdminSecretName)
+	e.step("applied ClusterStorageProvider %q -> %s (admin keys in Secret %s/%s)", csp.Name, where, ref.Namespace, ref.Name)
 	sb := &v1alpha1.StateBackend{}
-	if err := e.decodeFile(filepath.Join("config", "samples", "statebackend.yaml"), sb); err != nil {
+	if err := e.decodeFile(filepath.Join("config", "samples", sbFile), sb); err != nil {
 		return nil, err
 	}
-	if err := e.ensureNamespace(ctx, sb.Namespace); err != nil {
+	if err := e.CreateStateBackend(ctx, sb); err != nil {
 		return nil, err
+	}
+	return sb, nil
+}
+
+// CreateStateBackend creates sb (and its namespace).
+func (e *Env) CreateStateBackend(ctx context.Context, sb *v1alpha1.StateBackend) error {
+	if err := e.ensureNamespace(ctx, sb.Namespace); err != nil {
+		return err
 	}
 	if err := e.Kube.Create(ctx, sb); err != nil {
-		return nil, fmt.Errorf("create StateBackend: %w", err)
+		return fmt.Errorf("create StateBackend: %w", err)
 	}
-	e.step("applied StateBackend %s/%s (bucket %q, key %q, access %s)", sb.Namespace, sb.Name, sb.Spec.BucketName, sb.Spec.Key, sb.Spec.Access)
-	return sb, nil
+	bucket := fmt.Sprintf("%q", sb.Spec.BucketName)
+	if sb.Spec.BucketName == "" {
+		bucket = "derived from namespace and name"
+	}
+	e.step("applied StateBackend %s/%s (bucket %s, key %q, access %s)", sb.Namespace, sb.Name, bucket, sb.Spec.Key, sb.Spec.Access)
+	return nil
 }
 
 // WaitReady waits until the StateBackend's Ready condition is True for its current generation.
 func (e *Env) WaitReady(ctx context.Context, key types.NamespacedName, timeout time.Duration) (*v1alpha1.StateBackend, error) {
+	sb := &v1alpha1.StateBackend{}
+	if err := e.waitConditionReady(ctx, "StateBackend", key, sb, &sb.Status.Conditions, timeout); err != nil {
+		return sb, err
+	}
+	e.step("StateBackend %s is Ready: bucket %s, Secret %s, credential %s, versioning %s, locking %s",
+		key, sb.Status.BucketName, sb.Status.SecretName, credentialID(sb), sb.Status.Versioning, sb.Status.Locking)
+	return sb, nil
+}
+
+// WaitProviderReady waits until the ClusterStorageProvider's Ready condition (its health check) is
+// True for its current generation.
+func (e *Env) WaitProviderReady(ctx context.Context, name string, timeout time.Duration) (*v1alpha1.ClusterStorageProvider, error) {
+	csp := &v1alpha1.ClusterStorageProvider{}
+	if err := e.waitConditionReady(ctx, "ClusterStorageProvider", types.NamespacedName{Name: name}, csp, &csp.Status.Conditions, timeout); err != nil {
+		return csp, err
+	}
+	e.step("ClusterStorageProvider %s is Ready: %s", name, meta.FindStatusCondition(csp.Status.Conditions, v1alpha1.ConditionReady).Message)
+	return csp, nil
+}
+
+// waitConditionReady reads key into obj, whose status conditions are *conditions, until its Ready
+// condition is True for its current generation.
+func (e *Env) waitConditionReady(ctx context.Context, kind string, key types.NamespacedName, obj client.Object, conditions *[]metav1.Condition, timeout time.Duration) error {
+	return e.poll(ctx, timeout, func(ctx context.Context) bool {
+		if e.Kube.Get(ctx, key, obj) != nil {
+			return false
+		}
+		c := meta.FindStatusCondition(*conditions, v1alpha1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == obj.GetGeneration()
+	}, func() string {
+		return fmt.Sprintf("%s %s not Ready; conditions: %s", kind, key, describeConditions(*conditions))
+	})
+}
+
+// poll calls done every 250ms until it reports true. After timeout it gives up with an error
+// saying what failed (from failure) and ending with the operator log's tail.
+func (e *Env) poll(ctx context.Context, timeout time.Duration, done func(context.Context) bool, failure func() string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	sb := &v1alpha1.StateBackend{}
-	for {
-		err := e.Kube.Get(ctx, key, sb)
-		if err == nil {
-			if c := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady); c != nil &&
-				c.Status == metav1.ConditionTrue && c.ObservedGeneration == sb.Generation {
-				e.step("StateBackend %s is Ready: bucket %s, Secret %s, credential %s, versioning %s, locking %s",
-					key, sb.Status.BucketName, sb.Status.SecretName, credentialID(sb), sb.Status.Versioning, sb.Status.Locking)
-				return sb, nil
-			}
-		}
+	for !done(ctx) {
 		select {
 		case <-ctx.Done():
-			return sb, fmt.Errorf("StateBackend %s not Ready within %s; conditions: %s; operator log:\n%s",
-				key, timeout, describeConditions(sb), tail(e.OperatorLog(), 40))
+			return fmt.Errorf("%s (waited %s); operator log:\n%s", failure(), timeout, tail(e.OperatorLog(), 40))
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 // SecretEnv returns the Secret's data as environment variables: what `envFrom` gives a pod.
@@ -311,20 +413,20 @@ func (e *Env) SecretEnv(ctx context.Context, namespace, name string) (map[string
 
 // WaitGone waits until the object no longer exists.
 func (e *Env) WaitGone(ctx context.Context, obj client.Object, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	key := client.ObjectKeyFromObject(obj)
-	for {
-		err := e.Kube.Get(ctx, key, obj)
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s still exists after %s; operator log:\n%s", key, timeout, tail(e.OperatorLog(), 40))
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	return e.poll(ctx, timeout, func(ctx context.Context) bool {
+		return apierrors.IsNotFound(e.Kube.Get(ctx, key, obj))
+	}, func() string { return fmt.Sprintf("%s still exists", key) })
+}
+
+// S3 is a client of MinIO's S3 API with the given keys; RootS3 one with MinIO's root keys.
+func (e *Env) S3(accessKeyID, secretAccessKey string) (*minio.Client, error) {
+	return minio.New(e.MinIO.Host, &minio.Options{Creds: credentials.NewStaticV4(accessKeyID, secretAccessKey, "")})
+}
+
+// RootS3 is a client of MinIO's S3 API with MinIO's root keys: what sees every bucket.
+func (e *Env) RootS3() (*minio.Client, error) {
+	return e.S3(e.MinIO.RootUser, e.MinIO.RootPassword)
 }
 
 func (e *Env) ensureNamespace(ctx context.Context, name string) error {
@@ -370,8 +472,7 @@ output "demo" {
 // TerraformApply runs `terraform init` and `terraform apply` on Module in a fresh directory with
 // exactly env as the backend's environment (tftest adds only PATH and a private HOME).
 func (e *Env) TerraformApply(ctx context.Context, name string, env map[string]string) (string, error) {
-	dir := filepath.Join(e.Dir, "terraform-"+name)
-	if err := tftest.WriteModule(dir, map[string]string{"main.tf": Module}); err != nil {
+	if err := tftest.WriteModule(e.terraformDir(name), map[string]string{"main.tf": Module}); err != nil {
 		return "", err
 	}
 	var all strings.Builder
@@ -379,15 +480,28 @@ func (e *Env) TerraformApply(ctx context.Context, name string, env map[string]st
 		{"init", "-input=false", "-no-color"},
 		{"apply", "-auto-approve", "-input=false", "-no-color"},
 	} {
-		e.step("terraform %s (environment: only the Secret's %d keys)", strings.Join(args, " "), len(env))
-		out, err := tftest.Run(ctx, dir, env, args...)
+		out, err := e.Terraform(ctx, name, env, args...)
 		all.WriteString(out)
 		if err != nil {
-			return all.String(), fmt.Errorf("terraform %s: %w\n%s", args[0], err, out)
+			return all.String(), fmt.Errorf("%w\n%s", err, out)
 		}
 	}
 	return all.String(), nil
 }
+
+// Terraform runs terraform with args in the directory TerraformApply(ctx, name, ...) set up, with
+// exactly env as the backend's environment. Errors wrap *exec.ExitError: the exit code counts for
+// -detailed-exitcode.
+func (e *Env) Terraform(ctx context.Context, name string, env map[string]string, args ...string) (string, error) {
+	e.step("terraform %s (environment: only the Secret's %d keys)", strings.Join(args, " "), len(env))
+	out, err := tftest.Run(ctx, e.terraformDir(name), env, args...)
+	if err != nil {
+		return out, fmt.Errorf("terraform %s: %w", args[0], err)
+	}
+	return out, nil
+}
+
+func (e *Env) terraformDir(name string) string { return filepath.Join(e.Dir, "terraform-"+name) }
 
 // RepoRoot finds the directory holding this module's go.mod, from the working directory up.
 func RepoRoot() (string, error) {
@@ -427,9 +541,9 @@ func credentialID(sb *v1alpha1.StateBackend) string {
 	return sb.Status.Credential.ID
 }
 
-func describeConditions(sb *v1alpha1.StateBackend) string {
+func describeConditions(conditions []metav1.Condition) string {
 	var parts []string
-	for _, c := range sb.Status.Conditions {
+	for _, c := range conditions {
 		parts = append(parts, fmt.Sprintf("%s=%s (%s: %s)", c.Type, c.Status, c.Reason, c.Message))
 	}
 	if len(parts) == 0 {

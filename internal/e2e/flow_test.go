@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/tftest"
+)
+
+// The steps every provider's end-to-end test takes, in the order the tests take them.
+
+// TestMain gives controller-runtime (envtest's logs) a logger: without one, a control plane
+// started more than 30 s into the run prints a "log.SetLogger(...) was never called" stack.
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	os.Exit(m.Run())
+}
+
+// startOperator starts, for one test, a control plane, MinIO and the operator built from main.go;
+// all are stopped when the test ends.
+func startOperator(t *testing.T) (context.Context, *Env) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	progress := io.Discard
+	if testing.Verbose() {
+		progress = os.Stderr
+	}
+	env, err := Start(ctx, t.TempDir(), progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Stop)
+	bin, err := env.BuildOperator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.StartOperator(ctx, bin); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, env
+}
+
+// backend is a StateBackend that became Ready: as applied and as observed, its Secret as a
+// runner's environment, and S3 clients of MinIO (every provider's data plane here) with MinIO's
+// root keys and with the issued keys.
+type backend struct {
+	env       *Env
+	applied   *v1alpha1.StateBackend
+	sb        *v1alpha1.StateBackend
+	secretEnv map[string]string
+	root      *minio.Client
+	issued    *minio.Client
+}
+
+// waitBackend waits for applied's ClusterStorageProvider to pass its health check and for applied
+// to be Ready, then checks what the status and Secret hold on every provider: the bucket, the S3
+// endpoint runners use, the Secret, and a credential of the backend's own (not adminKeyID) whose
+// id status shows.
+func waitBackend(ctx context.Context, t *testing.T, env *Env, applied *v1alpha1.StateBackend, endpoint, adminKeyID string) *backend {
+	t.Helper()
+	csp, err := env.WaitProviderReady(ctx, applied.Spec.ProviderRef.Name, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := meta.FindStatusCondition(csp.Status.Conditions, v1alpha1.ConditionReady); c.Reason != v1alpha1.ReasonReady {
+		t.Fatalf("ClusterStorageProvider %s Ready condition reason %q, want %q", csp.Name, c.Reason, v1alpha1.ReasonReady)
+	}
+	sb, err := env.WaitReady(ctx, types.NamespacedName{Namespace: applied.Namespace, Name: applied.Name}, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBucket, wantSecret := applied.Spec.BucketName, applied.Spec.SecretName
+	if wantBucket == "" {
+		wantBucket = sb.Status.BucketName // derived; must merely be there
+	}
+	if wantSecret == "" {
+		wantSecret = applied.Name
+	}
+	// Status tells a platform engineer where the backend is, without secrets.
+	if sb.Status.BucketName == "" || sb.Status.BucketName != wantBucket || sb.Status.Endpoint != endpoint ||
+		sb.Status.SecretName != wantSecret || sb.Status.Credential == nil || sb.Status.Credential.ID == "" {
+		t.Fatalf("status = %+v, want bucket %q, endpoint %q, secret %q and a credential id", sb.Status, wantBucket, endpoint, wantSecret)
+	}
+	b := &backend{env: env, applied: applied, sb: sb}
+	if b.secretEnv, err = env.SecretEnv(ctx, sb.Namespace, sb.Status.SecretName); err != nil {
+		t.Fatal(err)
+	}
+	switch keyID := b.secretEnv[backendconfig.EnvAccessKeyID]; keyID {
+	case adminKeyID:
+		t.Fatal("the Secret holds the admin key, want a credential of its own")
+	case sb.Status.Credential.ID:
+	default:
+		t.Fatalf("the Secret's %s is %q, status.credential.id %q", backendconfig.EnvAccessKeyID, keyID, sb.Status.Credential.ID)
+	}
+	if got := b.secretEnv[backendconfig.EnvEndpointS3]; got != endpoint {
+		t.Fatalf("the Secret's %s is %q, want %q", backendconfig.EnvEndpointS3, got, endpoint)
+	}
+	if b.root, err = env.RootS3(); err != nil {
+		t.Fatal(err)
+	}
+	if b.issued, err = env.S3(b.secretEnv[backendconfig.EnvAccessKeyID], b.secretEnv[backendconfig.EnvSecretAccessKey]); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// applyWithSecretOnly runs real `terraform init` + `apply` on `backend "s3" {}` with nothing but
+// the Secret's data as environment, and finds the applied resource in the state object at the
+// spec's key.
+func (b *backend) applyWithSecretOnly(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if args := b.secretEnv[backendconfig.EnvCLIArgsInit]; !strings.Contains(args, "-backend-config=use_lockfile=true") {
+		t.Fatalf("%s = %q, want use_lockfile=true", backendconfig.EnvCLIArgsInit, args)
+	}
+	out, err := b.env.TerraformApply(ctx, "apply", b.secretEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Apply complete!") {
+		t.Fatalf("terraform apply did not complete:\n%s", out)
+	}
+	state, err := readObject(ctx, b.root, b.sb.Status.BucketName, b.applied.Spec.Key)
+	if err != nil {
+		t.Fatalf("state object %s/%s: %v", b.sb.Status.BucketName, b.applied.Spec.Key, err)
+	}
+	if !strings.Contains(state, `"terraform_data"`) {
+		t.Fatalf("state object does not hold the applied resource:\n%s", state)
+	}
+}
+
+// backendFileSeesState: the ConfigMap's backend file is the same backend. A runner that takes the
+// settings from the file (no TF_CLI_ARGS_init, no endpoint variable; credentials only) sees the
+// applied state.
+func (b *backend) backendFileSeesState(ctx context.Context, t *testing.T) {
+	t.Helper()
+	cm := &corev1.ConfigMap{}
+	if err := b.env.Kube.Get(ctx, types.NamespacedName{Namespace: b.sb.Namespace, Name: b.sb.Status.ConfigMapName}, cm); err != nil {
+		t.Fatal(err)
+	}
+	fileDir := filepath.Join(b.env.Dir, "terraform-backend-file")
+	if err := tftest.WriteModule(fileDir, map[string]string{"main.tf": Module, backendconfig.ConfigMapBackendFile: cm.Data[backendconfig.ConfigMapBackendFile]}); err != nil {
+		t.Fatal(err)
+	}
+	credsOnly := maps.Clone(b.secretEnv)
+	delete(credsOnly, backendconfig.EnvCLIArgsInit)
+	delete(credsOnly, backendconfig.EnvEndpointS3)
+	if out, err := tftest.Run(ctx, fileDir, credsOnly, "init", "-input=false", "-no-color", "-backend-config="+backendconfig.ConfigMapBackendFile); err != nil {
+		t.Fatalf("terraform init with the ConfigMap's backend file: %v\n%s", err, out)
+	}
+	if out, err := tftest.Run(ctx, fileDir, credsOnly, "plan", "-input=false", "-no-color", "-detailed-exitcode"); err != nil {
+		t.Fatalf("plan through the backend file does not see the applied state (exit 2 = changes): %v\n%s", err, out)
+	}
+}
+
+// heldLockBlocksPlan: while another runner holds the state lock (its <key>.tflock object, put
+// here with MinIO's root keys), `terraform plan` with the Secret fails to acquire the lock; once
+// the lock is released, the same plan succeeds and finds no changes.
+func (b *backend) heldLockBlocksPlan(ctx context.Context, t *testing.T) {
+	t.Helper()
+	bucket, lockKey := b.sb.Status.BucketName, b.applied.Spec.Key+".tflock"
+	const holder = "other-runner@ci"
+	lock := fmt.Sprintf(`{"ID":"6f1b0a52-3c8e-4c41-9d1e-2b7f1c0e9a10","Operation":"OperationTypeApply","Info":"","Who":%q,"Version":"1.10.0","Created":%q,"Path":%q}`,
+		holder, time.Now().UTC().Format(time.RFC3339), bucket+"/"+b.applied.Spec.Key)
+	if _, err := b.root.PutObject(ctx, bucket, lockKey, strings.NewReader(lock), int64(len(lock)), minio.PutObjectOptions{ContentType: "application/json"}); err != nil {
+		t.Fatal(err)
+	}
+	plan := []string{"plan", "-input=false", "-no-color", "-lock-timeout=1s", "-detailed-exitcode"}
+	out, err := b.env.Terraform(ctx, "apply", b.secretEnv, plan...)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(out, "Error acquiring the state lock") || !strings.Contains(out, holder) {
+		t.Fatalf("terraform plan while %s holds %s: %v, want exit 1 naming the lock and its holder:\n%s", holder, lockKey, err, out)
+	}
+	if err := b.root.RemoveObject(ctx, bucket, lockKey, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := b.env.Terraform(ctx, "apply", b.secretEnv, plan...); err != nil {
+		t.Fatalf("terraform plan after the lock was released (exit 2 = changes): %v\n%s", err, out)
+	}
+}
+
+// makeOtherBucket creates, with MinIO's root keys, a bucket no StateBackend owns.
+func (b *backend) makeOtherBucket(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	const other = "someone-elses-bucket"
+	if err := b.root.MakeBucket(ctx, other, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return other
+}
+
+// deleteKeepsStateRevokesKeys deletes the StateBackend (deletionPolicy Retain): the bucket keeps
+// its state, and the issued keys are refused.
+func (b *backend) deleteKeepsStateRevokesKeys(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if b.sb.Spec.DeletionPolicy != v1alpha1.DeletionPolicyRetain {
+		t.Fatalf("deletionPolicy %q, want Retain", b.sb.Spec.DeletionPolicy)
+	}
+	if err := b.env.Kube.Delete(ctx, b.sb); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.env.WaitGone(ctx, b.sb, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readObject(ctx, b.root, b.sb.Status.BucketName, b.applied.Spec.Key); err != nil {
+		t.Fatalf("state lost after deleting the StateBackend with deletionPolicy Retain: %v", err)
+	}
+	_, err := readObject(ctx, b.issued, b.sb.Status.BucketName, b.applied.Spec.Key)
+	if code := s3Code(err); code != "InvalidAccessKeyId" {
+		t.Fatalf("reading the state with the deleted StateBackend's keys: %v (code %q), want InvalidAccessKeyId", err, code)
+	}
+}
+
+// wantPutDenied checks that c may not write to bucket: S3 answers AccessDenied.
+func wantPutDenied(ctx context.Context, t *testing.T, c *minio.Client, bucket, who string) {
+	t.Helper()
+	_, err := c.PutObject(ctx, bucket, "written-by-"+strings.ReplaceAll(who, " ", "-"), strings.NewReader("x"), 1, minio.PutObjectOptions{})
+	if code := s3Code(err); code != "AccessDenied" {
+		t.Fatalf("%s writing to bucket %s: %v (code %q), want AccessDenied", who, bucket, err, code)
+	}
+}
+
+// logHoldsNoSecret checks that none of secrets (what -> value) reached the operator's log.
+func logHoldsNoSecret(t *testing.T, env *Env, secrets map[string]string) {
+	t.Helper()
+	opLog := env.OperatorLog()
+	if opLog == "" {
+		t.Fatal("empty operator log: cannot check it for secrets")
+	}
+	// The operator runs with exactly the shipped RBAC: anything it was refused shows a gap in it.
+	for _, line := range strings.Split(opLog, "\n") {
+		if strings.Contains(line, "forbidden") {
+			t.Errorf("the operator was refused something by its RBAC: %s", line)
+		}
+	}
+	for what, secret := range secrets {
+		if secret == "" {
+			t.Errorf("no %s to look for in the operator log", what)
+		} else if strings.Contains(opLog, secret) {
+			t.Errorf("the operator log contains the %s", what)
+		}
+	}
+}
+
+func readObject(ctx context.Context, c *minio.Client, bucket, key string) (string, error) {
+	obj, err := c.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(obj)
+	return string(b), err
+}
+
+// s3Code is the S3 error code of err ("" for nil or a non-S3 error).
+func s3Code(err error) string {
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) {
+		return resp.Code
+	}
+	return ""
+}
