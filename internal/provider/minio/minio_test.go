@@ -65,7 +65,9 @@ func TestEnforcement(t *testing.T) {
 	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
 		return providertest.S3Harness{
 			Harness: harness(t),
-			S3:      func(t *testing.T, cred provider.Credential) *miniogo.Client { return s3As(t, cred.AccessKeyID, cred.SecretAccessKey) },
+			S3: func(t *testing.T, cred provider.Credential) *miniogo.Client {
+				return s3As(t, cred.AccessKeyID, cred.SecretAccessKey)
+			},
 		}
 	})
 }
