@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
@@ -50,9 +49,6 @@ func access(sb *v1alpha1.StateBackend) provider.Access {
 //     whether use_lockfile is emitted.
 func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *scope) (ctrl.Result, error) {
 	sb := s.sb
-	if !meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionCredentialReady) {
-		r.refreshCredentialStatus(ctx, sb)
-	}
 	if c := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionCredentialReady); c != nil &&
 		c.Reason == v1alpha1.ReasonCredentialRejected && c.ObservedGeneration == sb.Generation {
 		// A credential issued for this spec could do more than asked and was revoked. Issuing
@@ -380,24 +376,4 @@ func optionalTime(t time.Time) *metav1.Time {
 		return nil
 	}
 	return &metav1.Time{Time: t}
-}
-
-// refreshCredentialStatus takes the credential's status from the API server. While a credential is
-// in flight, the reconcile woken by the Secret the previous one wrote often reads the StateBackend
-// from a cache that has not seen that reconcile's status patch yet, and would probe a proven
-// credential again, or issue anew after a rejection. One GET is cheaper than either; it is skipped
-// in the steady state (CredentialReady=True).
-func (r *StateBackendReconciler) refreshCredentialStatus(ctx context.Context, sb *v1alpha1.StateBackend) {
-	fresh := &v1alpha1.StateBackend{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(sb), fresh); err != nil ||
-		fresh.UID != sb.UID || fresh.Generation != sb.Generation || fresh.ResourceVersion == sb.ResourceVersion {
-		return // the cached object is current, or cannot be checked: go on with it
-	}
-	sb.Status.Credential = fresh.Status.Credential.DeepCopy()
-	sb.Status.Locking = fresh.Status.Locking
-	for _, typ := range []string{v1alpha1.ConditionCredentialReady, v1alpha1.ConditionReady} {
-		if c := meta.FindStatusCondition(fresh.Status.Conditions, typ); c != nil {
-			meta.SetStatusCondition(&sb.Status.Conditions, *c)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -81,6 +83,10 @@ type StateBackendReconciler struct {
 	// minute). One still refused after it is not propagating but broken (a policy that denies its
 	// own bucket, say): it becomes an ordinary error with exponential backoff, not a 3-second loop.
 	PropagationTimeout time.Duration
+
+	// written maps a StateBackend's key to the resourceVersion this reconciler last wrote, until the
+	// cache has caught up with it (see readBackend).
+	written sync.Map
 }
 
 // +kubebuilder:rbac:groups=tfstate.dev,resources=statebackends,verbs=get;list;watch;update;patch
@@ -94,9 +100,9 @@ type StateBackendReconciler struct {
 // Reconcile moves one StateBackend towards its spec. Status is written once, in a deferred patch,
 // except where a name must be recorded before the provider call that creates it.
 func (r *StateBackendReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	sb := &v1alpha1.StateBackend{}
-	if err := r.Get(ctx, req.NamespacedName, sb); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	sb, err := r.readBackend(ctx, req.NamespacedName)
+	if err != nil || sb == nil {
+		return ctrl.Result{}, err
 	}
 	s := &scope{sb: sb, base: sb.DeepCopy()}
 	defer func() {
@@ -116,6 +122,7 @@ func (r *StateBackendReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		if err := r.Patch(ctx, sb, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
+		r.wrote(sb)
 		s.base.Finalizers = sb.Finalizers
 		s.base.ResourceVersion = sb.ResourceVersion
 	}
@@ -229,8 +236,50 @@ func (r *StateBackendReconciler) patchStatus(ctx context.Context, s *scope) erro
 	if err := r.Status().Patch(ctx, s.sb, client.MergeFrom(s.base)); err != nil {
 		return fmt.Errorf("patch status: %w", err)
 	}
+	r.wrote(s.sb)
 	s.base = s.sb.DeepCopy()
 	return nil
+}
+
+// readBackend reads a StateBackend, from the cache unless the cache has not yet seen this
+// reconciler's last write of it. A reconcile woken right after another (by the Secret the first one
+// wrote, or by its error's requeue) would otherwise start from a status older than its own last
+// write: it would probe a proven credential again, issue anew after a rejection, or, finding the
+// stale status equal to what it wants, skip the patch and leave the newer, wrong status on the
+// server. Nil, nil when it does not exist.
+func (r *StateBackendReconciler) readBackend(ctx context.Context, key types.NamespacedName) (*v1alpha1.StateBackend, error) {
+	sb := &v1alpha1.StateBackend{}
+	if err := r.Get(ctx, key, sb); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Delete(key)
+			return nil, nil
+		}
+		return nil, err
+	}
+	last, ok := r.written.Load(key)
+	if !ok {
+		return sb, nil
+	}
+	if last == sb.ResourceVersion {
+		r.written.Delete(key) // the cache has caught up
+		return sb, nil
+	}
+	fresh := &v1alpha1.StateBackend{}
+	if err := r.APIReader.Get(ctx, key, fresh); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Delete(key)
+			return nil, nil
+		}
+		return nil, err
+	}
+	// Wait for the cache to reach this version (ours, or a later one of someone else's).
+	r.written.Store(key, fresh.ResourceVersion)
+	return fresh, nil
+}
+
+// wrote remembers the resourceVersion of a write of sb, for readBackend.
+func (r *StateBackendReconciler) wrote(sb *v1alpha1.StateBackend) {
+	r.written.Store(client.ObjectKeyFromObject(sb), sb.ResourceVersion)
 }
 
 func equalStatus(a, b v1alpha1.StateBackendStatus) bool { return equalityOf(a, b) }
