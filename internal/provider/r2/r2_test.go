@@ -87,6 +87,16 @@ func (e *env) requests(method, pathSuffix string) int {
 	return n
 }
 
+// clientWithBucket is a default-jurisdiction client and a bucket it created.
+func (e *env) clientWithBucket(t *testing.T) (*r2.Client, string) {
+	t.Helper()
+	c, name := e.client(t, "default", nil), freshBucket(t)
+	if err := c.CreateBucket(context.Background(), provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	return c, name
+}
+
 var bucketSeq atomic.Int64
 
 func freshBucket(*testing.T) string {
@@ -209,8 +219,7 @@ func TestIssuedTokenPolicyIsOneGroupOnOneBucket(t *testing.T) {
 		if !ours {
 			continue
 		}
-		if len(tok.Policies) != 1 || tok.Policies[0].Effect != "allow" || len(tok.Policies[0].PermissionGroups) != 1 ||
-			tok.Policies[0].PermissionGroups[0].Name != group || len(tok.Policies[0].Resources) != 1 || tok.Policies[0].Resources[resource] != "*" {
+		if !tok.OnlyAllows(group, resource) {
 			t.Errorf("token %s policies = %+v, want one allow policy of %q on {%q: \"*\"}", tok.Name, tok.Policies, group, resource)
 		}
 		delete(wantGroup, tok.ID)
@@ -304,11 +313,7 @@ func TestForeignAndMarkedBuckets(t *testing.T) {
 func TestTokenQuotaIsAClearTerminalError(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakecloudflare.Config{TokenQuota: 3})
-	c := e.client(t, "default", nil)
-	name := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
-		t.Fatal(err)
-	}
+	c, name := e.clientWithBucket(t)
 	var err error
 	for i := range 5 {
 		if _, err = c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-q-%d", i), Bucket: name, Access: provider.ReadOnly}); err != nil {
@@ -368,11 +373,7 @@ func TestClientSideLimiterIsSharedByTheAccount(t *testing.T) {
 func TestPermissionGroupsAreLookedUpOnceByName(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakecloudflare.Config{})
-	c := e.client(t, "default", nil)
-	name := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
-		t.Fatal(err)
-	}
+	c, name := e.clientWithBucket(t)
 	for i, a := range []provider.Access{provider.ReadWrite, provider.ReadWrite, provider.ReadOnly, provider.ReadOnly} {
 		if _, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-pg-%d", i), Bucket: name, Access: a}); err != nil {
 			t.Fatal(err)
@@ -386,11 +387,7 @@ func TestPermissionGroupsAreLookedUpOnceByName(t *testing.T) {
 func TestListCredentialsPagesThroughEveryToken(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakecloudflare.Config{})
-	c := e.client(t, "default", nil)
-	name := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
-		t.Fatal(err)
-	}
+	c, name := e.clientWithBucket(t)
 	const n = 57
 	for i := range n {
 		if _, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-page-%02d", i), Bucket: name, Access: provider.ReadOnly}); err != nil {
@@ -451,11 +448,7 @@ func TestCheckNamesTheMissingPermission(t *testing.T) {
 func TestNewTokensArePropagatedBeforeUse(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakecloudflare.Config{PropagationDelay: 2 * time.Second})
-	c := e.client(t, "default", nil)
-	name := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
-		t.Fatal(err)
-	}
+	c, name := e.clientWithBucket(t)
 	cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-prop-1", Bucket: name, Access: provider.ReadWrite})
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,17 @@ type Token struct {
 	S3IdentityErr error
 }
 
+// OnlyAllows reports whether the token's whole policy is one allow of the one permission group
+// (by name) on the one resource: what a least-privilege bucket token looks like.
+func (t Token) OnlyAllows(group, resource string) bool {
+	if len(t.Policies) != 1 {
+		return false
+	}
+	p := t.Policies[0]
+	return p.Effect == "allow" && len(p.PermissionGroups) == 1 && p.PermissionGroups[0].Name == group &&
+		len(p.Resources) == 1 && p.Resources[resource] == "*"
+}
+
 // Policy is one policy of a token.
 type Policy struct {
 	ID               string
