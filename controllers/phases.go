@@ -305,6 +305,8 @@ func (r *StateBackendReconciler) releaseFinalizer(ctx context.Context, sb *v1alp
 	if err := r.Patch(ctx, sb, patch); err != nil {
 		return fmt.Errorf("remove finalizer: %w", err)
 	}
+	// The backend is gone once its finalizer is: no later read will clear its entry.
+	r.written.Delete(client.ObjectKeyFromObject(sb))
 	return nil
 }
 
