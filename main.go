@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,17 +18,26 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/controllers"
+	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
 	"github.com/tfstate-operator/tfstate-operator/internal/probe"
 	"github.com/tfstate-operator/tfstate-operator/internal/providers"
 )
 
+// Leader election: a Lease in the operator's namespace (client-go reads, creates and renews it) and the
+// core Event it records on becoming leader. `make manifests` puts these in a namespaced Role; the
+// chart moves it to the release namespace.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=tfstate-system
+// +kubebuilder:rbac:groups="",resources=events,verbs=create,namespace=tfstate-system
+
 func main() {
 	var (
 		metricsAddr, probeAddr, leaderElectionNamespace  string
+		watchNamespaces                                  string
 		leaderElect                                      bool
 		concurrency                                      int
 		retryInterval, driftInterval, propagationTimeout time.Duration
@@ -36,6 +46,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's namespace).")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose StateBackends, StorageProviders, Secrets and ConfigMaps are watched (default: all). ClusterStorageProviders are always watched.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "StateBackends reconciled in parallel.")
 	flag.DurationVar(&retryInterval, "retry-interval", 30*time.Second, "How soon a backend waiting on something outside the cluster is looked at again.")
 	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute, "How often a Ready backend is checked against its provider.")
@@ -49,6 +60,7 @@ func main() {
 	if err := run(ctrl.SetupSignalHandler(), config{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect,
 		leaderElectionNamespace: leaderElectionNamespace, concurrency: concurrency,
+		watchNamespaces: splitList(watchNamespaces),
 		retryInterval: retryInterval, driftInterval: driftInterval, propagationTimeout: propagationTimeout,
 	}); err != nil {
 		log.Error(err, "manager stopped")
@@ -58,6 +70,7 @@ func main() {
 
 type config struct {
 	metricsAddr, probeAddr, leaderElectionNamespace  string
+	watchNamespaces                                  []string
 	leaderElect                                      bool
 	concurrency                                      int
 	retryInterval, driftInterval, propagationTimeout time.Duration
@@ -86,7 +99,8 @@ func run(ctx context.Context, cfg config) error {
 				&corev1.Secret{}:    {Label: managed},
 				&corev1.ConfigMap{}: {Label: managed},
 			},
-			DefaultTransform: cache.TransformStripManagedFields(),
+			DefaultTransform:  cache.TransformStripManagedFields(),
+			DefaultNamespaces: namespaces(cfg.watchNamespaces),
 		},
 	})
 	if err != nil {
@@ -94,7 +108,12 @@ func run(ctx context.Context, cfg config) error {
 	}
 	// One factory for every controller: it holds what the reconciles of one provider account share
 	// (Cloudflare's request limiter).
+	// The operator's own metrics, served beside controller-runtime's; the StateBackend gauges read
+	// the manager's cache at scrape time.
+	m := metrics.New(mgr.GetCache())
+	ctrlmetrics.Registry.MustRegister(m.Collectors()...)
 	factory := providers.NewFactory()
+	factory.Metrics = m
 	r := &controllers.StateBackendReconciler{
 		Client:             mgr.GetClient(),
 		APIReader:          mgr.GetAPIReader(),
@@ -125,4 +144,27 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// namespaces is the cache's DefaultNamespaces for --watch-namespaces: nil (every namespace) when
+// none are named. Cluster-scoped kinds are not affected.
+func namespaces(names []string) map[string]cache.Config {
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]cache.Config, len(names))
+	for _, n := range names {
+		m[n] = cache.Config{}
+	}
+	return m
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }

@@ -363,7 +363,7 @@ func (r *StateBackendReconciler) writeConfigMap(ctx context.Context, s *scope) e
 // backend file). Admission validation should have caught it, so it is terminal.
 func (r *StateBackendReconciler) renderFailed(s *scope, err error) error {
 	err = fmt.Errorf("render backend settings: %w", err)
-	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, "InvalidBackendSettings", err.Error())
+	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonInvalidBackendSettings, err.Error())
 	return errTerminalCondition
 }
 

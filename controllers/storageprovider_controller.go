@@ -34,7 +34,7 @@ type StorageProviderReconciler struct {
 	CheckInterval, RetryInterval time.Duration
 }
 
-// +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=patch
 
 // SetupWithManager registers one controller per provider kind.
 func (r *StorageProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -109,6 +109,7 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 	cond.ObservedGeneration = obj.GetGeneration()
 	st := p.status()
 	meta.SetStatusCondition(&st.Conditions, cond)
+	setKstatusConditions(&st.Conditions, obj.GetGeneration())
 	st.ObservedGeneration = obj.GetGeneration()
 	if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch provider status: %w", err)

@@ -3,9 +3,11 @@
 #   kube-apiserver, etcd  (envtest control plane, built from source through the module proxy)
 #   minio                 (a real S3 server)
 #   terraform             (the one on PATH, else OpenTofu built from the module proxy)
+#   kubectl               (`kubectl apply -k` tests, built like kube-apiserver)
+#   helm                  (chart render and lint tests)
 #   controller-gen        (repo-local bin/, used by `make manifests generate`)
 # Binaries are cached outside the repo in $TFSTATE_TOOLS_DIR (default ~/.cache/tfstate-operator/<versions>),
-# so reruns are instant. Usage: hack/tools.sh [all|kube-apiserver|etcd|minio|terraform|controller-gen|env]
+# so reruns are instant. Usage: hack/tools.sh [all|kube-apiserver|kubectl|etcd|minio|terraform|helm|controller-gen|env]
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-1.37.2}          # kube-apiserver; staging modules are v0.${minor}.${patch}
@@ -13,6 +15,7 @@ ETCD_VERSION=${ETCD_VERSION:-3.5.21}
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 OPENTOFU_VERSION=${OPENTOFU_VERSION:-1.10.10}
 CONTROLLER_GEN_VERSION=${CONTROLLER_GEN_VERSION:-v0.23.0}
+HELM_VERSION=${HELM_VERSION:-v4.3.1}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS_DIR=${TFSTATE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tfstate-operator/tools}
@@ -27,14 +30,15 @@ log() { echo "[tools] $*" >&2; }
 
 scratch() { local d; d=$(mktemp -d "${TMPDIR:-/tmp}/tfstate-tools.XXXXXX"); echo "$d"; }
 
-kube_apiserver() {
-  local out="$TOOLS_DIR/kube-apiserver-v$KUBE_VERSION"
+# kube_build <command>: builds k8s.io/kubernetes/cmd/<command> at $KUBE_VERSION (kube-apiserver, kubectl).
+kube_build() {
+  local cmd=$1 out="$TOOLS_DIR/$1-v$KUBE_VERSION"
   if [ ! -x "$out" ]; then
-    log "building kube-apiserver v$KUBE_VERSION from the module proxy (about 4-8 minutes)"
+    log "building $cmd v$KUBE_VERSION from the module proxy (about 2-8 minutes)"
     local d staging; d=$(scratch)
     staging="0.${KUBE_VERSION#*.}"
     {
-      echo "module scratch/kubeapiserver"
+      echo "module scratch/kube"
       echo "go 1.26"
       echo "require k8s.io/kubernetes v$KUBE_VERSION"
       # Every k8s.io staging module is replaced by its published v0.X.Y twin, as kubernetes' go.mod
@@ -42,10 +46,27 @@ kube_apiserver() {
       curl -fsSL "$(go env GOPROXY | cut -d, -f1)/k8s.io/kubernetes/@v/v$KUBE_VERSION.mod" \
         | sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/.*#replace \1 => \1 v'"$staging"'#p'
     } >"$d/go.mod"
-    (cd "$d" && go mod download k8s.io/kubernetes && go build -trimpath -o "$out.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+    (cd "$d" && go mod download k8s.io/kubernetes && go build -trimpath -o "$out.tmp" "k8s.io/kubernetes/cmd/$cmd")
     mv "$out.tmp" "$out"; rm -rf "$d"
   fi
-  ln -sf "$(basename "$out")" "$TOOLS_DIR/kube-apiserver"
+  ln -sf "$(basename "$out")" "$TOOLS_DIR/$cmd"
+}
+
+kube_apiserver() { kube_build kube-apiserver; }
+
+# kubectl is built at the apiserver's version rather than taken from PATH, so `kubectl apply -k` in the
+# tests behaves the same on every machine.
+kubectl() { kube_build kubectl; }
+
+helm() {
+  local out="$TOOLS_DIR/helm-$HELM_VERSION"
+  if [ ! -x "$out" ]; then
+    log "building helm $HELM_VERSION from the module proxy (about 2 minutes)"
+    local d; d=$(scratch)
+    (GOFLAGS= GOBIN="$d" go install -trimpath "helm.sh/helm/v4/cmd/helm@$HELM_VERSION")
+    mv "$d/helm" "$out"; rm -rf "$d"
+  fi
+  ln -sf "$(basename "$out")" "$TOOLS_DIR/helm"
 }
 
 etcd() {
@@ -118,6 +139,8 @@ print_env() {
   echo "export TFSTATE_TOOLS_DIR=$TOOLS_DIR"
   echo "export MINIO_BIN=$TOOLS_DIR/minio"
   echo "export TFSTATE_TERRAFORM=$TOOLS_DIR/terraform"
+  echo "export TFSTATE_HELM=$TOOLS_DIR/helm"
+  echo "export TFSTATE_KUBECTL=$TOOLS_DIR/kubectl"
 }
 
 case "${1:-all}" in
@@ -125,8 +148,10 @@ case "${1:-all}" in
   etcd) etcd ;;
   minio) minio ;;
   terraform) terraform ;;
+  kubectl) kubectl ;;
+  helm) helm ;;
   controller-gen) controller_gen ;;
   env) print_env ;;
-  all) controller_gen; etcd; terraform; minio; kube_apiserver ;;
-  *) echo "usage: $0 [all|kube-apiserver|etcd|minio|terraform|controller-gen|env]" >&2; exit 2 ;;
+  all) controller_gen; etcd; terraform; helm; minio; kube_apiserver; kubectl ;;
+  *) echo "usage: $0 [all|kube-apiserver|kubectl|etcd|minio|terraform|helm|controller-gen|env]" >&2; exit 2 ;;
 esac

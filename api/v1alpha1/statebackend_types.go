@@ -148,6 +148,13 @@ const (
 	ConditionBucketReady = "BucketReady"
 	// ConditionCredentialReady is True when exactly one credential is live and held by the Secret.
 	ConditionCredentialReady = "CredentialReady"
+	// ConditionReconciling is True while the object is not Ready and the operator is still working
+	// on it (kstatus: InProgress). It is absent otherwise. Providers carry it too.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the object is not Ready and will not become Ready until someone
+	// changes its spec or something it names (kstatus: Failed). Its reason is the Ready reason. It
+	// is absent otherwise. Providers carry it too.
+	ConditionStalled = "Stalled"
 )
 
 // Condition reasons of a StateBackend. They are part of the API: alerts and tests match on them.
@@ -173,6 +180,8 @@ const (
 	ReasonCredentialPropagating    = "CredentialPropagating"
 	ReasonCredentialRejected       = "CredentialRejected"
 	ReasonDeleting                 = "Deleting"
+	// ReasonInvalidBackendSettings: a value would be unsafe in TF_CLI_ARGS_init or the backend file.
+	ReasonInvalidBackendSettings = "InvalidBackendSettings"
 )
 
 // VersioningState is whether the bucket keeps old object versions.

@@ -19,7 +19,9 @@ import (
 // ClusterStorageProvider and StateBackend are applied to a real apiserver, the real manager binary
 // provisions a bucket and a credential on a real MinIO, and real Terraform runs `init` + `apply` on
 // `backend "s3" {}` with nothing but the Secret's data as environment. Deleting the StateBackend
-// then revokes the credential and keeps the bucket with its state.
+// then revokes the credential and keeps the bucket with its state. The operator is installed by
+// the Helm chart and runs as its ServiceAccount; the run proves the chart's RBAC both sufficient
+// and no broader than what the manager uses.
 func TestTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	ctx, env := startOperator(t)
 	applied, err := env.ApplySamples(ctx)
@@ -43,11 +45,20 @@ func TestTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	// The credential reaches its own bucket only.
 	wantPutDenied(ctx, t, b.issued, b.makeOtherBucket(ctx, t), "the issued credential")
 
+	// Day two: monitoring sees the operator's work, hand edits are reverted, and a team's own
+	// StorageProvider is health-checked.
+	b.metricsReport(ctx, t, "minio")
+	b.handEditsAreReverted(ctx, t)
+	namespacedProviderIsChecked(ctx, t, env, applied.Namespace)
+
 	b.deleteKeepsStateRevokesKeys(ctx, t)
 	logHoldsNoSecret(t, env, map[string]string{
 		"issued secret key": b.secretEnv[backendconfig.EnvSecretAccessKey],
 		"admin secret key":  env.MinIO.RootPassword,
 	})
+	// The operator ran as the chart's ServiceAccount: the run needed every permission the chart
+	// grants (logHoldsNoSecret found no refusal, so it has none too few).
+	everyGrantIsUsed(t, env)
 }
 
 // TestR2TerraformAppliesWithOnlyTheIssuedSecret is the same job on Cloudflare R2: the R2 samples

@@ -1,6 +1,9 @@
-// Package e2e runs the operator the way a cluster does: a real kube-apiserver and etcd, a real MinIO,
-// the real manager binary built from main.go with only the RBAC that config/rbac grants it, the
-// sample manifests from config/samples, and real Terraform consuming the issued Secret. The
+// Package e2e runs the operator the way a cluster does: a real kube-apiserver and etcd with the Helm
+// chart (charts/tfstate-operator, rendered by the real helm binary) installed, a real MinIO, the real
+// manager binary built from main.go running with the arguments of the chart's Deployment as the
+// chart's ServiceAccount (impersonated, so it holds exactly the chart's RBAC), the sample manifests
+// from config/samples, and real Terraform consuming the issued Secret. The API server writes an
+// audit log, so a test can compare what the manager sent with what the chart grants. The
 // end-to-end test and `make demo` (hack/demo) share it, so the demo shows exactly what is tested.
 //
 // Cloudflare R2 runs the same way against internal/testutil/fakecloudflare: the Cloudflare API
@@ -16,14 +19,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -41,10 +45,11 @@ import (
 )
 
 const (
-	// OperatorNamespace holds the operator's lease and (as the samples name them) the providers' admin Secrets.
+	// OperatorNamespace is the chart's release namespace: it holds the operator's lease and (as the
+	// samples name them) the providers' admin Secrets.
 	OperatorNamespace = "tfstate-system"
-	// operatorUser is the identity the manager binary runs as; it holds only config/rbac's roles.
-	operatorUser = "tfstate-operator"
+	// ReleaseName is the chart's release name.
+	ReleaseName = "tfstate-operator"
 )
 
 // R2AdminPermissions are the account permission groups the README asks of the R2 admin API token.
@@ -66,13 +71,23 @@ type Env struct {
 	// Progress receives one line per step; io.Discard when nil.
 	Progress io.Writer
 
+	// Chart holds the objects `helm template` rendered and Start installed.
+	Chart []*unstructured.Unstructured
+	// OperatorUser is the user the manager runs as: the chart's ServiceAccount.
+	OperatorUser string
+	// MetricsURL and HealthURL are the manager's metrics and probe endpoints once it runs.
+	MetricsURL, HealthURL string
+
 	controlPlane *envtest.Environment
+	auditLog     string
 	operator     *exec.Cmd
 	operatorDone chan error
 	operatorLog  string
 }
 
-// Start brings up kube-apiserver + etcd (with the CRDs installed) and MinIO under dir.
+// Start brings up kube-apiserver + etcd, installs the Helm chart (CRDs, RBAC, ServiceAccount,
+// Deployment, Service) as `helm template` renders it with the default values, and starts MinIO,
+// all under dir.
 func Start(ctx context.Context, dir string, progress io.Writer) (*Env, error) {
 	if progress == nil {
 		progress = io.Discard
@@ -83,10 +98,8 @@ func Start(ctx context.Context, dir string, progress io.Writer) (*Env, error) {
 	}
 	e := &Env{Root: root, Dir: dir, Progress: progress}
 	e.step("starting kube-apiserver and etcd (envtest binaries from %s)", assetsDir())
-	e.controlPlane = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assetsDir(),
+	if e.controlPlane, err = e.newControlPlane(); err != nil {
+		return nil, err
 	}
 	cfg, err := e.controlPlane.Start()
 	if err != nil {
@@ -94,6 +107,10 @@ func Start(ctx context.Context, dir string, progress io.Writer) (*Env, error) {
 	}
 	scheme := Scheme()
 	if e.Kube, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	if err := e.installChart(ctx); err != nil {
 		e.Stop()
 		return nil, err
 	}
@@ -156,40 +173,41 @@ func (e *Env) BuildOperator(ctx context.Context) (string, error) {
 	return out, nil
 }
 
-// StartOperator grants the operator's identity exactly the roles in config/rbac and runs binary
-// against the control plane with leader election, as the Deployment in config/manager does.
+// StartOperator runs binary against the control plane as the chart's Deployment would: with the
+// container's arguments (the probe and metrics addresses moved to free ports on 127.0.0.1, the
+// retry interval shortened for the test) and as the chart's ServiceAccount, by impersonation, so
+// it holds exactly the chart's RBAC. It returns once the chart's readiness probe path answers.
 func (e *Env) StartOperator(ctx context.Context, binary string) error {
-	if err := e.ensureNamespace(ctx, OperatorNamespace); err != nil {
-		return err
-	}
-	if err := e.grantOperatorRBAC(ctx); err != nil {
-		return err
-	}
-	user, err := e.controlPlane.AddUser(envtest.User{Name: operatorUser}, nil)
-	if err != nil {
-		return fmt.Errorf("operator user: %w", err)
-	}
-	kubeconfig, err := user.KubeConfig()
+	dep, err := e.chartDeployment()
 	if err != nil {
 		return err
 	}
-	kubeconfigPath := filepath.Join(e.Dir, "operator.kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+	kubeconfigPath, err := e.impersonatingKubeconfig(dep)
+	if err != nil {
 		return err
 	}
+	container := dep.Spec.Template.Spec.Containers[0]
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	probeAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	e.MetricsURL, e.HealthURL = "http://"+metricsAddr, "http://"+probeAddr
+	args := append(slices.Clone(container.Args),
+		"--kubeconfig="+kubeconfigPath,
+		"--metrics-bind-address="+metricsAddr,
+		"--health-probe-bind-address="+probeAddr,
+		"--retry-interval=2s",
+	)
 	e.operatorLog = filepath.Join(e.Dir, "operator.log")
 	logFile, err := os.Create(e.operatorLog)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(binary,
-		"--kubeconfig="+kubeconfigPath,
-		"--leader-elect",
-		"--leader-election-namespace="+OperatorNamespace,
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address=0",
-		"--retry-interval=2s",
-	)
+	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -198,8 +216,12 @@ func (e *Env) StartOperator(ctx context.Context, binary string) error {
 	e.operator = cmd
 	e.operatorDone = make(chan error, 1)
 	go func() { e.operatorDone <- cmd.Wait(); logFile.Close() }()
-	e.step("operator running as user %q with config/rbac's roles (log: %s)", operatorUser, e.operatorLog)
-	return nil
+	e.step("operator running as %s with the chart's RBAC and its Deployment's arguments (log: %s)", e.OperatorUser, e.operatorLog)
+
+	readiness := e.HealthURL + container.ReadinessProbe.HTTPGet.Path
+	return e.poll(ctx, 30*time.Second, func(ctx context.Context) bool {
+		return httpOK(ctx, readiness)
+	}, func() string { return fmt.Sprintf("the chart's readiness probe %s does not answer 200", readiness) })
 }
 
 // StopOperator stops the operator process, if running.
@@ -224,40 +246,6 @@ func (e *Env) OperatorLog() string {
 	}
 	b, _ := os.ReadFile(e.operatorLog)
 	return string(b)
-}
-
-// grantOperatorRBAC creates config/rbac's generated ClusterRole and leader-election Role and binds
-// them to the operator's user, so a missing RBAC marker fails the end-to-end test.
-func (e *Env) grantOperatorRBAC(ctx context.Context) error {
-	cr := &rbacv1.ClusterRole{}
-	if err := e.decodeFile(filepath.Join("config", "rbac", "role.yaml"), cr); err != nil {
-		return err
-	}
-	role := &rbacv1.Role{}
-	if err := e.decodeFile(filepath.Join("config", "rbac", "leader_election_role.yaml"), role); err != nil {
-		return err
-	}
-	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: operatorUser}}
-	objs := []client.Object{
-		cr,
-		&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: cr.Name},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
-			Subjects:   subject,
-		},
-		role,
-		&rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: role.Namespace},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-			Subjects:   subject,
-		},
-	}
-	for _, o := range objs {
-		if err := e.Kube.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)
-		}
-	}
-	return nil
 }
 
 // ApplySamples creates the MinIO admin Secret and the objects in config/samples, pointing the

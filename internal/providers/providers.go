@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/minio"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/r2"
@@ -28,6 +29,8 @@ const (
 type Factory struct {
 	// HTTPClient is used by every client; nil means one with a 30 s timeout.
 	HTTPClient *http.Client
+	// Metrics, when set, records every call of the clients New returns.
+	Metrics *metrics.Metrics
 
 	mu         sync.Mutex
 	r2Accounts map[string]*r2.Account
@@ -40,6 +43,26 @@ func NewFactory() *Factory { return &Factory{r2Accounts: map[string]*r2.Account{
 // (zero: the provider's default). It makes no network call. Errors wrap provider.ErrInvalidConfig
 // and name missing keys, never their values.
 func (f *Factory) New(_ context.Context, spec *v1alpha1.StorageProviderSpec, creds map[string][]byte, placement provider.Placement) (provider.Client, error) {
+	c, err := f.build(spec, creds, placement)
+	if err != nil || f.Metrics == nil {
+		return c, err
+	}
+	return f.Metrics.Instrument(Name(spec), c), nil
+}
+
+// Name is the provider's name in metrics and logs: the spec's provider block.
+func Name(spec *v1alpha1.StorageProviderSpec) string {
+	switch {
+	case spec.MinIO != nil:
+		return "minio"
+	case spec.CloudflareR2 != nil:
+		return "cloudflare-r2"
+	default:
+		return "unknown"
+	}
+}
+
+func (f *Factory) build(spec *v1alpha1.StorageProviderSpec, creds map[string][]byte, placement provider.Placement) (provider.Client, error) {
 	hc := f.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
