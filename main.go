@@ -61,7 +61,7 @@ func main() {
 		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect,
 		leaderElectionNamespace: leaderElectionNamespace, concurrency: concurrency,
 		watchNamespaces: splitList(watchNamespaces),
-		retryInterval: retryInterval, driftInterval: driftInterval, propagationTimeout: propagationTimeout,
+		retryInterval:   retryInterval, driftInterval: driftInterval, propagationTimeout: propagationTimeout,
 	}); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
