@@ -5,9 +5,10 @@
 #   terraform             (the one on PATH, else OpenTofu built from the module proxy)
 #   kubectl               (`kubectl apply -k` tests, built like kube-apiserver)
 #   helm                  (chart render and lint tests)
+#   crds/                 (ServiceMonitor and Flux CRDs from their modules, to validate chart and examples)
 #   controller-gen        (repo-local bin/, used by `make manifests generate`)
 # Binaries are cached outside the repo in $TFSTATE_TOOLS_DIR (default ~/.cache/tfstate-operator/<versions>),
-# so reruns are instant. Usage: hack/tools.sh [all|kube-apiserver|kubectl|etcd|minio|terraform|helm|controller-gen|env]
+# so reruns are instant. Usage: hack/tools.sh [all|kube-apiserver|kubectl|etcd|minio|terraform|helm|crds|controller-gen|env]
 set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-1.37.2}          # kube-apiserver; staging modules are v0.${minor}.${patch}
@@ -125,6 +126,25 @@ terraform() {
   ln -sf "$(basename "$out")" "$TOOLS_DIR/terraform"
 }
 
+# fetch_crd <module> <version> <path in module>: a third-party CRD, taken from its project's module on the
+# proxy (checksum-verified), for the tests that validate the chart's and examples' objects against it.
+fetch_crd() {
+  local out="$TOOLS_DIR/crds/$(basename "$3")"
+  [ -s "$out" ] && return
+  mkdir -p "$TOOLS_DIR/crds"
+  local d dir; d=$(scratch)
+  dir=$(cd "$d" && go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$d"
+  cp "$dir/$3" "$out.tmp" && chmod 644 "$out.tmp" && mv "$out.tmp" "$out"
+}
+
+crds() {
+  fetch_crd github.com/prometheus-operator/prometheus-operator v0.85.0 example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml
+  fetch_crd github.com/fluxcd/helm-controller v1.4.0 config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml
+  fetch_crd github.com/fluxcd/source-controller v1.8.0 config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml
+  fetch_crd github.com/fluxcd/source-controller v1.8.0 config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml
+}
+
 controller_gen() {
   local out="$ROOT/bin/controller-gen"
   if [ ! -x "$out" ] || ! "$out" --version 2>/dev/null | grep -q "$CONTROLLER_GEN_VERSION"; then
@@ -150,8 +170,9 @@ case "${1:-all}" in
   terraform) terraform ;;
   kubectl) kubectl ;;
   helm) helm ;;
+  crds) crds ;;
   controller-gen) controller_gen ;;
   env) print_env ;;
-  all) controller_gen; etcd; terraform; helm; minio; kube_apiserver; kubectl ;;
-  *) echo "usage: $0 [all|kube-apiserver|kubectl|etcd|minio|terraform|helm|controller-gen|env]" >&2; exit 2 ;;
+  all) controller_gen; crds; etcd; terraform; helm; minio; kube_apiserver; kubectl ;;
+  *) echo "usage: $0 [all|kube-apiserver|kubectl|etcd|minio|terraform|helm|crds|controller-gen|env]" >&2; exit 2 ;;
 esac
