@@ -2,7 +2,11 @@ package controllers
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
+
+	lua "github.com/yuin/gopher-lua"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +33,58 @@ func kstatusOf(t *testing.T, obj client.Object) status.Status {
 	return res.Status
 }
 
+// argoHealth runs the Argo CD health check shipped in examples/argocd on obj, as Argo CD does: the
+// object as a Lua table in the global obj, and the script's returned table's status.
+func argoHealth(t *testing.T, obj client.Object) string {
+	t.Helper()
+	script, err := os.ReadFile(filepath.Join("..", "examples", "argocd", "statebackend-health.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	L := lua.NewState()
+	defer L.Close()
+	L.SetGlobal("obj", toLua(L, raw))
+	if err := L.DoString(string(script)); err != nil {
+		t.Fatalf("health script: %v", err)
+	}
+	ret, ok := L.Get(-1).(*lua.LTable)
+	if !ok {
+		t.Fatalf("health script returned %v, want a table", L.Get(-1))
+	}
+	return ret.RawGetString("status").String()
+}
+
+func toLua(L *lua.LState, v any) lua.LValue {
+	switch v := v.(type) {
+	case map[string]any:
+		tbl := L.NewTable()
+		for k, e := range v {
+			tbl.RawSetString(k, toLua(L, e))
+		}
+		return tbl
+	case []any:
+		tbl := L.NewTable()
+		for _, e := range v {
+			tbl.Append(toLua(L, e))
+		}
+		return tbl
+	case string:
+		return lua.LString(v)
+	case bool:
+		return lua.LBool(v)
+	case int64:
+		return lua.LNumber(v)
+	case float64:
+		return lua.LNumber(v)
+	default:
+		return lua.LNil
+	}
+}
+
 // TestKstatusSeesReadyProgressingAndStalled: GitOps tools judge a StateBackend through kstatus, which
 // reads observedGeneration and the Reconciling/Stalled conditions, not Ready. A Ready backend must be
 // Current, one still being worked on InProgress, and one that needs a human Failed.
@@ -43,19 +99,23 @@ func TestKstatusSeesReadyProgressingAndStalled(t *testing.T) {
 	stalled := tn.backend("stalled", func(sb *v1alpha1.StateBackend) { sb.Spec.SecretName = "taken" })
 
 	for _, tc := range []struct {
-		reason string
-		key    client.ObjectKey
-		ready  metav1.ConditionStatus
-		why    string
-		want   status.Status
+		reason   string
+		key      client.ObjectKey
+		ready    metav1.ConditionStatus
+		why      string
+		want     status.Status
+		wantArgo string
 	}{
-		{"a Ready backend is Current", ready, metav1.ConditionTrue, v1alpha1.ReasonReady, status.CurrentStatus},
-		{"a missing provider may still be applied (GitOps ordering): InProgress", waiting, metav1.ConditionFalse, v1alpha1.ReasonProviderNotFound, status.InProgressStatus},
-		{"a Secret name taken by someone else needs a human: Failed", stalled, metav1.ConditionFalse, v1alpha1.ReasonSecretConflict, status.FailedStatus},
+		{"a Ready backend is Current", ready, metav1.ConditionTrue, v1alpha1.ReasonReady, status.CurrentStatus, "Healthy"},
+		{"a missing provider may still be applied (GitOps ordering): InProgress", waiting, metav1.ConditionFalse, v1alpha1.ReasonProviderNotFound, status.InProgressStatus, "Progressing"},
+		{"a Secret name taken by someone else needs a human: Failed", stalled, metav1.ConditionFalse, v1alpha1.ReasonSecretConflict, status.FailedStatus, "Degraded"},
 	} {
 		sb := waitCondition(t, tc.key, v1alpha1.ConditionReady, tc.ready, tc.why)
 		if got := kstatusOf(t, sb); got != tc.want {
 			t.Errorf("%s: kstatus %s, want %s; conditions %+v", tc.reason, got, tc.want, sb.Status.Conditions)
+		}
+		if got := argoHealth(t, sb); got != tc.wantArgo {
+			t.Errorf("%s: Argo CD health %s, want %s", tc.reason, got, tc.wantArgo)
 		}
 	}
 
@@ -69,6 +129,12 @@ func TestKstatusSeesReadyProgressingAndStalled(t *testing.T) {
 	before.Generation = sb.Generation // the new generation, with the status of the old one
 	if got := kstatusOf(t, before); got != status.InProgressStatus {
 		t.Errorf("a new generation not yet observed: kstatus %s, want InProgress", got)
+	}
+	if got := argoHealth(t, before); got != "Progressing" {
+		t.Errorf("a new generation not yet observed: Argo CD health %s, want Progressing", got)
+	}
+	if got := argoHealth(t, &v1alpha1.StateBackend{ObjectMeta: metav1.ObjectMeta{Generation: 1}}); got != "Progressing" {
+		t.Errorf("a backend without status: Argo CD health %s, want Progressing", got)
 	}
 	if got := kstatusOf(t, waitReady(t, ready)); got != status.CurrentStatus {
 		t.Errorf("the new generation reconciled: kstatus %s, want Current", got)

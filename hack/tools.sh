@@ -141,8 +141,7 @@ fetch_crd() {
 crds() {
   fetch_crd github.com/prometheus-operator/prometheus-operator v0.85.0 example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml
   fetch_crd github.com/fluxcd/helm-controller v1.4.0 config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml
-  fetch_crd github.com/fluxcd/source-controller v1.8.0 config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml
-  fetch_crd github.com/fluxcd/source-controller v1.8.0 config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml
+  fetch_crd github.com/fluxcd/source-controller v1.8.0 config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml
 }
 
 controller_gen() {

@@ -35,7 +35,8 @@ type cluster struct {
 // labelled to enforce the restricted Pod Security Standard, and the third-party CRDs hack/tools.sh
 // fetched (ServiceMonitor, Flux's HelmRelease and sources), so objects of those kinds are checked
 // against their real schemas.
-func startCluster(t *testing.T) (context.Context, *cluster) {
+// With ownCRDs, the operator's CRDs (config/crd/bases) are installed too.
+func startCluster(t *testing.T, ownCRDs bool) (context.Context, *cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
@@ -44,6 +45,10 @@ func startCluster(t *testing.T) (context.Context, *cluster) {
 		BinaryAssetsDirectory: assetsDir(),
 		CRDDirectoryPaths:     []string{crds},
 		ErrorIfCRDPathMissing: true,
+	}
+	if ownCRDs {
+		root, _ := RepoRoot()
+		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join(root, "config", "crd", "bases"))
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -120,7 +125,7 @@ func render(ctx context.Context, t *testing.T, home string, values map[string]st
 // TestHelmChartInstallsCleanly renders the chart with the real helm binary under several value sets,
 // checks what each set must change, and has the API server validate every rendered object.
 func TestHelmChartInstallsCleanly(t *testing.T) {
-	ctx, c := startCluster(t)
+	ctx, c := startCluster(t, false)
 	for _, tc := range []struct {
 		reason string
 		values map[string]string
@@ -270,7 +275,7 @@ func TestHelmChartLintsAndRejectsBadValues(t *testing.T) {
 // TestKustomizeDefaultAppliesCleanly: `kubectl apply -k config/default` (the real kubectl, with its
 // built-in kustomize) installs into a fresh cluster, and a second apply changes nothing.
 func TestKustomizeDefaultAppliesCleanly(t *testing.T) {
-	ctx, c := startCluster(t)
+	ctx, c := startCluster(t, false)
 	kubectl, err := kubetools.Kubectl()
 	if err != nil {
 		t.Fatal(err)
