@@ -69,7 +69,7 @@ func TestExamplesAreValid(t *testing.T) {
 
 	// The runner Job gets the backend from envFrom of the StateBackend's Secret, and nothing else.
 	sb := &v1alpha1.StateBackend{}
-	fromUnstructured(t, one(t, byKind, "StateBackend"), sb)
+	fromUnstructured(t, one(t, byKind, "StateBackend", "network"), sb)
 	job := &batchv1.Job{}
 	fromUnstructured(t, one(t, byKind, "Job"), job)
 	ctr := job.Spec.Template.Spec.Containers[0]
@@ -78,8 +78,13 @@ func TestExamplesAreValid(t *testing.T) {
 	}
 	c.dryRun(ctx, t, "runner Job's pod", []*unstructured.Unstructured{podOf(t, job)})
 
-	// tofu-controller: the ConfigMap and Secret the operator writes, and only argument keys the
-	// ConfigMap of a MinIO backend holds.
+	// tofu-controller: a backend without TF_CLI_ARGS_init (terraform-exec refuses it), its
+	// ConfigMap's every argument key, and its Secret.
+	flux := &v1alpha1.StateBackend{}
+	fromUnstructured(t, one(t, byKind, "StateBackend", "network-flux"), flux)
+	if !flux.Spec.OmitCLIArgs {
+		t.Error("the tofu-controller backend must set omitCLIArgs")
+	}
 	tf := one(t, byKind, "Terraform")
 	cm, _, _ := unstructured.NestedSlice(tf.Object, "spec", "backendConfigsFrom")
 	envFrom, _, _ := unstructured.NestedSlice(tf.Object, "spec", "runnerPodTemplate", "spec", "envFrom")
@@ -87,24 +92,26 @@ func TestExamplesAreValid(t *testing.T) {
 		t.Fatalf("tofu-controller Terraform: backendConfigsFrom %v, envFrom %v; want one each", cm, envFrom)
 	}
 	ref := cm[0].(map[string]any)
-	if ref["kind"] != "ConfigMap" || ref["name"] != sb.Name+"-backend" {
-		t.Errorf("tofu-controller Terraform reads %v, want ConfigMap %s-backend", ref, sb.Name)
+	if ref["kind"] != "ConfigMap" || ref["name"] != flux.Name+"-backend" {
+		t.Errorf("tofu-controller Terraform reads %v, want ConfigMap %s-backend", ref, flux.Name)
 	}
-	if name, _, _ := unstructured.NestedString(envFrom[0].(map[string]any), "secretRef", "name"); name != sb.Name {
-		t.Errorf("tofu-controller runner envFrom Secret %q, want %q", name, sb.Name)
+	if name, _, _ := unstructured.NestedString(envFrom[0].(map[string]any), "secretRef", "name"); name != flux.Name {
+		t.Errorf("tofu-controller runner envFrom Secret %q, want %q", name, flux.Name)
 	}
 	store, err := minio.New(minio.Config{Endpoint: "http://minio.example:9000", AccessKeyID: "id", SecretAccessKey: "secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	have, err := backendconfig.ArgumentKeys(backendconfig.Input{Settings: store.Settings(), Bucket: "team-a-network", Key: sb.Spec.Key, UseLockfile: true})
+	have, err := backendconfig.ArgumentKeys(backendconfig.Input{Settings: store.Settings(), Bucket: "team-a-network", Key: flux.Spec.Key, UseLockfile: true, OmitCLIArgs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var selected []string
 	for _, k := range ref["keys"].([]any) {
-		if !slices.Contains(have, k.(string)) {
-			t.Errorf("tofu-controller Terraform selects ConfigMap key %q; a MinIO backend's ConfigMap has %v", k, have)
-		}
+		selected = append(selected, k.(string))
+	}
+	if !slices.Equal(selected, have) {
+		t.Errorf("tofu-controller Terraform selects ConfigMap keys %v; a MinIO backend's ConfigMap has the arguments %v", selected, have)
 	}
 
 	// Argo CD: the Application installs the chart from its path with values the chart's schema accepts.
