@@ -20,6 +20,10 @@ all: build
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers, and the chart templates made from them.
 	$(CONTROLLER_GEN) rbac:roleName=tfstate-operator-manager crd:allowDangerousTypes=false paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(MAKE) chart
+
+.PHONY: chart
+chart: ## Regenerate the chart's CRD and RBAC templates from config/ (part of manifests).
 	go run ./hack/chartgen
 
 .PHONY: generate

@@ -17,21 +17,21 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/toolcache"
 )
 
 // Binary returns the tool's path: $envVar when set, else name in the tools cache hack/tools.sh fills.
 // The tools are pinned there (helm and kubectl at known versions), so PATH is not searched.
 func Binary(name, envVar string) (string, error) {
 	if p := os.Getenv(envVar); p != "" {
-		if isExecutable(p) {
+		if toolcache.IsExecutable(p) {
 			return p, nil
 		}
 		return "", fmt.Errorf("%s=%s is not an executable file", envVar, p)
 	}
-	for _, dir := range toolsDirs() {
-		if p := filepath.Join(dir, name); isExecutable(p) {
-			return p, nil
-		}
+	if p := toolcache.Find(name); p != "" {
+		return p, nil
 	}
 	return "", fmt.Errorf("no %s binary: run `make tools` (hack/tools.sh %s), or set %s", name, name, envVar)
 }
@@ -126,25 +126,4 @@ func OfKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unst
 		}
 	}
 	return out
-}
-
-func toolsDirs() []string {
-	var dirs []string
-	for _, env := range []string{"TFSTATE_TOOLS_DIR", "KUBEBUILDER_ASSETS"} {
-		if d := os.Getenv(env); d != "" {
-			dirs = append(dirs, d)
-		}
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "tfstate-operator", "tools"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, ".cache", "tfstate-operator", "tools"))
-	}
-	return dirs
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/toolcache"
 )
 
 // interruptGrace is how long a cancelled run may take to stop after SIGINT (Terraform releases its
@@ -23,7 +25,7 @@ const interruptGrace = 30 * time.Second
 // tofu on PATH, else terraform or tofu in the tools cache that `make tools` (hack/tools.sh) fills.
 func Binary() (string, error) {
 	if p := os.Getenv("TFSTATE_TERRAFORM"); p != "" {
-		if isExecutable(p) {
+		if toolcache.IsExecutable(p) {
 			return filepath.Abs(p)
 		}
 		return "", fmt.Errorf("TFSTATE_TERRAFORM=%s is not an executable file: run `make tools` (hack/tools.sh terraform) or unset it", p)
@@ -33,34 +35,12 @@ func Binary() (string, error) {
 			return filepath.Abs(p)
 		}
 	}
-	for _, dir := range toolsDirs() {
-		for _, name := range []string{"terraform", "tofu"} {
-			if p := filepath.Join(dir, name); isExecutable(p) {
-				return p, nil
-			}
+	for _, name := range []string{"terraform", "tofu"} {
+		if p := toolcache.Find(name); p != "" {
+			return p, nil
 		}
 	}
 	return "", errors.New("no terraform or tofu binary: run `make tools` (hack/tools.sh terraform), or set TFSTATE_TERRAFORM")
-}
-
-// toolsDirs are where hack/tools.sh may have cached binaries.
-func toolsDirs() []string {
-	var dirs []string
-	if d := os.Getenv("TFSTATE_TOOLS_DIR"); d != "" {
-		dirs = append(dirs, d)
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "tfstate-operator", "tools"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, ".cache", "tfstate-operator", "tools"))
-	}
-	return dirs
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
 // Run runs the binary with args in dir and returns its combined output. The environment is exactly
