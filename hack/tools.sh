@@ -59,16 +59,20 @@ kube_apiserver() { kube_build kube-apiserver; }
 # tests behaves the same on every machine.
 kubectl() { kube_build kubectl; }
 
-helm() {
-  local out="$TOOLS_DIR/helm-$HELM_VERSION"
+# go_install <name> <package@version> <how long>: a tool `go install` builds from the module proxy,
+# cached as <name>-<version>.
+go_install() {
+  local name=$1 pkg=$2 out="$TOOLS_DIR/$1-${2##*@}"
   if [ ! -x "$out" ]; then
-    log "building helm $HELM_VERSION from the module proxy (about 2 minutes)"
+    log "building $pkg from the module proxy ($3)"
     local d; d=$(scratch)
-    (GOFLAGS= GOBIN="$d" go install -trimpath "helm.sh/helm/v4/cmd/helm@$HELM_VERSION")
-    mv "$d/helm" "$out"; rm -rf "$d"
+    (GOFLAGS= GOBIN="$d" go install -trimpath "$pkg")
+    mv "$d/$name" "$out"; rm -rf "$d"
   fi
-  ln -sf "$(basename "$out")" "$TOOLS_DIR/helm"
+  ln -sf "$(basename "$out")" "$TOOLS_DIR/$name"
 }
+
+helm() { go_install helm "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" "about 3-5 minutes"; }
 
 etcd() {
   local out="$TOOLS_DIR/etcd-v$ETCD_VERSION"
@@ -94,16 +98,7 @@ GO
   ln -sf "$(basename "$out")" "$TOOLS_DIR/etcd"
 }
 
-minio() {
-  local out="$TOOLS_DIR/minio-$MINIO_VERSION"
-  if [ ! -x "$out" ]; then
-    log "building minio $MINIO_VERSION from the module proxy (about 3-5 minutes)"
-    local d; d=$(scratch)
-    (GOFLAGS= GOBIN="$d" go install -trimpath "github.com/minio/minio@$MINIO_VERSION")
-    mv "$d/minio" "$out"; rm -rf "$d"
-  fi
-  ln -sf "$(basename "$out")" "$TOOLS_DIR/minio"
-}
+minio() { go_install minio "github.com/minio/minio@$MINIO_VERSION" "about 3-5 minutes"; }
 
 terraform() {
   if [ -n "${TERRAFORM:-}" ] && [ -x "$TERRAFORM" ]; then ln -sf "$TERRAFORM" "$TOOLS_DIR/terraform"; return; fi
