@@ -5,15 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -52,16 +51,16 @@ func (e *Env) newControlPlane() (*envtest.Environment, error) {
 	}, nil
 }
 
-// ChartRelease is how the tests render the chart: release ReleaseName in OperatorNamespace with the
-// chart's default values.
-func (e *Env) ChartRelease() kubetools.Release {
-	return kubetools.Release{Name: ReleaseName, Namespace: OperatorNamespace, Chart: filepath.Join(e.Root, "charts", "tfstate-operator")}
+// ChartRelease is how the tests render the chart of the repository at root: release ReleaseName in
+// OperatorNamespace, with the chart's default values until the caller adds some.
+func ChartRelease(root string) kubetools.Release {
+	return kubetools.Release{Name: ReleaseName, Namespace: OperatorNamespace, Chart: filepath.Join(root, "charts", "tfstate-operator")}
 }
 
 // installChart renders the chart with the real helm binary and creates every object it holds, CRDs
 // first, as `helm install` would; it returns once the CRDs are served.
 func (e *Env) installChart(ctx context.Context) error {
-	rel := e.ChartRelease()
+	rel := ChartRelease(e.Root)
 	objs, err := kubetools.Template(ctx, filepath.Join(e.Dir, "helm-home"), rel)
 	if err != nil {
 		return err
@@ -70,13 +69,15 @@ func (e *Env) installChart(ctx context.Context) error {
 	if err := e.ensureNamespace(ctx, rel.Namespace); err != nil {
 		return err
 	}
-	ordered := slices.Clone(objs)
-	slices.SortStableFunc(ordered, func(a, b *unstructured.Unstructured) int {
-		return boolRank(b.GetKind() == "CustomResourceDefinition") - boolRank(a.GetKind() == "CustomResourceDefinition")
-	})
-	for _, o := range ordered {
-		if err := e.Kube.Create(ctx, o.DeepCopy()); err != nil {
-			return fmt.Errorf("install the chart: create %s %s: %w", o.GetKind(), o.GetName(), err)
+	// CRDs first, as their custom resources would need them.
+	for _, crdPass := range []bool{true, false} {
+		for _, o := range objs {
+			if (o.GetKind() == "CustomResourceDefinition") != crdPass {
+				continue
+			}
+			if err := e.Kube.Create(ctx, o.DeepCopy()); err != nil {
+				return fmt.Errorf("install the chart: create %s %s: %w", o.GetKind(), o.GetName(), err)
+			}
 		}
 	}
 	e.step("installed the chart (%s, %d objects) as release %s in %s", rel.Chart, len(objs), rel.Name, rel.Namespace)
@@ -85,13 +86,6 @@ func (e *Env) installChart(ctx context.Context) error {
 			e.Kube.List(ctx, &v1alpha1.ClusterStorageProviderList{}) == nil &&
 			e.Kube.List(ctx, &v1alpha1.StorageProviderList{}) == nil
 	}, func() string { return "the chart's CRDs are not served" })
-}
-
-func boolRank(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // chartDeployment returns the chart's Deployment and sets OperatorUser to its ServiceAccount.
@@ -193,15 +187,20 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func httpOK(ctx context.Context, url string) bool {
+// httpGet returns the body of url, or an error unless it answers 200.
+func httpGet(ctx context.Context, url string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return false
+		return "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false
+		return "", err
 	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
 }

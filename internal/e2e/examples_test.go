@@ -122,15 +122,17 @@ func TestExamplesAreValid(t *testing.T) {
 		t.Errorf("Argo CD Application path %q, want charts/tfstate-operator", path)
 	}
 	valuesFile := filepath.Join(t.TempDir(), "values.yaml")
+	withValues := ChartRelease(root)
+	withValues.ValuesFiles = []string{valuesFile}
 	writeYAML(t, valuesFile, values)
-	if _, err := kubetools.Template(ctx, c.home, kubetools.Release{Name: ReleaseName, Namespace: OperatorNamespace, Chart: chartDir(t), ValuesFiles: []string{valuesFile}}); err != nil {
+	if _, err := kubetools.Template(ctx, c.home, withValues); err != nil {
 		t.Errorf("the Argo CD Application's values: %v", err)
 	}
 	// The Flux HelmRelease's values too.
 	hr := one(t, byKind, "HelmRelease")
 	hrValues, _, _ := unstructured.NestedMap(hr.Object, "spec", "values")
 	writeYAML(t, valuesFile, hrValues)
-	if _, err := kubetools.Template(ctx, c.home, kubetools.Release{Name: ReleaseName, Namespace: OperatorNamespace, Chart: chartDir(t), ValuesFiles: []string{valuesFile}}); err != nil {
+	if _, err := kubetools.Template(ctx, c.home, withValues); err != nil {
 		t.Errorf("the Flux HelmRelease's values: %v", err)
 	}
 
@@ -170,6 +172,8 @@ func fromUnstructured(t *testing.T, u *unstructured.Unstructured, into any) {
 	}
 }
 
+// podOf is the Job's pod, placed in OperatorNamespace: the namespace startCluster labels to enforce
+// Pod Security restricted, which the example must pass.
 func podOf(t *testing.T, job *batchv1.Job) *unstructured.Unstructured {
 	t.Helper()
 	pod := &corev1.Pod{

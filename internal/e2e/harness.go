@@ -221,7 +221,8 @@ func (e *Env) StartOperator(ctx context.Context, binary string) error {
 
 	readiness := e.HealthURL + container.ReadinessProbe.HTTPGet.Path
 	return e.poll(ctx, 30*time.Second, func(ctx context.Context) bool {
-		return httpOK(ctx, readiness)
+		_, err := httpGet(ctx, readiness)
+		return err == nil
 	}, func() string { return fmt.Sprintf("the chart's readiness probe %s does not answer 200", readiness) })
 }
 

@@ -115,7 +115,13 @@ func chartDir(t *testing.T) string {
 
 func render(ctx context.Context, t *testing.T, home string, values map[string]string) []*unstructured.Unstructured {
 	t.Helper()
-	objs, err := kubetools.Template(ctx, home, kubetools.Release{Name: ReleaseName, Namespace: OperatorNamespace, Chart: chartDir(t), Values: values})
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := ChartRelease(root)
+	rel.Values = values
+	objs, err := kubetools.Template(ctx, home, rel)
 	if err != nil {
 		t.Fatal(err)
 	}

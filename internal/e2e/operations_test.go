@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -89,7 +87,7 @@ func (b *backend) metricsReport(ctx context.Context, t *testing.T, providerName 
 	var problems []string
 	err := b.env.poll(ctx, 30*time.Second, func(ctx context.Context) bool {
 		var err error
-		if text, err = scrape(ctx, b.env.MetricsURL+"/metrics"); err != nil {
+		if text, err = httpGet(ctx, b.env.MetricsURL+"/metrics"); err != nil {
 			problems = []string{err.Error()}
 			return false
 		}
@@ -114,23 +112,6 @@ func (b *backend) metricsReport(ctx context.Context, t *testing.T, providerName 
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func scrape(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(b), err
 }
 
 var sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)`)
