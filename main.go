@@ -132,6 +132,7 @@ func run(ctx context.Context, cfg config) error {
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(),
 		NewClient:     factory.New,
+		Release:       factory.Release,
 		RetryInterval: cfg.retryInterval,
 		CheckInterval: cfg.driftInterval,
 	}).SetupWithManager(mgr); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/providers"
 )
 
 // resolveProvider finds the referenced provider and its credentials and builds a client. A missing
@@ -25,6 +26,7 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 	sb := s.sb
 	ref := sb.Spec.ProviderRef
 	var spec *v1alpha1.StorageProviderSpec
+	var uid types.UID
 	secretNS := ""
 	switch ref.Kind {
 	case v1alpha1.StorageProviderKind:
@@ -32,13 +34,13 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: ref.Name}, p); err != nil {
 			return r.providerMissing(s, err, fmt.Sprintf("StorageProvider %q not found in namespace %q", ref.Name, sb.Namespace))
 		}
-		spec, secretNS = &p.Spec, p.Namespace
+		spec, secretNS, uid = &p.Spec, p.Namespace, p.UID
 	default:
 		p := &v1alpha1.ClusterStorageProvider{}
 		if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, p); err != nil {
 			return r.providerMissing(s, err, fmt.Sprintf("ClusterStorageProvider %q not found", ref.Name))
 		}
-		spec, secretNS = &p.Spec, p.Spec.CredentialsSecretRef.Namespace
+		spec, secretNS, uid = &p.Spec, p.Spec.CredentialsSecretRef.Namespace, p.UID
 	}
 	if ns := spec.CredentialsSecretRef.Namespace; ref.Kind == v1alpha1.StorageProviderKind && ns != "" && ns != secretNS {
 		// Admission refuses this too; checked again because the credentials are the operator's.
@@ -57,7 +59,7 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
-	c, err := r.NewClient(ctx, spec, secret.Data, placement(sb))
+	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Spec: spec, Credentials: secret.Data}, placement(sb))
 	if err != nil {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil

@@ -28,6 +28,7 @@ import (
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/providers"
 )
 
 const (
@@ -53,10 +54,10 @@ const (
 	indexProviderRef = "spec.providerRef"
 )
 
-// ClientFactory builds a provider client from a provider spec, the data of its credentials Secret
-// and the placement of the backend's bucket (zero: the provider's default). It makes no network
-// call; errors wrap provider.ErrInvalidConfig.
-type ClientFactory func(ctx context.Context, spec *v1alpha1.StorageProviderSpec, credentials map[string][]byte, placement provider.Placement) (provider.Client, error)
+// ClientFactory builds a provider client from a provider (its UID, spec and the data of its
+// credentials Secret) and the placement of the backend's bucket (zero: the provider's default). It
+// makes no network call; errors wrap provider.ErrInvalidConfig.
+type ClientFactory func(ctx context.Context, src providers.Source, placement provider.Placement) (provider.Client, error)
 
 // StateBackendReconciler reconciles a StateBackend.
 type StateBackendReconciler struct {

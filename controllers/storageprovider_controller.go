@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,27 +15,41 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/providers"
 )
+
+// ProviderFinalizer keeps a provider object until no StateBackend uses it (a StateBackend without its
+// provider could not revoke its credential when deleted) and until what the operator minted for the
+// provider itself is revoked.
+const ProviderFinalizer = "tfstate.dev/provider-protection"
 
 // StorageProviderReconciler reports on ClusterStorageProviders and StorageProviders whether their
 // admin credentials are there, accepted, and hold the permissions the operator needs, so a platform
-// engineer sees a missing permission on the provider before any StateBackend trips over it.
+// engineer sees a missing permission on the provider before any StateBackend trips over it. It
+// holds deleted providers back while StateBackends use them (ProviderFinalizer).
 type StorageProviderReconciler struct {
 	client.Client
 	// APIReader reads the credentials Secret (not cached: the operator caches only its own Secrets).
 	APIReader client.Reader
 	NewClient ClientFactory
+	// Release revokes what the operator minted for a provider itself, before a deleted provider
+	// object goes; nil when nothing is ever minted.
+	Release func(ctx context.Context, src providers.Source) error
 	// CheckInterval is how often a provider is checked again (the credentials Secret is not
 	// watched); RetryInterval how soon after a failed check.
 	CheckInterval, RetryInterval time.Duration
 }
 
 // +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=patch
+// +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders;storageproviders,verbs=patch
 
 // SetupWithManager registers one controller per provider kind.
 func (r *StorageProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -104,6 +119,16 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	p := wrapProvider(obj)
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return r.reconcileDelete(ctx, p)
+	}
+	if !controllerutil.ContainsFinalizer(obj, ProviderFinalizer) {
+		base := obj.DeepCopyObject().(client.Object)
+		controllerutil.AddFinalizer(obj, ProviderFinalizer)
+		if err := r.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
 	base := obj.DeepCopyObject().(client.Object)
 	cond, requeue := r.check(ctx, p)
 	cond.ObservedGeneration = obj.GetGeneration()
@@ -115,6 +140,97 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 		return ctrl.Result{}, fmt.Errorf("patch provider status: %w", err)
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// reconcileDelete lets a deleted provider go once no StateBackend uses it and what the operator
+// minted for it is revoked. Until then Ready says what it waits for.
+func (r *StorageProviderReconciler) reconcileDelete(ctx context.Context, p providerObject) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(p, ProviderFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	users, err := r.backendsUsing(ctx, p)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(users) > 0 {
+		msg := fmt.Sprintf("deletion waits for %d StateBackend(s) that use this provider: %s", len(users), strings.Join(users[:min(len(users), 5)], ", "))
+		if len(users) > 5 {
+			msg += ", ..."
+		}
+		base := p.DeepCopyObject().(client.Object)
+		st := p.status()
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+			Reason: v1alpha1.ReasonProviderInUse, Message: msg, ObservedGeneration: p.GetGeneration()})
+		setKstatusConditions(&st.Conditions, p.GetGeneration())
+		if err := r.Status().Patch(ctx, p, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patch provider status: %w", err)
+		}
+		// StateBackends are not watched here; their deletion takes a while anyway.
+		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+	}
+	if err := r.release(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	}
+	base := p.DeepCopyObject().(client.Object)
+	controllerutil.RemoveFinalizer(p, ProviderFinalizer)
+	if err := r.Patch(ctx, p, client.MergeFrom(base)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// backendsUsing lists "namespace/name" of the StateBackends that reference p.
+func (r *StorageProviderReconciler) backendsUsing(ctx context.Context, p providerObject) ([]string, error) {
+	kind := v1alpha1.ClusterStorageProviderKind
+	opts := []client.ListOption{}
+	if _, ok := p.(namespacedProvider); ok {
+		kind = v1alpha1.StorageProviderKind
+		opts = append(opts, client.InNamespace(p.GetNamespace()))
+	}
+	list := &v1alpha1.StateBackendList{}
+	opts = append(opts, client.MatchingFields{indexProviderRef: string(kind) + "/" + p.GetNamespace() + "/" + p.GetName()})
+	if err := r.List(ctx, list, opts...); err != nil {
+		return nil, fmt.Errorf("list StateBackends using the provider: %w", err)
+	}
+	out := make([]string, 0, len(list.Items))
+	for _, sb := range list.Items {
+		out = append(out, sb.Namespace+"/"+sb.Name)
+	}
+	return out, nil
+}
+
+// release revokes what the operator minted for p. A provider whose credentials are gone or refused
+// cannot revoke anything: that is logged (with what to delete by hand) and does not block the
+// deletion. A transient failure is retried.
+func (r *StorageProviderReconciler) release(ctx context.Context, p providerObject) error {
+	if r.Release == nil {
+		return nil
+	}
+	logger := log.FromContext(ctx)
+	ns, err := p.credentialsNamespace()
+	if err != nil {
+		return nil // never had usable credentials
+	}
+	spec := p.spec()
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: spec.CredentialsSecretRef.Name}, secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("read credentials Secret: %w", err)
+		}
+		logger.Info("the credentials Secret is gone: keys the operator minted for this provider cannot be revoked; delete them by hand",
+			"keyNamePrefix", naming.AdminKeyPrefix(string(p.GetUID())))
+		return nil
+	}
+	err = r.Release(ctx, providers.Source{UID: string(p.GetUID()), Spec: spec, Credentials: secret.Data})
+	if errors.Is(err, provider.ErrInvalidConfig) {
+		logger.Info("keys the operator minted for this provider cannot be revoked; delete them by hand",
+			"keyNamePrefix", naming.AdminKeyPrefix(string(p.GetUID())), "error", err.Error())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("revoke the provider's minted keys: %w", err)
+	}
+	return nil
 }
 
 // check builds the provider's client and, where the provider can tell without changing anything,
@@ -136,7 +252,7 @@ func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject)
 		}
 		return notReady(v1alpha1.ReasonProviderError, fmt.Sprintf("read credentials Secret %s: %v", key, err), r.RetryInterval)
 	}
-	c, err := r.NewClient(ctx, spec, secret.Data, provider.Placement{})
+	c, err := r.NewClient(ctx, providers.Source{UID: string(p.GetUID()), Spec: spec, Credentials: secret.Data}, provider.Placement{})
 	if err != nil {
 		return notReady(v1alpha1.ReasonProviderInvalid, err.Error(), r.CheckInterval)
 	}

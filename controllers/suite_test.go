@@ -28,6 +28,7 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/memory"
+	"github.com/tfstate-operator/tfstate-operator/internal/providers"
 )
 
 // The suite runs the real reconciler in a manager against a real kube-apiserver and etcd (envtest),
@@ -139,7 +140,8 @@ func assetsDir() string {
 // memoryClient is the suite's ClientFactory: the credentials Secret names the store. A cloudflareR2
 // block gets the store with R2's placement rules (a jurisdiction, defaulting to the provider's);
 // a minio block refuses a placement, as the real factory does.
-func memoryClient(_ context.Context, spec *v1alpha1.StorageProviderSpec, creds map[string][]byte, p provider.Placement) (provider.Client, error) {
+func memoryClient(_ context.Context, src providers.Source, p provider.Placement) (provider.Client, error) {
+	spec, creds := src.Spec, src.Credentials
 	s, ok := stores.Load(string(creds[storeKey]))
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown store %q", provider.ErrInvalidConfig, creds[storeKey])

@@ -182,6 +182,8 @@ const (
 	ReasonDeleting                 = "Deleting"
 	// ReasonInvalidBackendSettings: a value would be unsafe in TF_CLI_ARGS_init or the backend file.
 	ReasonInvalidBackendSettings = "InvalidBackendSettings"
+	// ReasonProviderInUse: a deleted provider waits for the StateBackends that use it to go.
+	ReasonProviderInUse = "ProviderInUse"
 )
 
 // VersioningState is whether the bucket keeps old object versions.

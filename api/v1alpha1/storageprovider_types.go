@@ -6,7 +6,7 @@ import (
 
 // StorageProviderSpec says which object store backs StateBackends and how the operator authenticates
 // to it. Exactly one provider block is set.
-// +kubebuilder:validation:XValidation:rule="[has(self.minio), has(self.cloudflareR2)].filter(x, x).size() == 1",message="exactly one provider block must be set (minio, cloudflareR2)"
+// +kubebuilder:validation:XValidation:rule="[has(self.minio), has(self.cloudflareR2), has(self.digitalOceanSpaces)].filter(x, x).size() == 1",message="exactly one provider block must be set (minio, cloudflareR2, digitalOceanSpaces)"
 type StorageProviderSpec struct {
 	// MinIO is a self-hosted MinIO server. Buckets are created with the S3 API; credentials are MinIO
 	// service accounts (revocable access keys) limited by an inline policy to one bucket.
@@ -19,9 +19,16 @@ type StorageProviderSpec struct {
 	// +optional
 	CloudflareR2 *CloudflareR2Provider `json:"cloudflareR2,omitempty"`
 
+	// DigitalOceanSpaces is a DigitalOcean account's Spaces in one region. Buckets are created with
+	// the S3 API; credentials are Spaces access keys (DigitalOcean API) whose only grant is one bucket.
+	// +optional
+	DigitalOceanSpaces *DigitalOceanSpacesProvider `json:"digitalOceanSpaces,omitempty"`
+
 	// CredentialsSecretRef names the Secret that holds the provider's admin credentials. The keys it
 	// must hold depend on the provider (MinIO: accessKeyID, secretAccessKey; Cloudflare R2: apiToken,
-	// an API token with the permissions listed in the README). For a StorageProvider
+	// an API token with the permissions listed in the README; DigitalOcean Spaces: accessToken, a
+	// DigitalOcean API token with the spaces_key scopes, and optionally spacesAccessKeyID and
+	// spacesSecretAccessKey, a full-access Spaces key used instead of one the operator mints). For a StorageProvider
 	// the namespace, when set, must be the StorageProvider's own.
 	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
 
@@ -107,6 +114,39 @@ type CloudflareR2Provider struct {
 	// +kubebuilder:validation:Maximum=1200
 	// +optional
 	RequestsPerFiveMinutes int32 `json:"requestsPerFiveMinutes,omitempty"`
+}
+
+// DigitalOceanSpacesProvider configures DigitalOcean Spaces in one region.
+type DigitalOceanSpacesProvider struct {
+	// Region is the Spaces region slug: nyc3, sfo2, sfo3, ams3, sgp1, fra1, syd1, blr1, lon1, tor1,
+	// atl1, ... Buckets are created there and runners reach them at
+	// https://<region>.digitaloceanspaces.com.
+	// +kubebuilder:validation:Pattern=`^[a-z]{3}[0-9]$`
+	Region string `json:"region"`
+
+	// APIBaseURL overrides the DigitalOcean API base URL (default https://api.digitalocean.com/), for
+	// API proxies and tests.
+	// +kubebuilder:validation:Pattern=`^https?://[A-Za-z0-9.:\[\]_-]+(/[A-Za-z0-9._~/-]*)?$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	APIBaseURL string `json:"apiBaseURL,omitempty"`
+
+	// S3Endpoint overrides the Spaces S3 endpoint (default https://<region>.digitaloceanspaces.com),
+	// for S3 proxies and tests. It is handed to Terraform as AWS_ENDPOINT_URL_S3, so runner pods must
+	// reach it.
+	// +kubebuilder:validation:Pattern=`^https?://[A-Za-z0-9.:\[\]_-]+/?$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	S3Endpoint string `json:"s3Endpoint,omitempty"`
+
+	// RequestsPerMinute caps the operator's calls to the DigitalOcean API with this token, shared by
+	// every reconcile. DigitalOcean allows 250 requests per minute and 5,000 per hour per token; the
+	// hourly cap is kept at 20 times this value. Lower it when other tools use the same token.
+	// +kubebuilder:default=250
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=250
+	// +optional
+	RequestsPerMinute int32 `json:"requestsPerMinute,omitempty"`
 }
 
 // SecretReference names a Secret.

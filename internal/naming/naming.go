@@ -65,3 +65,12 @@ func CredentialPrefix(uid string) string {
 func CredentialName(uid string, t time.Time) string {
 	return CredentialPrefix(uid) + strconv.FormatInt(t.Unix(), 36)
 }
+
+// AdminKeyPrefix is the name prefix of the keys the operator mints for a provider object itself
+// (DigitalOcean Spaces' full-access key): "tfso-admin-" and 16 hex characters of the hash of the
+// provider's UID. Keys of other providers, clusters and tools never share it, so listing by it
+// finds exactly this provider's keys, including one left by a crashed process.
+func AdminKeyPrefix(providerUID string) string {
+	sum := sha256.Sum256([]byte(providerUID))
+	return credentialPrefix + "admin-" + hex.EncodeToString(sum[:])[:16] + "-"
+}

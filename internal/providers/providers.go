@@ -4,6 +4,8 @@ package providers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"sync"
@@ -11,9 +13,11 @@ import (
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
+	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/minio"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/r2"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/spaces"
 )
 
 // Credential keys of the providers' credentials Secrets.
@@ -21,7 +25,23 @@ const (
 	MinIOAccessKeyID     = "accessKeyID"
 	MinIOSecretAccessKey = "secretAccessKey"
 	CloudflareAPIToken   = "apiToken"
+	DigitalOceanToken    = "accessToken"
+	// SpacesAccessKeyID and SpacesSecretAccessKey optionally hold a full-access Spaces key that the
+	// operator uses for bucket calls instead of minting one.
+	SpacesAccessKeyID     = "spacesAccessKeyID"
+	SpacesSecretAccessKey = "spacesSecretAccessKey"
 )
+
+// Source is a provider object as the factory needs it.
+type Source struct {
+	// UID is the provider object's UID. It names what the operator mints for the provider itself
+	// (DigitalOcean Spaces' full-access key) and keys what the provider's reconciles share.
+	UID string
+	// Spec is the provider's spec.
+	Spec *v1alpha1.StorageProviderSpec
+	// Credentials is the data of its credentials Secret.
+	Credentials map[string][]byte
+}
 
 // Factory builds provider clients. Clients are cheap and built per reconcile; what must be shared
 // between the reconciles of one provider account (Cloudflare's request limiter, cached lookups)
@@ -32,22 +52,39 @@ type Factory struct {
 	// Metrics, when set, records every call of the clients New returns.
 	Metrics *metrics.Metrics
 
-	mu         sync.Mutex
-	r2Accounts map[string]*r2.Account
+	mu             sync.Mutex
+	r2Accounts     map[string]*r2.Account
+	spacesAccounts map[string]*spaces.Account
 }
 
 // NewFactory returns an empty Factory.
-func NewFactory() *Factory { return &Factory{r2Accounts: map[string]*r2.Account{}} }
+func NewFactory() *Factory {
+	return &Factory{r2Accounts: map[string]*r2.Account{}, spacesAccounts: map[string]*spaces.Account{}}
+}
 
-// New builds the client for spec with the data of its credentials Secret, for buckets at placement
-// (zero: the provider's default). It makes no network call. Errors wrap provider.ErrInvalidConfig
-// and name missing keys, never their values.
-func (f *Factory) New(_ context.Context, spec *v1alpha1.StorageProviderSpec, creds map[string][]byte, placement provider.Placement) (provider.Client, error) {
-	c, err := f.build(spec, creds, placement)
+// New builds the client of the provider src, for buckets at placement (zero: the provider's
+// default). It makes no network call. Errors wrap provider.ErrInvalidConfig and name missing keys,
+// never their values.
+func (f *Factory) New(_ context.Context, src Source, placement provider.Placement) (provider.Client, error) {
+	c, err := f.build(src, placement)
 	if err != nil || f.Metrics == nil {
 		return c, err
 	}
-	return f.Metrics.Instrument(Name(spec), c), nil
+	return f.Metrics.Instrument(Name(src.Spec), c), nil
+}
+
+// Release revokes what the operator minted for the provider src itself (DigitalOcean Spaces'
+// full-access key); other providers hold nothing of their own and return nil at once. The
+// controller calls it before it lets a deleted provider object go.
+func (f *Factory) Release(ctx context.Context, src Source) error {
+	if src.Spec.DigitalOceanSpaces == nil {
+		return nil
+	}
+	c, err := f.build(src, provider.Placement{})
+	if err != nil {
+		return err
+	}
+	return c.(*spaces.Client).Release(ctx)
 }
 
 // Name is the provider's name in metrics and logs: the spec's provider block.
@@ -57,12 +94,15 @@ func Name(spec *v1alpha1.StorageProviderSpec) string {
 		return "minio"
 	case spec.CloudflareR2 != nil:
 		return "cloudflare-r2"
+	case spec.DigitalOceanSpaces != nil:
+		return "digitalocean-spaces"
 	default:
 		return "unknown"
 	}
 }
 
-func (f *Factory) build(spec *v1alpha1.StorageProviderSpec, creds map[string][]byte, placement provider.Placement) (provider.Client, error) {
+func (f *Factory) build(src Source, placement provider.Placement) (provider.Client, error) {
+	spec, creds := src.Spec, src.Credentials
 	hc := f.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -102,9 +142,49 @@ func (f *Factory) build(spec *v1alpha1.StorageProviderSpec, creds map[string][]b
 			APIToken:     token,
 			HTTPClient:   hc,
 		}, f.r2Account(p))
+	case spec.DigitalOceanSpaces != nil:
+		p := spec.DigitalOceanSpaces
+		if placement != (provider.Placement{}) {
+			return nil, fmt.Errorf("%w: a DigitalOcean Spaces provider has no jurisdictions (spec.cloudflareR2 is set on the StateBackend)", provider.ErrInvalidConfig)
+		}
+		token := string(creds[DigitalOceanToken])
+		if token == "" {
+			return nil, fmt.Errorf("%w: the credentials Secret must hold the key %q (a DigitalOcean API token)", provider.ErrInvalidConfig, DigitalOceanToken)
+		}
+		if src.UID == "" {
+			return nil, fmt.Errorf("%w: the provider object has no UID", provider.ErrInvalidConfig)
+		}
+		return spaces.New(spaces.Config{
+			Region:               p.Region,
+			APIBaseURL:           p.APIBaseURL,
+			S3Endpoint:           p.S3Endpoint,
+			APIToken:             token,
+			AdminKeyPrefix:       naming.AdminKeyPrefix(src.UID),
+			AdminAccessKeyID:     string(creds[SpacesAccessKeyID]),
+			AdminSecretAccessKey: string(creds[SpacesSecretAccessKey]),
+			HTTPClient:           hc,
+		}, f.spacesAccount(src.UID, p, token))
 	default:
 		return nil, fmt.Errorf("%w: no provider block is set", provider.ErrInvalidConfig)
 	}
+}
+
+// spacesAccount returns the shared state of one Spaces provider object and API token: the token's
+// limiters (DigitalOcean's limits are per token) and the provider's minted full-access key.
+func (f *Factory) spacesAccount(uid string, p *v1alpha1.DigitalOceanSpacesProvider, token string) *spaces.Account {
+	sum := sha256.Sum256([]byte(token))
+	key := uid + " " + p.APIBaseURL + " " + hex.EncodeToString(sum[:8])
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.spacesAccounts == nil {
+		f.spacesAccounts = map[string]*spaces.Account{}
+	}
+	a, ok := f.spacesAccounts[key]
+	if !ok {
+		a = spaces.NewAccount(int(p.RequestsPerMinute))
+		f.spacesAccounts[key] = a
+	}
+	return a
 }
 
 // r2Account returns the shared state of one Cloudflare account behind one API endpoint. Providers

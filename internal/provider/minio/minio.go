@@ -22,6 +22,7 @@ import (
 
 	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/s3marker"
 )
 
 // Bucket tags that mark a bucket as owned by a StateBackend.
@@ -187,20 +188,8 @@ func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	if !exists {
 		return nil
 	}
-	var reserved []minio.ObjectInfo
-	for o := range c.s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
-		if o.Err != nil {
-			return classify("list object versions", o.Err)
-		}
-		if !strings.HasPrefix(o.Key, provider.ReservedPrefix) {
-			return fmt.Errorf("bucket %q holds %q: %w", bucket, o.Key, provider.ErrBucketNotEmpty)
-		}
-		reserved = append(reserved, o)
-	}
-	for _, o := range reserved {
-		if err := c.s3.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}); err != nil {
-			return classify("remove operator object", err)
-		}
+	if err := s3marker.ClearReserved(ctx, c.s3, bucket, true, classify); err != nil {
+		return err
 	}
 	if err := c.s3.RemoveBucket(ctx, bucket); err != nil {
 		switch minio.ToErrorResponse(err).Code {

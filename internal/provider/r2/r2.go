@@ -12,14 +12,11 @@
 package r2
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,6 +27,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/s3marker"
 	"github.com/tfstate-operator/tfstate-operator/internal/ratelimit"
 )
 
@@ -45,7 +43,7 @@ const (
 	PermissionGroupRead  = "Workers R2 Storage Bucket Item Read"
 
 	// MarkerKey is the ownership marker object in every bucket the operator owns.
-	MarkerKey = provider.ReservedPrefix + "owner.json"
+	MarkerKey = s3marker.Key
 
 	// DefaultRequestsPerFiveMinutes is Cloudflare's documented API limit per user.
 	DefaultRequestsPerFiveMinutes = 1200
@@ -216,25 +214,13 @@ func (c *Client) CreateBucket(ctx context.Context, req provider.BucketRequest) e
 	return c.MarkBucket(ctx, req.Name, req.Owner)
 }
 
-// marker is the ownership marker's content.
-type marker struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	UID       string `json:"uid"`
-}
-
 // MarkBucket implements provider.Client by writing the marker object.
 func (c *Client) MarkBucket(ctx context.Context, bucket string, owner provider.Owner) error {
 	s3, err := c.adminS3(ctx)
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(marker{Namespace: owner.Namespace, Name: owner.Name, UID: owner.UID}) // strings always marshal
-	_, err = s3.PutObject(ctx, bucket, MarkerKey, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{ContentType: "application/json"})
-	if err != nil {
-		return classifyS3("write ownership marker", err)
-	}
-	return nil
+	return s3marker.Write(ctx, s3, bucket, owner, classifyS3)
 }
 
 func (c *Client) readMarker(ctx context.Context, bucket string) (*provider.Owner, error) {
@@ -242,24 +228,7 @@ func (c *Client) readMarker(ctx context.Context, bucket string) (*provider.Owner
 	if err != nil {
 		return nil, err
 	}
-	obj, err := s3.GetObject(ctx, bucket, MarkerKey, minio.GetObjectOptions{})
-	if err != nil {
-		return nil, classifyS3("read ownership marker", err)
-	}
-	defer obj.Close()
-	b, err := io.ReadAll(io.LimitReader(obj, 64<<10))
-	if err != nil {
-		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
-			return nil, nil
-		}
-		return nil, classifyS3("read ownership marker", err)
-	}
-	var m marker
-	if err := json.Unmarshal(b, &m); err != nil || m.UID == "" {
-		// Not our format: whoever wrote it, it does not name a StateBackend.
-		return nil, nil
-	}
-	return &provider.Owner{Namespace: m.Namespace, Name: m.Name, UID: m.UID}, nil
+	return s3marker.Read(ctx, s3, bucket, classifyS3)
 }
 
 // EnableVersioning implements provider.Client: R2 has no object versioning.
@@ -280,20 +249,8 @@ func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	if err != nil {
 		return err
 	}
-	var reserved []string
-	for o := range s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
-		if o.Err != nil {
-			return classifyS3("list objects", o.Err)
-		}
-		if !strings.HasPrefix(o.Key, provider.ReservedPrefix) {
-			return fmt.Errorf("bucket %q holds %q: %w", bucket, o.Key, provider.ErrBucketNotEmpty)
-		}
-		reserved = append(reserved, o.Key)
-	}
-	for _, k := range reserved {
-		if err := s3.RemoveObject(ctx, bucket, k, minio.RemoveObjectOptions{}); err != nil {
-			return classifyS3("remove operator object", err)
-		}
+	if err := s3marker.ClearReserved(ctx, s3, bucket, false, classifyS3); err != nil {
+		return err
 	}
 	if err := c.api.deleteBucket(ctx, bucket, c.cfg.Jurisdiction); err != nil {
 		switch {

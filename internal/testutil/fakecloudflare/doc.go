@@ -44,16 +44,11 @@
 // with R2 groups that grant nothing gets a deny-all identity: its keys authenticate and get
 // AccessDenied); a grant naming a bucket that does not exist (yet) names the bucket in the policy.
 //
-// MinIO identity kind: MinIO service accounts cannot hold R2-shaped keys. MinIO limits a service
-// account's access key to 3..20 characters and its secret key to 8..40 characters
-// (internal/auth.CreateNewCredentialsWithMetadata, enforced by the add-service-account admin
-// call), while a token id is 32 hex characters and hex(SHA-256) is 64. MinIO *users* only have
-// the lower bounds (3 and 8; IAMSys.CreateUser), so each token becomes a MinIO user with the
-// exact R2 keys, member of a group "cf-token-<id>" to which the canned policy "cf-token-<id>" is
-// attached (the user is created disabled and enabled last, so it never authenticates without its
-// policy; MinIO attaches policies to groups but not to disabled users). TestMinIOKeyLimits pins
-// both limits. The user, group and policy admin calls are internal/minioadmin's (see putIdentity
-// and deleteIdentity in tokens.go).
+// MinIO identity kind: each token becomes a MinIO user with the exact R2 keys (a token id is 32
+// hex characters and hex(SHA-256) is 64, beyond what MinIO service accounts take), member of a
+// group "cf-token-<id>" to which the canned policy "cf-token-<id>" is attached; see
+// internal/testutil/minioidentity, shared with the other fakes. TestMinIOKeyLimits pins MinIO's
+// limits.
 //
 // New tokens: R2 documents that a new token may take up to a minute to work. Config.PropagationDelay
 // models that: the MinIO identity is created only after the delay (immediately when it is 0), so

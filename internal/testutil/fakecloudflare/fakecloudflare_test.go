@@ -17,6 +17,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/minioidentity"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 )
 
@@ -176,19 +177,19 @@ func TestMinIOKeyLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		policy := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject"],"Resource":["arn:aws:s3:::` + bucket + `/*"]}]}`)
-		if err := putIdentity(ctx, admin, accessKey, secretKey, policy); err != nil {
-			t.Fatalf("putIdentity: %v", err)
+		if err := (minioidentity.Identities{Admin: admin, Prefix: identityPrefix}).Put(ctx, accessKey, secretKey, policy); err != nil {
+			t.Fatalf("Put: %v", err)
 		}
 		user, _ := minio.New(minioSrv.Host, &minio.Options{Creds: credentials.NewStaticV4(accessKey, secretKey, ""), Region: "auto"})
 		if _, err := user.PutObject(ctx, bucket, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
 			t.Fatalf("PutObject with the user's keys: %v", err)
 		}
-		if err := deleteIdentity(ctx, admin, accessKey); err != nil {
+		if err := (minioidentity.Identities{Admin: admin, Prefix: identityPrefix}).Delete(ctx, accessKey); err != nil {
 			t.Fatal(err)
 		}
 		_, err = user.PutObject(ctx, bucket, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{})
 		wantS3Code(t, err, "InvalidAccessKeyId")
-		if err := deleteIdentity(ctx, admin, accessKey); err != nil {
+		if err := (minioidentity.Identities{Admin: admin, Prefix: identityPrefix}).Delete(ctx, accessKey); err != nil {
 			t.Fatalf("deleting an absent identity: %v", err)
 		}
 	})

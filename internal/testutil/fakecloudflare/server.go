@@ -22,6 +22,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/minioidentity"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 )
 
@@ -103,11 +104,11 @@ type Request struct {
 
 // Server is a running fake. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	account string
-	httpSrv *httptest.Server
-	s3      *minio.Client      // root credentials
-	iam     *minioadmin.Client // root credentials
+	cfg        Config
+	account    string
+	httpSrv    *httptest.Server
+	s3         *minio.Client            // root credentials
+	identities minioidentity.Identities // root credentials
 
 	// iamMu serialises MinIO identity changes so that a delete never races a delayed create.
 	// Lock order: iamMu before mu; mu is never held across network calls.
@@ -144,6 +145,9 @@ type rateState struct {
 	blockedUntil time.Time
 }
 
+// identityPrefix names the MinIO group and canned policy of each token's identity.
+const identityPrefix = "cf-token-"
+
 // Start starts a fake on 127.0.0.1.
 func Start(cfg Config) (*Server, error) {
 	if cfg.MinIO == nil {
@@ -173,14 +177,14 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		account: cfg.AccountID,
-		s3:      s3,
-		iam:     iam,
-		tokens:  map[string]*token{},
-		byValue: map[string]string{},
-		buckets: map[string]*bucket{},
-		rate:    map[string]*rateState{},
+		cfg:        cfg,
+		account:    cfg.AccountID,
+		s3:         s3,
+		identities: minioidentity.Identities{Admin: iam, Prefix: identityPrefix},
+		tokens:     map[string]*token{},
+		byValue:    map[string]string{},
+		buckets:    map[string]*bucket{},
+		rate:       map[string]*rateState{},
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -268,7 +272,7 @@ func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, id := range ids {
-		_ = deleteIdentity(ctx, s.iam, id)
+		_ = s.identities.Delete(ctx, id)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/minioidentity"
 )
 
 // ---- permission groups ----
@@ -441,7 +441,7 @@ func (s *Server) propagate(id string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := putIdentity(ctx, s.iam, id, secret, policy)
+	err := s.identities.Put(ctx, id, secret, policy)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -452,23 +452,16 @@ func (s *Server) propagate(id string) error {
 	return nil
 }
 
-// s3Statement is one statement of a MinIO (AWS-style) IAM policy.
-type s3Statement struct {
-	Effect   string   `json:"Effect"`
-	Action   []string `json:"Action"`
-	Resource []string `json:"Resource"`
-}
-
 // minioPolicy translates t's policies to a MinIO policy. It is nil when the token allows no R2
 // permission group at all (no S3 identity: its keys are unknown to S3), and deny-all when it
 // allows some but they grant nothing (e.g. a bucket key naming the wrong jurisdiction: the keys
 // authenticate and get AccessDenied, as with R2). s.mu must be held (bucket jurisdictions are read).
 func (s *Server) minioPolicy(t *token) []byte {
-	var stmts []s3Statement
+	var stmts []minioidentity.Statement
 	allows := 0
 	hasR2 := false
 	add := func(effect string, actions []string, resources ...string) {
-		stmts = append(stmts, s3Statement{Effect: effect, Action: actions, Resource: resources})
+		stmts = append(stmts, minioidentity.Statement{Effect: effect, Action: actions, Resource: resources})
 		if effect == "Allow" {
 			allows++
 		}
@@ -512,54 +505,13 @@ func (s *Server) minioPolicy(t *token) []byte {
 		return nil
 	}
 	if allows == 0 {
-		stmts = []s3Statement{{Effect: "Deny", Action: []string{"s3:*"}, Resource: []string{"arn:aws:s3:::*"}}}
+		stmts = []minioidentity.Statement{{Effect: "Deny", Action: []string{"s3:*"}, Resource: []string{"arn:aws:s3:::*"}}}
 	}
 	out, err := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": stmts})
 	if err != nil {
 		panic(err)
 	}
 	return out
-}
-
-// ---- MinIO identities ----
-
-// policyName names the canned policy and the group of a token's user.
-func policyName(accessKey string) string { return "cf-token-" + accessKey }
-
-// putIdentity creates user accessKey with secretKey, restricted to policy.
-//
-// The user must never authenticate without its policy (it would answer AccessDenied where the
-// fake promises InvalidAccessKeyId until the identity is complete), so it is created disabled (a
-// disabled key answers InvalidAccessKeyId like an absent one) and enabled last. MinIO refuses to
-// attach a policy to a disabled user, but not to a group holding one, so the policy is attached
-// to a group of its own.
-func putIdentity(ctx context.Context, admin *minioadmin.Client, accessKey, secretKey string, policy []byte) error {
-	name := policyName(accessKey)
-	for _, step := range []func() error{
-		func() error { return admin.AddCannedPolicy(ctx, name, policy) },
-		func() error { return admin.AddUser(ctx, accessKey, secretKey, minioadmin.UserDisabled) },
-		func() error { return admin.AddGroupMembers(ctx, name, []string{accessKey}) },
-		func() error { return admin.SetGroupPolicy(ctx, name, name) },
-		func() error { return admin.SetUserStatus(ctx, accessKey, minioadmin.UserEnabled) },
-	} {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// deleteIdentity removes user accessKey, its group (with the group's policy mapping) and its
-// canned policy. Absent ones are fine.
-func deleteIdentity(ctx context.Context, admin *minioadmin.Client, accessKey string) error {
-	name := policyName(accessKey)
-	if err := admin.RemoveUser(ctx, accessKey); err != nil {
-		return err
-	}
-	if err := admin.RemoveGroup(ctx, name); err != nil {
-		return err
-	}
-	return admin.RemoveCannedPolicy(ctx, name)
 }
 
 // ---- token JSON ----
@@ -733,7 +685,7 @@ func (s *Server) deleteToken(id string) error {
 	if hadIdentity {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := deleteIdentity(ctx, s.iam, id); err != nil {
+		if err := s.identities.Delete(ctx, id); err != nil {
 			return err
 		}
 	}

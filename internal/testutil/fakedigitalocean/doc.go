@@ -1,0 +1,66 @@
+// Package fakedigitalocean is a test fake of the DigitalOcean API's Spaces keys endpoints, the part
+// of the API tfstate-operator uses. It is test-support code and is never linked into the operator.
+//
+// # What it fakes
+//
+// Paths are those of the API reference (specification/resources/spaces in digitalocean/openapi)
+// and of what github.com/digitalocean/godo sends, relative to URL():
+//
+//	GET    v2/spaces/keys                ?page=&per_page=
+//	POST   v2/spaces/keys                {"name","grants":[{"bucket","permission"}]}   -> 201
+//	GET    v2/spaces/keys/{access_key}
+//	DELETE v2/spaces/keys/{access_key}                                                  -> 204
+//
+// Replies use the documented shapes: {"key":{...}} for one key (the "secret_key" only in the
+// create reply), {"keys":[...],"links":{"pages":{...}},"meta":{"total":N}} for a list, and
+// {"id","message","request_id"} for every error, with the request id also in x-request-id.
+//
+// # The data plane is a real MinIO
+//
+// Buckets are made through MinIO's S3 API directly (Spaces creates buckets only through S3). A key
+// issued through the fake is a real MinIO identity (internal/testutil/minioidentity) with the same
+// access key and secret, limited to its grants:
+//
+//	read on B       -> s3:ListBucket, s3:GetBucketLocation on B; s3:GetObject on B/*
+//	readwrite on B  -> the same, plus s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload,
+//	                   s3:ListMultipartUploadParts on B/*
+//	fullaccess      -> s3:* on every bucket (it wins over scoped grants in the same key, as
+//	                   DigitalOcean's client docs say)
+//	no grant        -> a deny-all identity (its keys authenticate and are denied)
+//
+// The identity exists before the create answers and is removed before the delete answers.
+//
+// # Authentication, scopes, limits
+//
+// Every request needs "Authorization: Bearer <token>" of a token made with AddToken. A token made
+// with scopes holds only those (custom-scoped tokens); one made without holds every scope (a
+// full-access token). Listing and reading keys needs spaces_key:read, creating them
+// spaces_key:create_credentials, deleting them spaces_key:delete.
+//
+// Rate limits, per token, as documented: Config.PerMinute (250) requests in any rolling minute and
+// Config.PerHour (5,000) in any rolling hour. Every authenticated reply carries RateLimit-Limit (the
+// hourly limit), RateLimit-Remaining and RateLimit-Reset (epoch seconds at which the oldest counted
+// request expires); a request beyond either limit gets 429 {"id":"too_many_requests"} and is not
+// counted. Key limit: Config.KeyLimit (200, the documented default per account) live keys.
+//
+// # Inference
+//
+// Marked "[inference]" in the code; the choices not taken from a DigitalOcean source are:
+//   - 401 "unauthorized" / "Unable to authenticate you", 403 "forbidden" / "You are not authorized
+//     to perform this operation", 404 "not_found" also for unknown routes, 405 "method_not_allowed".
+//   - The key-limit refusal: 422 "unprocessable_entity" with a message naming the limit, as
+//     DigitalOcean answers other per-account limits (Droplets).
+//   - 422 for a missing name, an unknown permission, or a read/readwrite grant without a bucket;
+//     a grant naming a bucket that does not exist is accepted.
+//   - per_page defaults to 20 and must be 1..200; page must be >= 1. Config.MaxPerPage (tests)
+//     cuts pages shorter than asked, as APIs that clamp page sizes do.
+//   - Access keys are "DO" and 18 characters of [0-9A-Z]; secrets are 43 characters of base64.
+//   - A 429 reply carries no Retry-After, only the RateLimit-* headers.
+//
+// # Limits of the fake
+//
+//   - One account, one region: every bucket is on MinIO's single endpoint S3Endpoint(), and a
+//     grant is not checked against the bucket's region.
+//   - Key update (PUT/PATCH), the list's name/bucket/permission filters and sorting are not
+//     implemented (404 / ignored); godo sends only page and per_page.
+package fakedigitalocean
