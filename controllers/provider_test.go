@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,4 +150,50 @@ func TestProviderConditionReportsCredentialsAndPermissions(t *testing.T) {
 		},
 	}))
 	waitProvider(tn.provider+"-nosecret", metav1.ConditionFalse, v1alpha1.ReasonCredentialsNotFound)
+}
+
+// TestDeletedProviderWaitsForItsBackends: a provider carries a finalizer; deleted while a
+// StateBackend uses it (which needs it to revoke its credential when deleted), it stays, says why,
+// and goes once the backend has gone, after its minted keys were released.
+func TestDeletedProviderWaitsForItsBackends(t *testing.T) {
+	ctx := context.Background()
+	tn := newTenant(t)
+	key := tn.backend("user", nil)
+	waitReady(t, key)
+	csp := &v1alpha1.ClusterStorageProvider{}
+	eventually(t, 10*time.Second, func() error {
+		must(t, k8s.Get(ctx, client.ObjectKey{Name: tn.provider}, csp))
+		if !slices.Contains(csp.Finalizers, ProviderFinalizer) {
+			return fmt.Errorf("finalizers %v, want %s", csp.Finalizers, ProviderFinalizer)
+		}
+		return nil
+	})
+	must(t, k8s.Delete(ctx, csp))
+	eventually(t, 10*time.Second, func() error {
+		must(t, k8s.Get(ctx, client.ObjectKey{Name: tn.provider}, csp))
+		c := meta.FindStatusCondition(csp.Status.Conditions, v1alpha1.ConditionReady)
+		if c == nil || c.Reason != v1alpha1.ReasonProviderInUse || !strings.Contains(c.Message, tn.ns+"/user") {
+			return fmt.Errorf("Ready = %+v, want ProviderInUse naming %s/user", c, tn.ns)
+		}
+		return nil
+	})
+	if _, ok := released.Load(string(csp.UID)); ok {
+		t.Fatal("the provider's keys were released while a StateBackend still uses it")
+	}
+	// The backend still reconciles (its provider is there), and its deletion revokes its credential.
+	sb := &v1alpha1.StateBackend{}
+	must(t, k8s.Get(ctx, key, sb))
+	must(t, k8s.Delete(ctx, sb))
+	eventually(t, 20*time.Second, func() error {
+		if err := k8s.Get(ctx, client.ObjectKey{Name: tn.provider}, &v1alpha1.ClusterStorageProvider{}); err == nil {
+			return errors.New("the provider is still there")
+		}
+		return nil
+	})
+	if n, ok := released.Load(string(csp.UID)); !ok || n.(*atomic.Int32).Load() != 1 {
+		t.Fatalf("Release calls for the deleted provider: %v, want 1", n)
+	}
+	if live, _ := tn.store.ListCredentials(ctx, ""); len(live) != 0 {
+		t.Fatalf("live credentials after the backend and its provider were deleted: %+v", live)
+	}
 }

@@ -120,7 +120,7 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 	}
 	p := wrapProvider(obj)
 	if !obj.GetDeletionTimestamp().IsZero() {
-		return r.reconcileDelete(ctx, p)
+		return r.reconcileDelete(ctx, obj, p)
 	}
 	if !controllerutil.ContainsFinalizer(obj, ProviderFinalizer) {
 		base := obj.DeepCopyObject().(client.Object)
@@ -144,8 +144,9 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 
 // reconcileDelete lets a deleted provider go once no StateBackend uses it and what the operator
 // minted for it is revoked. Until then Ready says what it waits for.
-func (r *StorageProviderReconciler) reconcileDelete(ctx context.Context, p providerObject) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(p, ProviderFinalizer) {
+// obj is the object p wraps (the one to patch).
+func (r *StorageProviderReconciler) reconcileDelete(ctx context.Context, obj client.Object, p providerObject) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, ProviderFinalizer) {
 		return ctrl.Result{}, nil
 	}
 	users, err := r.backendsUsing(ctx, p)
@@ -157,12 +158,12 @@ func (r *StorageProviderReconciler) reconcileDelete(ctx context.Context, p provi
 		if len(users) > 5 {
 			msg += ", ..."
 		}
-		base := p.DeepCopyObject().(client.Object)
+		base := obj.DeepCopyObject().(client.Object)
 		st := p.status()
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
 			Reason: v1alpha1.ReasonProviderInUse, Message: msg, ObservedGeneration: p.GetGeneration()})
 		setKstatusConditions(&st.Conditions, p.GetGeneration())
-		if err := r.Status().Patch(ctx, p, client.MergeFrom(base)); err != nil {
+		if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("patch provider status: %w", err)
 		}
 		// StateBackends are not watched here; their deletion takes a while anyway.
@@ -171,9 +172,9 @@ func (r *StorageProviderReconciler) reconcileDelete(ctx context.Context, p provi
 	if err := r.release(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
-	base := p.DeepCopyObject().(client.Object)
-	controllerutil.RemoveFinalizer(p, ProviderFinalizer)
-	if err := r.Patch(ctx, p, client.MergeFrom(base)); err != nil {
+	base := obj.DeepCopyObject().(client.Object)
+	controllerutil.RemoveFinalizer(obj, ProviderFinalizer)
+	if err := r.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
 	}
 	return ctrl.Result{}, nil

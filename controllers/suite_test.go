@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,7 +99,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	if err := (&StorageProviderReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NewClient: memoryClient,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NewClient: memoryClient, Release: recordRelease,
 		RetryInterval: 500 * time.Millisecond, CheckInterval: time.Minute,
 	}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintf(os.Stderr, "setup providers: %v\n", err)
@@ -140,6 +141,15 @@ func assetsDir() string {
 // memoryClient is the suite's ClientFactory: the credentials Secret names the store. A cloudflareR2
 // block gets the store with R2's placement rules (a jurisdiction, defaulting to the provider's);
 // a minio block refuses a placement, as the real factory does.
+// released counts, by provider UID, the Release calls of deleted providers.
+var released sync.Map
+
+func recordRelease(_ context.Context, src providers.Source) error {
+	n, _ := released.LoadOrStore(src.UID, new(atomic.Int32))
+	n.(*atomic.Int32).Add(1)
+	return nil
+}
+
 func memoryClient(_ context.Context, src providers.Source, p provider.Placement) (provider.Client, error) {
 	spec, creds := src.Spec, src.Credentials
 	s, ok := stores.Load(string(creds[storeKey]))

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/minio/minio-go/v7"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
@@ -98,55 +97,26 @@ func TestR2TerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(secretKey) || secretKey == fakecloudflare.SecretAccessKey(admin.Value) {
 		t.Fatalf("%s is not a SHA-256 hex of a token value of its own (%d characters)", backendconfig.EnvSecretAccessKey, len(secretKey))
 	}
-	if r := b.secretEnv[backendconfig.EnvRegion]; r != "auto" {
-		t.Fatalf("%s = %q, want auto", backendconfig.EnvRegion, r)
-	}
-	initArgs := b.secretEnv[backendconfig.EnvCLIArgsInit]
-	for _, flag := range []string{"use_path_style", "skip_credentials_validation", "skip_region_validation",
-		"skip_requesting_account_id", "skip_metadata_api_check", "skip_s3_checksum", "use_lockfile"} {
-		if !strings.Contains(initArgs, "-backend-config="+flag+"=true") {
-			t.Errorf("%s = %q, want %s=true", backendconfig.EnvCLIArgsInit, initArgs, flag)
-		}
-	}
-	if strings.Contains(initArgs, "encrypt") {
-		t.Errorf("%s = %q: R2 refuses the SSE headers, want no encrypt", backendconfig.EnvCLIArgsInit, initArgs)
-	}
+	b.wantS3CompatibleSettings(t, "auto", "R2 refuses the SSE headers")
 
 	b.applyWithSecretOnly(ctx, t)
 	b.backendFileSeesState(ctx, t)
 	b.heldLockBlocksPlan(ctx, t)
 	wantPutDenied(ctx, t, b.issued, b.makeOtherBucket(ctx, t), "the issued token")
 
-	// A ReadOnly backend on the same provider: its own bucket and a read-only token.
-	reader := &v1alpha1.StateBackend{
-		ObjectMeta: metav1.ObjectMeta{Namespace: applied.Namespace, Name: applied.Name + "-reader"},
-		Spec: v1alpha1.StateBackendSpec{
-			ProviderRef:    applied.Spec.ProviderRef,
-			Key:            applied.Spec.Key,
-			Access:         v1alpha1.AccessReadOnly,
-			CloudflareR2:   applied.Spec.CloudflareR2,
-			DeletionPolicy: v1alpha1.DeletionPolicyRetain,
-		},
-	}
-	if err := env.CreateStateBackend(ctx, reader); err != nil {
-		t.Fatal(err)
-	}
-	rb := waitBackend(ctx, t, env, reader, cf.S3Endpoint(), admin.ID)
-	if rst := rb.sb.Status; rst.BucketName == st.BucketName || rst.Jurisdiction != v1alpha1.R2JurisdictionEU ||
-		rst.Versioning != v1alpha1.VersioningUnsupported || rst.Locking != v1alpha1.LockingNotApplicable {
-		t.Fatalf("reader: bucket %q (writer's %q), jurisdiction %q, versioning %q, locking %q; want a bucket of its own, eu, Unsupported, NotApplicable",
-			rst.BucketName, st.BucketName, rst.Jurisdiction, rst.Versioning, rst.Locking)
+	// A ReadOnly backend on the same provider: its own bucket (in the writer's jurisdiction) and a
+	// read-only token.
+	rb := b.addReader(ctx, t, cf.S3Endpoint(), admin.ID)
+	if rst := rb.sb.Status; rst.Jurisdiction != v1alpha1.R2JurisdictionEU || rst.Versioning != v1alpha1.VersioningUnsupported {
+		t.Fatalf("reader: jurisdiction %q, versioning %q; want eu, Unsupported", rst.Jurisdiction, rst.Versioning)
 	}
 	tokenOnlyFor(t, cf, rb, "Workers R2 Storage Bucket Item Read")
-	if args := rb.secretEnv[backendconfig.EnvCLIArgsInit]; strings.Contains(args, "use_lockfile") {
-		t.Fatalf("reader's %s = %q: a read-only token cannot lock, want no use_lockfile", backendconfig.EnvCLIArgsInit, args)
-	}
 	const published = `{"version":4,"outputs":{}}`
-	if _, err := rb.root.PutObject(ctx, rb.sb.Status.BucketName, reader.Spec.Key, strings.NewReader(published), int64(len(published)), minio.PutObjectOptions{}); err != nil {
+	if _, err := rb.root.PutObject(ctx, rb.sb.Status.BucketName, rb.applied.Spec.Key, strings.NewReader(published), int64(len(published)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := readObject(ctx, rb.issued, rb.sb.Status.BucketName, reader.Spec.Key); err != nil || got != published {
-		t.Fatalf("the read-only token reading %s: %q, %v", reader.Spec.Key, got, err)
+	if got, err := readObject(ctx, rb.issued, rb.sb.Status.BucketName, rb.applied.Spec.Key); err != nil || got != published {
+		t.Fatalf("the read-only token reading %s: %q, %v", rb.applied.Spec.Key, got, err)
 	}
 	var listed []string
 	for o := range rb.issued.ListObjects(ctx, rb.sb.Status.BucketName, minio.ListObjectsOptions{Recursive: true}) {
@@ -155,11 +125,9 @@ func TestR2TerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 		}
 		listed = append(listed, o.Key)
 	}
-	if !slices.Contains(listed, reader.Spec.Key) {
-		t.Fatalf("the read-only token lists %q, want %s among them", listed, reader.Spec.Key)
+	if !slices.Contains(listed, rb.applied.Spec.Key) {
+		t.Fatalf("the read-only token lists %q, want %s among them", listed, rb.applied.Spec.Key)
 	}
-	wantPutDenied(ctx, t, rb.issued, rb.sb.Status.BucketName, "the read-only token")
-	wantPutDenied(ctx, t, b.issued, rb.sb.Status.BucketName, "the writer's token in the reader's bucket")
 
 	// Deleting the writer revokes its token, and only its token.
 	b.deleteKeepsStateRevokesKeys(ctx, t)

@@ -16,6 +16,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -123,6 +124,36 @@ func waitBackend(ctx context.Context, t *testing.T, env *Env, applied *v1alpha1.
 	return b
 }
 
+// addReader applies a ReadOnly StateBackend beside b on the same provider and waits for it: it
+// must get a bucket of its own, no locking (a read-only credential cannot lock), and neither its
+// credential nor b's may write into its bucket.
+func (b *backend) addReader(ctx context.Context, t *testing.T, endpoint, adminKeyID string) *backend {
+	t.Helper()
+	reader := &v1alpha1.StateBackend{
+		ObjectMeta: metav1.ObjectMeta{Namespace: b.applied.Namespace, Name: b.applied.Name + "-reader"},
+		Spec: v1alpha1.StateBackendSpec{
+			ProviderRef:    b.applied.Spec.ProviderRef,
+			Key:            b.applied.Spec.Key,
+			Access:         v1alpha1.AccessReadOnly,
+			CloudflareR2:   b.applied.Spec.CloudflareR2,
+			DeletionPolicy: v1alpha1.DeletionPolicyRetain,
+		},
+	}
+	if err := b.env.CreateStateBackend(ctx, reader); err != nil {
+		t.Fatal(err)
+	}
+	rb := waitBackend(ctx, t, b.env, reader, endpoint, adminKeyID)
+	if got := rb.sb.Status; got.BucketName == b.sb.Status.BucketName || got.Locking != v1alpha1.LockingNotApplicable {
+		t.Fatalf("reader: bucket %q (writer's %q), locking %q; want a bucket of its own, NotApplicable", got.BucketName, b.sb.Status.BucketName, got.Locking)
+	}
+	if args := rb.secretEnv[backendconfig.EnvCLIArgsInit]; strings.Contains(args, "use_lockfile") {
+		t.Fatalf("reader's %s = %q: a read-only credential cannot lock, want no use_lockfile", backendconfig.EnvCLIArgsInit, args)
+	}
+	wantPutDenied(ctx, t, rb.issued, rb.sb.Status.BucketName, "the read-only credential")
+	wantPutDenied(ctx, t, b.issued, rb.sb.Status.BucketName, "the writer's credential in the reader's bucket")
+	return rb
+}
+
 // applyWithSecretOnly runs real `terraform init` + `apply` on `backend "s3" {}` with nothing but
 // the Secret's data as environment, and finds the applied resource in the state object at the
 // spec's key.
@@ -226,6 +257,26 @@ func (b *backend) deleteKeepsStateRevokesKeys(ctx context.Context, t *testing.T)
 	_, err := readObject(ctx, b.issued, b.sb.Status.BucketName, b.applied.Spec.Key)
 	if code := s3Code(err); code != "InvalidAccessKeyId" {
 		t.Fatalf("reading the state with the deleted StateBackend's keys: %v (code %q), want InvalidAccessKeyId", err, code)
+	}
+}
+
+// wantS3CompatibleSettings checks the Secret of a backend on an S3-compatible store (not AWS): the
+// region, and in TF_CLI_ARGS_init path style, the four skip_* flags, skip_s3_checksum and
+// use_lockfile, but no encrypt (why says why the store refuses it).
+func (b *backend) wantS3CompatibleSettings(t *testing.T, region, why string) {
+	t.Helper()
+	if r := b.secretEnv[backendconfig.EnvRegion]; r != region {
+		t.Errorf("%s = %q, want %s", backendconfig.EnvRegion, r, region)
+	}
+	initArgs := b.secretEnv[backendconfig.EnvCLIArgsInit]
+	for _, flag := range []string{"use_path_style", "skip_credentials_validation", "skip_region_validation",
+		"skip_requesting_account_id", "skip_metadata_api_check", "skip_s3_checksum", "use_lockfile"} {
+		if !strings.Contains(initArgs, "-backend-config="+flag+"=true") {
+			t.Errorf("%s = %q, want %s=true", backendconfig.EnvCLIArgsInit, initArgs, flag)
+		}
+	}
+	if strings.Contains(initArgs, "encrypt") {
+		t.Errorf("%s = %q: %s, want no encrypt", backendconfig.EnvCLIArgsInit, initArgs, why)
 	}
 }
 

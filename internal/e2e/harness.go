@@ -8,6 +8,8 @@
 //
 // Cloudflare R2 runs the same way against internal/testutil/fakecloudflare: the Cloudflare API
 // served from the test process, with MinIO as R2's S3 data plane (StartCloudflare, ApplyR2Samples).
+// DigitalOcean Spaces likewise against internal/testutil/fakedigitalocean (StartDigitalOcean,
+// ApplySpacesSamples).
 package e2e
 
 import (
@@ -40,6 +42,7 @@ import (
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakecloudflare"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakedigitalocean"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/tftest"
 )
@@ -68,6 +71,9 @@ type Env struct {
 	// Cloudflare is the fake Cloudflare API whose R2 buckets live on MinIO; nil until
 	// StartCloudflare.
 	Cloudflare *fakecloudflare.Server
+	// DigitalOcean is the fake DigitalOcean API whose Spaces keys are MinIO identities; nil until
+	// StartDigitalOcean.
+	DigitalOcean *fakedigitalocean.Server
 	// Progress receives one line per step; io.Discard when nil.
 	Progress io.Writer
 
@@ -142,13 +148,28 @@ func (e *Env) StartCloudflare() (*fakecloudflare.Server, error) {
 	return cf, nil
 }
 
-// Stop stops the operator, the fake Cloudflare API, MinIO and the control plane. It is safe to
+// StartDigitalOcean starts the fake DigitalOcean API on 127.0.0.1, with MinIO as Spaces' data plane.
+func (e *Env) StartDigitalOcean() (*fakedigitalocean.Server, error) {
+	do, err := fakedigitalocean.Start(fakedigitalocean.Config{MinIO: e.MinIO})
+	if err != nil {
+		return nil, fmt.Errorf("start the fake DigitalOcean API: %w", err)
+	}
+	e.DigitalOcean = do
+	e.step("fake DigitalOcean API at %s; Spaces' S3 endpoint is MinIO at %s", do.URL(), do.S3Endpoint())
+	return do, nil
+}
+
+// Stop stops the operator, the fake provider APIs, MinIO and the control plane. It is safe to
 // call more than once.
 func (e *Env) Stop() {
 	e.StopOperator()
 	if e.Cloudflare != nil {
 		e.Cloudflare.Close()
 		e.Cloudflare = nil
+	}
+	if e.DigitalOcean != nil {
+		e.DigitalOcean.Close()
+		e.DigitalOcean = nil
 	}
 	if e.MinIO != nil {
 		e.MinIO.Stop()
@@ -288,6 +309,29 @@ func (e *Env) ApplyR2Samples(ctx context.Context) (*v1alpha1.StateBackend, R2Adm
 		return fmt.Sprintf("API %s, S3 %s", spec.CloudflareR2.APIBaseURL, spec.CloudflareR2.S3Endpoint)
 	})
 	return sb, tok, err
+}
+
+// SpacesTokenScopes are the scopes the README asks of the DigitalOcean API token.
+var SpacesTokenScopes = []string{fakedigitalocean.ScopeCreate, fakedigitalocean.ScopeRead, fakedigitalocean.ScopeDelete}
+
+// ApplySpacesSamples makes an API token with SpacesTokenScopes on the fake DigitalOcean API
+// (StartDigitalOcean first), puts it in the Secret that
+// config/samples/clusterstorageprovider_spaces.yaml refers to, and applies that provider, pointed at
+// the fake (API base URL and S3 endpoint), and config/samples/statebackend_spaces.yaml. It returns
+// the StateBackend as applied and the token.
+func (e *Env) ApplySpacesSamples(ctx context.Context) (*v1alpha1.StateBackend, string, error) {
+	do := e.DigitalOcean
+	if do == nil {
+		return nil, "", errors.New("ApplySpacesSamples needs the fake DigitalOcean API: call StartDigitalOcean first")
+	}
+	token := do.AddToken("tfstate-operator", SpacesTokenScopes...)
+	sb, err := e.applySamples(ctx, "clusterstorageprovider_spaces.yaml", "statebackend_spaces.yaml", map[string][]byte{"accessToken": []byte(token)},
+		func(spec *v1alpha1.StorageProviderSpec) string {
+			spec.DigitalOceanSpaces.APIBaseURL = do.URL()
+			spec.DigitalOceanSpaces.S3Endpoint = do.S3Endpoint()
+			return fmt.Sprintf("API %s, S3 %s", spec.DigitalOceanSpaces.APIBaseURL, spec.DigitalOceanSpaces.S3Endpoint)
+		})
+	return sb, token, err
 }
 
 // applySamples creates the admin Secret the sample ClusterStorageProvider in cspFile refers to,

@@ -4,6 +4,7 @@
 package providertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	miniogo "github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 )
@@ -256,4 +258,37 @@ func RunEnforcement(t *testing.T, newHarness func(t *testing.T) S3Harness) {
 			t.Fatal("a revoked credential still reads its bucket")
 		}
 	})
+}
+
+// MinIODataPlane is the S3 side of a provider under test whose data plane is a MinIO server (the
+// fakes of the provider APIs keep their buckets there): S3 clients with its root keys or with
+// issued keys, for the Harness and S3Harness fields.
+type MinIODataPlane struct {
+	Host, RootUser, RootPassword string
+	// Region is what the provider's clients sign with.
+	Region string
+}
+
+// Client is an S3 client of the data plane signed with the keys.
+func (m MinIODataPlane) Client(t *testing.T, accessKeyID, secretAccessKey string) *miniogo.Client {
+	t.Helper()
+	c, err := miniogo.New(m.Host, &miniogo.Options{Creds: credentials.NewStaticV4(accessKeyID, secretAccessKey, ""), Region: m.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// S3 is Client with an issued credential's keys (S3Harness.S3).
+func (m MinIODataPlane) S3(t *testing.T, cred provider.Credential) *miniogo.Client {
+	return m.Client(t, cred.AccessKeyID, cred.SecretAccessKey)
+}
+
+// PutObject writes with the root keys, as a runner would (Harness.PutObject).
+func (m MinIODataPlane) PutObject(t *testing.T) func(ctx context.Context, bucket, key string, data []byte) error {
+	root := m.Client(t, m.RootUser, m.RootPassword)
+	return func(ctx context.Context, bucket, key string, data []byte) error {
+		_, err := root.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{})
+		return err
+	}
 }

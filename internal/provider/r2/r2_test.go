@@ -1,7 +1,6 @@
 package r2_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"github.com/cloudflare/cloudflare-go/v7/option"
 	cfr2 "github.com/cloudflare/cloudflare-go/v7/r2"
 	miniogo "github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/probe"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
@@ -103,25 +101,15 @@ func freshBucket(*testing.T) string {
 	return fmt.Sprintf("r2-%d-%d", time.Now().UnixNano()%1e6, bucketSeq.Add(1))
 }
 
-func s3As(t *testing.T, ak, sk string) *miniogo.Client {
-	t.Helper()
-	c, err := miniogo.New(srv.Host, &miniogo.Options{Creds: credentials.NewStaticV4(ak, sk, ""), Region: r2.Region})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+// data is the provider's S3 side: the test's MinIO.
+func data() providertest.MinIODataPlane {
+	return providertest.MinIODataPlane{Host: srv.Host, RootUser: srv.RootUser, RootPassword: srv.RootPassword, Region: r2.Region}
 }
 
+func s3As(t *testing.T, ak, sk string) *miniogo.Client { return data().Client(t, ak, sk) }
+
 func (e *env) harness(t *testing.T) providertest.Harness {
-	root := s3As(t, srv.RootUser, srv.RootPassword)
-	return providertest.Harness{
-		Client: e.client(t, "default", nil),
-		PutObject: func(ctx context.Context, bucket, key string, data []byte) error {
-			_, err := root.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{})
-			return err
-		},
-		BucketName: freshBucket,
-	}
+	return providertest.Harness{Client: e.client(t, "default", nil), PutObject: data().PutObject(t), BucketName: freshBucket}
 }
 
 func TestConformance(t *testing.T) {
@@ -133,9 +121,7 @@ func TestEnforcement(t *testing.T) {
 	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
 		return providertest.S3Harness{
 			Harness: newEnv(t, fakecloudflare.Config{}).harness(t),
-			S3: func(t *testing.T, cred provider.Credential) *miniogo.Client {
-				return s3As(t, cred.AccessKeyID, cred.SecretAccessKey)
-			},
+			S3:      data().S3,
 		}
 	})
 }

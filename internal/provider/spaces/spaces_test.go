@@ -1,7 +1,6 @@
 package spaces_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/digitalocean/godo"
 	miniogo "github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
@@ -115,25 +113,15 @@ func freshBucket(*testing.T) string {
 	return fmt.Sprintf("do-%d-%d", time.Now().UnixNano()%1e6, seq.Add(1))
 }
 
-func s3As(t *testing.T, ak, sk string) *miniogo.Client {
-	t.Helper()
-	c, err := miniogo.New(srv.Host, &miniogo.Options{Creds: credentials.NewStaticV4(ak, sk, ""), Region: spaces.Region})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+// data is the provider's S3 side: the test's MinIO.
+func data() providertest.MinIODataPlane {
+	return providertest.MinIODataPlane{Host: srv.Host, RootUser: srv.RootUser, RootPassword: srv.RootPassword, Region: spaces.Region}
 }
 
+func s3As(t *testing.T, ak, sk string) *miniogo.Client { return data().Client(t, ak, sk) }
+
 func (e *env) harness(t *testing.T) providertest.Harness {
-	root := s3As(t, srv.RootUser, srv.RootPassword)
-	return providertest.Harness{
-		Client: e.client(t, nil),
-		PutObject: func(ctx context.Context, bucket, key string, data []byte) error {
-			_, err := root.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{})
-			return err
-		},
-		BucketName: freshBucket,
-	}
+	return providertest.Harness{Client: e.client(t, nil), PutObject: data().PutObject(t), BucketName: freshBucket}
 }
 
 func TestConformance(t *testing.T) {
@@ -145,9 +133,7 @@ func TestEnforcement(t *testing.T) {
 	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
 		return providertest.S3Harness{
 			Harness: newEnv(t, fakedigitalocean.Config{}).harness(t),
-			S3: func(t *testing.T, cred provider.Credential) *miniogo.Client {
-				return s3As(t, cred.AccessKeyID, cred.SecretAccessKey)
-			},
+			S3:      data().S3,
 		}
 	})
 }

@@ -61,6 +61,6 @@
 //
 //   - One account, one region: every bucket is on MinIO's single endpoint S3Endpoint(), and a
 //     grant is not checked against the bucket's region.
-//   - Key update (PUT/PATCH), the list's name/bucket/permission filters and sorting are not
-//     implemented (404 / ignored); godo sends only page and per_page.
+//   - Key update (PUT/PATCH on a key answers 405 "method_not_allowed"); the list's name, bucket
+//     and permission filters and sorting are ignored. godo sends only page and per_page.
 package fakedigitalocean

@@ -189,6 +189,17 @@ func (s *Server) Keys() []Key {
 	return out
 }
 
+// SecretOf returns the secret of a live key ("" if none), for tests that check that no secret
+// leaks into logs.
+func (s *Server) SecretOf(accessKey string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.keys[accessKey]; k != nil {
+		return k.secret
+	}
+	return ""
+}
+
 // Close stops serving and removes the MinIO identities of the live keys (a key does not outlive
 // its API). MinIO buckets are left alone.
 func (s *Server) Close() {
@@ -423,7 +434,7 @@ func (s *Server) forget(accessKey string) {
 
 func (s *Server) handleList(c *call, _ string) {
 	q := c.r.URL.Query()
-	page, perPage := 1, 20
+	page, perPage := 1, min(20, s.cfg.MaxPerPage)
 	if v := q.Get("page"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
