@@ -112,6 +112,7 @@ func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.
 		Name:        name,
 		Bucket:      sb.Status.BucketName,
 		Access:      access(sb),
+		KeyPrefix:   sb.Spec.KeyPrefix,
 		Description: fmt.Sprintf("tfstate-operator: %s/%s", sb.Namespace, sb.Name),
 	})
 	if err != nil {
@@ -266,13 +267,22 @@ func secretFits(secret *corev1.Secret, sb *v1alpha1.StateBackend) bool {
 		len(secret.Data[backendconfig.EnvSecretAccessKey]) > 0
 }
 
+// workspaceKeyPrefix is the spec's, or under spec.keyPrefix when only that is set: Terraform's
+// default "env:" would put workspace state outside the prefix the credential is confined to.
+func workspaceKeyPrefix(sb *v1alpha1.StateBackend) string {
+	if sb.Spec.WorkspaceKeyPrefix == "" && sb.Spec.KeyPrefix != "" {
+		return sb.Spec.KeyPrefix + "/env"
+	}
+	return sb.Spec.WorkspaceKeyPrefix
+}
+
 func (r *StateBackendReconciler) renderInput(s *scope) backendconfig.Input {
 	sb := s.sb
 	return backendconfig.Input{
 		Settings:           s.settings,
 		Bucket:             sb.Status.BucketName,
 		Key:                sb.Spec.Key,
-		WorkspaceKeyPrefix: sb.Spec.WorkspaceKeyPrefix,
+		WorkspaceKeyPrefix: workspaceKeyPrefix(sb),
 		UseLockfile:        sb.Status.Locking == v1alpha1.LockingLockfile,
 		OmitCLIArgs:        sb.Spec.OmitCLIArgs,
 	}

@@ -40,18 +40,20 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, p); err != nil {
 			return r.providerMissing(s, err, fmt.Sprintf("ClusterStorageProvider %q not found", ref.Name))
 		}
-		spec, secretNS, uid = &p.Spec, p.Spec.CredentialsSecretRef.Namespace, p.UID
+		spec, uid = &p.Spec, p.UID
+		if ref := p.Spec.CredentialsSecretRef; ref != nil {
+			secretNS = ref.Namespace
+		}
 	}
-	if ns := spec.CredentialsSecretRef.Namespace; ref.Kind == v1alpha1.StorageProviderKind && ns != "" && ns != secretNS {
+	if cref := spec.CredentialsSecretRef; ref.Kind == v1alpha1.StorageProviderKind && cref != nil && cref.Namespace != "" && cref.Namespace != secretNS {
 		// Admission refuses this too; checked again because the credentials are the operator's.
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid,
 			"the StorageProvider's credentialsSecretRef must name a Secret in its own namespace")
 		return ctrl.Result{}, nil
 	}
 
-	secret := &corev1.Secret{}
-	secretKey := types.NamespacedName{Namespace: secretNS, Name: spec.CredentialsSecretRef.Name}
-	if err := r.APIReader.Get(ctx, secretKey, secret); err != nil {
+	creds, secretKey, err := credentialsData(ctx, r.APIReader, secretNS, spec.CredentialsSecretRef)
+	if err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("read provider credentials: %w", err)
 		}
@@ -59,10 +61,15 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
-	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Spec: spec, Credentials: secret.Data}, placement(sb))
+	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Spec: spec, Credentials: creds}, placement(sb))
 	if err != nil {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+	}
+	if sb.Spec.KeyPrefix != "" && !c.Settings().PrefixScoping {
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid,
+			fmt.Sprintf("spec.keyPrefix needs a provider whose credentials can be confined to a key prefix (awsS3); %s cannot", providers.Name(spec)))
+		return ctrl.Result{}, nil
 	}
 	s.provider, s.settings, s.allowAdoption, s.providerResolved = c, c.Settings(), spec.AllowBucketAdoption, true
 	s.sb.Status.Endpoint = s.settings.EndpointURL

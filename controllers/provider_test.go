@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/memory"
 )
@@ -28,7 +29,7 @@ func (tn *tenant) r2Provider(jurisdiction v1alpha1.R2Jurisdiction) string {
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: v1alpha1.StorageProviderSpec{
 			CloudflareR2:         &v1alpha1.CloudflareR2Provider{AccountID: strings.Repeat("ab", 16), Jurisdiction: jurisdiction},
-			CredentialsSecretRef: v1alpha1.SecretReference{Namespace: operatorNamespace, Name: tn.provider},
+			CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: tn.provider},
 		},
 	}))
 	return name
@@ -146,7 +147,7 @@ func TestProviderConditionReportsCredentialsAndPermissions(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: tn.provider + "-nosecret"},
 		Spec: v1alpha1.StorageProviderSpec{
 			MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"},
-			CredentialsSecretRef: v1alpha1.SecretReference{Namespace: operatorNamespace, Name: "no-such-secret"},
+			CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: "no-such-secret"},
 		},
 	}))
 	waitProvider(tn.provider+"-nosecret", metav1.ConditionFalse, v1alpha1.ReasonCredentialsNotFound)
@@ -195,5 +196,45 @@ func TestDeletedProviderWaitsForItsBackends(t *testing.T) {
 	}
 	if live, _ := tn.store.ListCredentials(ctx, ""); len(live) != 0 {
 		t.Fatalf("live credentials after the backend and its provider were deleted: %+v", live)
+	}
+}
+
+func TestKeyPrefixNeedsAProviderThatScopesByPrefix(t *testing.T) {
+	tn := newTenant(t) // the memory store's default settings: no prefix scoping (like R2 and Spaces)
+	key := tn.backend("prefixed", func(sb *v1alpha1.StateBackend) { sb.Spec.KeyPrefix = "network" })
+	sb := waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid)
+	if c := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady); !strings.Contains(c.Message, "keyPrefix") {
+		t.Errorf("message %q does not say what is wrong", c.Message)
+	}
+	if n := tn.store.Calls(memory.OpCreateBucket) + tn.store.Calls(memory.OpIssueCredential); n != 0 {
+		t.Errorf("%d bucket or credential calls for a refused backend, want 0", n)
+	}
+}
+
+// TestKeyPrefixConfinesTheCredentialAndItsWorkspaces: on a store that scopes by prefix, the
+// credential is issued for spec.keyPrefix, and workspaces default to a prefix inside it (Terraform's
+// own default, env:, would lie outside what the credential reaches).
+func TestKeyPrefixConfinesTheCredentialAndItsWorkspaces(t *testing.T) {
+	settings := memory.DefaultSettings()
+	settings.PrefixScoping = true
+	tn := newTenantWith(t, settings)
+	cases := []struct {
+		reason, name, workspaceKeyPrefix, wantArg string
+	}{
+		{"no workspaceKeyPrefix: <keyPrefix>/env", "default-ws", "", "-backend-config=workspace_key_prefix=network/env"},
+		{"the spec's workspaceKeyPrefix is kept", "own-ws", "network/workspaces", "-backend-config=workspace_key_prefix=network/workspaces"},
+	}
+	for _, tc := range cases {
+		key := tn.backend(tc.name, func(sb *v1alpha1.StateBackend) {
+			sb.Spec.KeyPrefix, sb.Spec.WorkspaceKeyPrefix = "network", tc.workspaceKeyPrefix
+		})
+		sb := waitReady(t, key)
+		secret := getSecret(t, sb.Namespace, sb.Status.SecretName)
+		if got := tn.store.CredentialKeyPrefix(string(secret.Data[backendconfig.EnvAccessKeyID])); got != "network" {
+			t.Errorf("%s: credential confined to %q, want network", tc.reason, got)
+		}
+		if args := string(secret.Data[backendconfig.EnvCLIArgsInit]); !strings.Contains(args, tc.wantArg) {
+			t.Errorf("%s: %s = %q, want %s", tc.reason, backendconfig.EnvCLIArgsInit, args, tc.wantArg)
+		}
 	}
 }

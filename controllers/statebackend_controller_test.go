@@ -248,7 +248,7 @@ func TestMissingProviderThenCreated(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "not-yet"},
 		Spec: v1alpha1.StorageProviderSpec{
 			MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"},
-			CredentialsSecretRef: v1alpha1.SecretReference{Namespace: operatorNamespace, Name: "not-yet"},
+			CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: "not-yet"},
 		},
 	}))
 	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialsNotFound)
@@ -291,7 +291,7 @@ func TestNamespacedStorageProvider(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: tn.ns, Name: "local"},
 		Spec: v1alpha1.StorageProviderSpec{
 			MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"},
-			CredentialsSecretRef: v1alpha1.SecretReference{Name: "local-creds"},
+			CredentialsSecretRef: &v1alpha1.SecretReference{Name: "local-creds"},
 		},
 	}))
 	key := tn.backend("state", func(sb *v1alpha1.StateBackend) {
@@ -305,7 +305,7 @@ func TestNamespacedStorageProvider(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: tn.ns, Name: "cross-namespace"},
 		Spec: v1alpha1.StorageProviderSpec{
 			MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"},
-			CredentialsSecretRef: v1alpha1.SecretReference{Namespace: operatorNamespace, Name: tn.provider},
+			CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: tn.provider},
 		},
 	}))
 	before := len(tn.store.BucketNames())

@@ -7,11 +7,9 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -90,7 +88,10 @@ type clusterProvider struct {
 func (p clusterProvider) spec() *v1alpha1.StorageProviderSpec     { return &p.Spec }
 func (p clusterProvider) status() *v1alpha1.StorageProviderStatus { return &p.Status }
 func (p clusterProvider) credentialsNamespace() (string, error) {
-	return p.Spec.CredentialsSecretRef.Namespace, nil
+	if ref := p.Spec.CredentialsSecretRef; ref != nil {
+		return ref.Namespace, nil
+	}
+	return "", nil
 }
 
 type namespacedProvider struct{ *v1alpha1.StorageProvider }
@@ -98,7 +99,7 @@ type namespacedProvider struct{ *v1alpha1.StorageProvider }
 func (p namespacedProvider) spec() *v1alpha1.StorageProviderSpec     { return &p.Spec }
 func (p namespacedProvider) status() *v1alpha1.StorageProviderStatus { return &p.Status }
 func (p namespacedProvider) credentialsNamespace() (string, error) {
-	if ns := p.Spec.CredentialsSecretRef.Namespace; ns != "" && ns != p.Namespace {
+	if ref := p.Spec.CredentialsSecretRef; ref != nil && ref.Namespace != "" && ref.Namespace != p.Namespace {
 		return "", errors.New("a StorageProvider's credentialsSecretRef must name a Secret in its own namespace")
 	}
 	return p.Namespace, nil
@@ -213,8 +214,8 @@ func (r *StorageProviderReconciler) release(ctx context.Context, p providerObjec
 		return nil // never had usable credentials
 	}
 	spec := p.spec()
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: spec.CredentialsSecretRef.Name}, secret); err != nil {
+	creds, _, err := credentialsData(ctx, r.APIReader, ns, spec.CredentialsSecretRef)
+	if err != nil {
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("read credentials Secret: %w", err)
 		}
@@ -222,7 +223,7 @@ func (r *StorageProviderReconciler) release(ctx context.Context, p providerObjec
 			"keyNamePrefix", naming.AdminKeyPrefix(string(p.GetUID())))
 		return nil
 	}
-	err = r.Release(ctx, providers.Source{UID: string(p.GetUID()), Spec: spec, Credentials: secret.Data})
+	err = r.Release(ctx, providers.Source{UID: string(p.GetUID()), Spec: spec, Credentials: creds})
 	if errors.Is(err, provider.ErrInvalidConfig) {
 		logger.Info("keys the operator minted for this provider cannot be revoked; delete them by hand",
 			"keyNamePrefix", naming.AdminKeyPrefix(string(p.GetUID())), "error", err.Error())
@@ -245,15 +246,14 @@ func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject)
 		return notReady(v1alpha1.ReasonProviderInvalid, err.Error(), 0)
 	}
 	spec := p.spec()
-	key := types.NamespacedName{Namespace: ns, Name: spec.CredentialsSecretRef.Name}
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+	creds, key, err := credentialsData(ctx, r.APIReader, ns, spec.CredentialsSecretRef)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return notReady(v1alpha1.ReasonCredentialsNotFound, fmt.Sprintf("credentials Secret %s not found", key), r.RetryInterval)
 		}
 		return notReady(v1alpha1.ReasonProviderError, fmt.Sprintf("read credentials Secret %s: %v", key, err), r.RetryInterval)
 	}
-	c, err := r.NewClient(ctx, providers.Source{UID: string(p.GetUID()), Spec: spec, Credentials: secret.Data}, provider.Placement{})
+	c, err := r.NewClient(ctx, providers.Source{UID: string(p.GetUID()), Spec: spec, Credentials: creds}, provider.Placement{})
 	if err != nil {
 		return notReady(v1alpha1.ReasonProviderInvalid, err.Error(), r.CheckInterval)
 	}

@@ -211,12 +211,18 @@ type tenant struct {
 
 func newTenant(t *testing.T) *tenant {
 	t.Helper()
+	return newTenantWith(t, memory.DefaultSettings())
+}
+
+// newTenantWith is newTenant with a store of the given settings (capabilities).
+func newTenantWith(t *testing.T, settings provider.BackendSettings) *tenant {
+	t.Helper()
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 50 {
 		name = name[:50]
 	}
 	name = strings.Trim(name, "-")
-	tn := &tenant{t: t, ns: name, provider: name, store: memory.New(memory.DefaultSettings())}
+	tn := &tenant{t: t, ns: name, provider: name, store: memory.New(settings)}
 	stores.Store(name, tn.store)
 	ctx := context.Background()
 	must(t, k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tn.ns}}))
@@ -233,7 +239,7 @@ func (tn *tenant) createProvider() {
 		ObjectMeta: metav1.ObjectMeta{Name: tn.provider},
 		Spec: v1alpha1.StorageProviderSpec{
 			MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"},
-			CredentialsSecretRef: v1alpha1.SecretReference{Namespace: operatorNamespace, Name: tn.provider},
+			CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: tn.provider},
 		},
 	}))
 }

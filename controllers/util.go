@@ -2,12 +2,16 @@ package controllers
 
 import (
 	"bytes"
+	"context"
 	"maps"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -64,4 +68,22 @@ func controllerOptions(maxConcurrent int) controller.Options {
 		MaxConcurrentReconciles: maxConcurrent,
 		RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
 	}
+}
+
+// credentialsData reads the data of the credentials Secret ref names, in namespace ns (the one the
+// provider kind allows). A spec without credentialsSecretRef (AWS S3 on the default credential
+// chain) has none: nil data and no error.
+func credentialsData(ctx context.Context, c client.Reader, ns string, ref *v1alpha1.SecretReference) (map[string][]byte, types.NamespacedName, error) {
+	if ref == nil {
+		return nil, types.NamespacedName{}, nil
+	}
+	key := types.NamespacedName{Namespace: ns, Name: ref.Name}
+	secret := &corev1.Secret{}
+	if err := c.Get(ctx, key, secret); err != nil {
+		return nil, key, err
+	}
+	if secret.Data == nil {
+		return map[string][]byte{}, key, nil // named, but empty: not "no Secret"
+	}
+	return secret.Data, key, nil
 }

@@ -43,6 +43,16 @@ func TestAdmissionRejectsBadSpecs(t *testing.T) {
 		{"unknown access modes are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.Access = "Admin" }, "spec.access"},
 		{"unknown deletion policies are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.DeletionPolicy = "Purge" }, "spec.deletionPolicy"},
 		{"unknown provider kinds are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.ProviderRef.Kind = "Bucket" }, "spec.providerRef.kind"},
+		{"a key outside the key prefix would escape the credential's scope", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.KeyPrefix, sb.Spec.Key = "network", "dns/terraform.tfstate"
+		}, "spec.key must lie under spec.keyPrefix"},
+		{"a key that only starts with the prefix's letters is outside it", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.KeyPrefix, sb.Spec.Key = "network", "network2/terraform.tfstate"
+		}, "spec.key must lie under spec.keyPrefix"},
+		{"workspaces outside the key prefix could not be written", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.KeyPrefix, sb.Spec.WorkspaceKeyPrefix = "network", "env"
+		}, "spec.workspaceKeyPrefix must lie under spec.keyPrefix"},
+		{"parent segments in the key prefix are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.KeyPrefix = "a/../b" }, "spec.keyPrefix must not contain"},
 		{"unknown R2 jurisdictions are refused", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.CloudflareR2 = &v1alpha1.CloudflareR2BackendOptions{Jurisdiction: "us"}
 		}, "spec.cloudflareR2.jurisdiction"},
@@ -80,6 +90,9 @@ func TestAdmissionImmutableFields(t *testing.T) {
 		{"an R2 jurisdiction cannot be added later (the bucket would move)", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.CloudflareR2 = &v1alpha1.CloudflareR2BackendOptions{Jurisdiction: v1alpha1.R2JurisdictionEU}
 		}, "spec.cloudflareR2 is immutable"},
+		{"a key prefix cannot be added later (the credential's scope would change under it)", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.KeyPrefix = "network"
+		}, "spec.keyPrefix is immutable"},
 	}
 	for _, tc := range cases {
 		var err error
@@ -106,20 +119,20 @@ func TestAdmissionProviderSpecs(t *testing.T) {
 	}{
 		{"a provider needs exactly one provider block", &v1alpha1.ClusterStorageProvider{
 			ObjectMeta: metav1.ObjectMeta{Name: "no-block"},
-			Spec:       v1alpha1.StorageProviderSpec{CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"}},
+			Spec:       v1alpha1.StorageProviderSpec{CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: "x", Name: "y"}},
 		}, "exactly one provider block"},
 		{"a cluster provider's Secret needs a namespace", &v1alpha1.ClusterStorageProvider{
 			ObjectMeta: metav1.ObjectMeta{Name: "no-namespace"},
 			Spec: v1alpha1.StorageProviderSpec{
 				MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9000"},
-				CredentialsSecretRef: v1alpha1.SecretReference{Name: "y"},
+				CredentialsSecretRef: &v1alpha1.SecretReference{Name: "y"},
 			},
 		}, "namespace is required"},
 		{"endpoints need a scheme", &v1alpha1.ClusterStorageProvider{
 			ObjectMeta: metav1.ObjectMeta{Name: "no-scheme"},
 			Spec: v1alpha1.StorageProviderSpec{
 				MinIO:                &v1alpha1.MinIOProvider{Endpoint: "127.0.0.1:9000"},
-				CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"},
+				CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: "x", Name: "y"},
 			},
 		}, "spec.minio.endpoint"},
 		{"a provider has one block, not two", &v1alpha1.ClusterStorageProvider{
@@ -127,9 +140,18 @@ func TestAdmissionProviderSpecs(t *testing.T) {
 			Spec: v1alpha1.StorageProviderSpec{
 				MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9000"},
 				CloudflareR2:         &v1alpha1.CloudflareR2Provider{AccountID: strings.Repeat("a", 32)},
-				CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"},
+				CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: "x", Name: "y"},
 			},
 		}, "exactly one provider block"},
+		{"only AWS may go without a credentials Secret", &v1alpha1.ClusterStorageProvider{
+			ObjectMeta: metav1.ObjectMeta{Name: "minio-no-secret"},
+			Spec:       v1alpha1.StorageProviderSpec{MinIO: &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9000"}},
+		}, "spec.credentialsSecretRef is required"},
+		{"an AWS region looks like one", awsSpec("bad-region", func(p *v1alpha1.AWSS3Provider) { p.Region = "Ireland" }), "spec.awsS3.region"},
+		{"the KMS key must be an ARN (the policy names it)", awsSpec("kms-alias", func(p *v1alpha1.AWSS3Provider) { p.KMSKeyID = "alias/tfstate" }), "spec.awsS3.kmsKeyID"},
+		{"an IAM path starts and ends with a slash", awsSpec("bad-path", func(p *v1alpha1.AWSS3Provider) { p.IAMPath = "tfstate" }), "spec.awsS3.iamPath"},
+		{"a permissions boundary is an IAM policy ARN", awsSpec("bad-boundary", func(p *v1alpha1.AWSS3Provider) { p.PermissionsBoundaryARN = "boundary" }), "spec.awsS3.permissionsBoundaryARN"},
+		{"an IAM endpoint needs a scheme", awsSpec("bad-iam-endpoint", func(p *v1alpha1.AWSS3Provider) { p.IAMEndpoint = "iam.amazonaws.com" }), "spec.awsS3.iamEndpoint"},
 		{"a Cloudflare account id is 32 lowercase hex characters", r2Spec("bad-account", func(p *v1alpha1.CloudflareR2Provider) { p.AccountID = "My-Account" }), "spec.cloudflareR2.accountID"},
 		{"R2 knows three jurisdictions", r2Spec("bad-jurisdiction", func(p *v1alpha1.CloudflareR2Provider) { p.Jurisdiction = "us" }), "spec.cloudflareR2.jurisdiction"},
 		{"R2 knows six location hints", r2Spec("bad-hint", func(p *v1alpha1.CloudflareR2Provider) { p.LocationHint = "mars" }), "spec.cloudflareR2.locationHint"},
@@ -150,6 +172,39 @@ func r2Spec(name string, mutate func(*v1alpha1.CloudflareR2Provider)) *v1alpha1.
 	mutate(p)
 	return &v1alpha1.ClusterStorageProvider{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       v1alpha1.StorageProviderSpec{CloudflareR2: p, CredentialsSecretRef: v1alpha1.SecretReference{Namespace: "x", Name: "y"}},
+		Spec:       v1alpha1.StorageProviderSpec{CloudflareR2: p, CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: "x", Name: "y"}},
+	}
+}
+
+// awsSpec is a valid awsS3 ClusterStorageProvider (default credential chain) changed by mutate.
+func awsSpec(name string, mutate func(*v1alpha1.AWSS3Provider)) *v1alpha1.ClusterStorageProvider {
+	p := &v1alpha1.AWSS3Provider{Region: "eu-west-1"}
+	mutate(p)
+	return &v1alpha1.ClusterStorageProvider{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.StorageProviderSpec{AWSS3: p}}
+}
+
+// TestAdmissionAcceptsAWSProviders: the AWS shapes the README shows are accepted, with and without
+// a credentials Secret (the default chain: IRSA, EKS Pod Identity).
+func TestAdmissionAcceptsAWSProviders(t *testing.T) {
+	ctx := context.Background()
+	for _, csp := range []*v1alpha1.ClusterStorageProvider{
+		awsSpec("aws-default-chain", func(*v1alpha1.AWSS3Provider) {}),
+		awsSpec("aws-everything", func(p *v1alpha1.AWSS3Provider) {
+			p.Region, p.IAMPath = "us-gov-west-1", "/platform/tfstate/"
+			p.KMSKeyID = "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+			p.PermissionsBoundaryARN = "arn:aws-us-gov:iam::111122223333:policy/tfstate-boundary"
+			p.S3Endpoint, p.IAMEndpoint, p.STSEndpoint = "https://s3.example.test", "https://iam.example.test", "https://sts.example.test"
+		}),
+	} {
+		if err := k8s.Create(ctx, csp); err != nil {
+			t.Errorf("%s: %v", csp.Name, err)
+			continue
+		}
+		got := &v1alpha1.ClusterStorageProvider{}
+		must(t, k8s.Get(ctx, client.ObjectKeyFromObject(csp), got))
+		if csp.Spec.AWSS3.IAMPath == "" && got.Spec.AWSS3.IAMPath != "/tfstate-operator/" {
+			t.Errorf("%s: iamPath defaulted to %q, want /tfstate-operator/", csp.Name, got.Spec.AWSS3.IAMPath)
+		}
+		must(t, k8s.Delete(ctx, got))
 	}
 }

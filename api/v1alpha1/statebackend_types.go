@@ -55,6 +55,9 @@ type ProviderReference struct {
 // +kubebuilder:validation:XValidation:rule="has(self.bucketName) == has(oldSelf.bucketName)",message="spec.bucketName is immutable: it cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName)",message="spec.secretName is immutable: it cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="has(self.cloudflareR2) == has(oldSelf.cloudflareR2)",message="spec.cloudflareR2 is immutable: it cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.keyPrefix) == has(oldSelf.keyPrefix)",message="spec.keyPrefix is immutable: it cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="!has(self.keyPrefix) || !has(self.key) || self.key.startsWith(self.keyPrefix + '/')",message="spec.key must lie under spec.keyPrefix"
+// +kubebuilder:validation:XValidation:rule="!has(self.keyPrefix) || !has(self.workspaceKeyPrefix) || self.workspaceKeyPrefix.startsWith(self.keyPrefix + '/')",message="spec.workspaceKeyPrefix must lie under spec.keyPrefix"
 type StateBackendSpec struct {
 	// ProviderRef names the ClusterStorageProvider or StorageProvider that creates the bucket and
 	// the credential. Immutable: moving state between providers is a migration, not an update.
@@ -82,6 +85,19 @@ type StateBackendSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.key must not contain '.' or '..' path segments"
 	// +optional
 	Key string `json:"key,omitempty"`
+
+	// KeyPrefix confines the credential to the objects under "<keyPrefix>/" in the bucket: it may
+	// list only that prefix, read and write only state under it, and delete only lock files under
+	// it. spec.key and spec.workspaceKeyPrefix, when set, must lie under it; workspaceKeyPrefix
+	// defaults to "<keyPrefix>/env" so that `terraform workspace new` keeps its state inside. Only
+	// providers whose credentials can be scoped to a prefix accept it (AWS S3); others report
+	// ProviderInvalid. Same rules as key. Immutable.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
+	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.keyPrefix must not contain '.' or '..' path segments"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.keyPrefix is immutable"
+	// +optional
+	KeyPrefix string `json:"keyPrefix,omitempty"`
 
 	// WorkspaceKeyPrefix is the prefix of non-default workspaces' state (Terraform's default is
 	// "env:"). Same rules as key.
@@ -218,7 +234,8 @@ type CredentialStatus struct {
 	// provider call so that a crash can be recovered by listing.
 	// +optional
 	Name string `json:"name,omitempty"`
-	// ID is the provider's non-secret id of the credential (for S3 stores, the access key id).
+	// ID is the provider's non-secret id of the credential: the access key id, or on AWS S3 the
+	// IAM user's name.
 	// +optional
 	ID string `json:"id,omitempty"`
 	// IssuedAt is when the credential was issued.

@@ -6,7 +6,8 @@ import (
 
 // StorageProviderSpec says which object store backs StateBackends and how the operator authenticates
 // to it. Exactly one provider block is set.
-// +kubebuilder:validation:XValidation:rule="[has(self.minio), has(self.cloudflareR2), has(self.digitalOceanSpaces)].filter(x, x).size() == 1",message="exactly one provider block must be set (minio, cloudflareR2, digitalOceanSpaces)"
+// +kubebuilder:validation:XValidation:rule="[has(self.minio), has(self.cloudflareR2), has(self.digitalOceanSpaces), has(self.awsS3)].filter(x, x).size() == 1",message="exactly one provider block must be set (minio, cloudflareR2, digitalOceanSpaces, awsS3)"
+// +kubebuilder:validation:XValidation:rule="has(self.awsS3) || has(self.credentialsSecretRef)",message="spec.credentialsSecretRef is required, except for awsS3 (which can use the default AWS credential chain: IRSA, EKS Pod Identity)"
 type StorageProviderSpec struct {
 	// MinIO is a self-hosted MinIO server. Buckets are created with the S3 API; credentials are MinIO
 	// service accounts (revocable access keys) limited by an inline policy to one bucket.
@@ -24,13 +25,23 @@ type StorageProviderSpec struct {
 	// +optional
 	DigitalOceanSpaces *DigitalOceanSpacesProvider `json:"digitalOceanSpaces,omitempty"`
 
+	// AWSS3 is an AWS account's S3 in one region. Buckets are hardened as AWS advises for state
+	// (versioning, default encryption, public access blocked, bucket-owner-enforced ownership);
+	// credentials are IAM users with one inline policy granting what Terraform's S3 backend needs on
+	// one bucket (or one key prefix of it) and one access key.
+	// +optional
+	AWSS3 *AWSS3Provider `json:"awsS3,omitempty"`
+
 	// CredentialsSecretRef names the Secret that holds the provider's admin credentials. The keys it
 	// must hold depend on the provider (MinIO: accessKeyID, secretAccessKey; Cloudflare R2: apiToken,
 	// an API token with the permissions listed in the README; DigitalOcean Spaces: accessToken, a
 	// DigitalOcean API token with the spaces_key scopes, and optionally spacesAccessKeyID and
-	// spacesSecretAccessKey, a full-access Spaces key used instead of one the operator mints). For a StorageProvider
-	// the namespace, when set, must be the StorageProvider's own.
-	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
+	// spacesSecretAccessKey, a full-access Spaces key used instead of one the operator mints; AWS S3:
+	// accessKeyID, secretAccessKey and optionally sessionToken). For a StorageProvider the namespace,
+	// when set, must be the StorageProvider's own. Required, except for awsS3: without it the
+	// operator uses the AWS SDK's default credential chain (IRSA, EKS Pod Identity, instance role).
+	// +optional
+	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
 
 	// AllowBucketAdoption lets StateBackends that set spec.adoptExistingBucket take over an existing
 	// bucket that carries no ownership marker. A bucket marked as owned by another StateBackend is
@@ -149,6 +160,56 @@ type DigitalOceanSpacesProvider struct {
 	RequestsPerMinute int32 `json:"requestsPerMinute,omitempty"`
 }
 
+// AWSS3Provider configures AWS S3 in one region and the IAM users the operator creates there.
+type AWSS3Provider struct {
+	// Region of the buckets, e.g. eu-west-1. Runners get it as AWS_REGION.
+	// +kubebuilder:validation:Pattern=`^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$`
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region"`
+
+	// KMSKeyID is the ARN of a KMS key for SSE-KMS (with an S3 Bucket Key). Default: SSE-S3. It must
+	// be the key's ARN (not an alias): the credentials' policy grants kms:Encrypt, kms:Decrypt and
+	// kms:GenerateDataKey on exactly this key, and runners pass it as kms_key_id.
+	// +kubebuilder:validation:Pattern=`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$`
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	KMSKeyID string `json:"kmsKeyID,omitempty"`
+
+	// IAMPath is the path of the IAM users the operator creates. The operator lists and deletes only
+	// users under it.
+	// +kubebuilder:default=/tfstate-operator/
+	// +kubebuilder:validation:Pattern=`^/([A-Za-z0-9_+=,.@-]+/)*$`
+	// +kubebuilder:validation:MaxLength=450
+	// +optional
+	IAMPath string `json:"iamPath,omitempty"`
+
+	// PermissionsBoundaryARN is a managed policy set as the permissions boundary of every IAM user
+	// the operator creates (organisations often require one on every user).
+	// +kubebuilder:validation:Pattern=`^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$`
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	PermissionsBoundaryARN string `json:"permissionsBoundaryARN,omitempty"`
+
+	// S3Endpoint overrides the S3 endpoint (GovCloud, China, FIPS, proxies, tests). When set it is
+	// handed to runners as AWS_ENDPOINT_URL_S3 and path-style addressing is used.
+	// +kubebuilder:validation:Pattern=`^https?://[A-Za-z0-9.:\[\]_-]+/?$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	S3Endpoint string `json:"s3Endpoint,omitempty"`
+
+	// IAMEndpoint overrides the IAM endpoint (GovCloud, China, tests).
+	// +kubebuilder:validation:Pattern=`^https?://[A-Za-z0-9.:\[\]_-]+/?$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	IAMEndpoint string `json:"iamEndpoint,omitempty"`
+
+	// STSEndpoint overrides the STS endpoint used for the provider's caller-identity check.
+	// +kubebuilder:validation:Pattern=`^https?://[A-Za-z0-9.:\[\]_-]+/?$`
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	STSEndpoint string `json:"stsEndpoint,omitempty"`
+}
+
 // SecretReference names a Secret.
 type SecretReference struct {
 	// Namespace of the Secret. Required for a ClusterStorageProvider; for a StorageProvider it
@@ -188,7 +249,7 @@ type StorageProviderStatus struct {
 
 // ClusterStorageProvider is an object store and its admin credentials, usable by StateBackends in
 // every namespace. Its credentials Secret lives in the operator's own namespace, never a tenant's.
-// +kubebuilder:validation:XValidation:rule="has(self.spec.credentialsSecretRef.__namespace__)",message="spec.credentialsSecretRef.namespace is required for a ClusterStorageProvider"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.credentialsSecretRef) || has(self.spec.credentialsSecretRef.__namespace__)",message="spec.credentialsSecretRef.namespace is required for a ClusterStorageProvider"
 type ClusterStorageProvider struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -29,6 +29,9 @@ const (
 	// EnvEndpointS3 is the S3 endpoint off AWS. Terraform's s3 backend (>= 1.6) reads it, which
 	// keeps the endpoint out of TF_CLI_ARGS_init and out of tofu-controller's key=value arguments.
 	EnvEndpointS3 = "AWS_ENDPOINT_URL_S3"
+	// EnvEndpointSTS is the STS endpoint where it is not the SDK's default (AWS with an endpoint
+	// override): Terraform validates credentials and finds the account id through STS.
+	EnvEndpointSTS = "AWS_ENDPOINT_URL_STS"
 	// EnvRequestChecksum and EnvResponseChecksum keep Terraform >= 1.11.2's AWS SDK from sending
 	// checksum trailers that several S3-compatible stores reject (hashicorp/terraform #36704, #37130).
 	EnvRequestChecksum  = "AWS_REQUEST_CHECKSUM_CALCULATION"
@@ -105,8 +108,11 @@ func arguments(in Input) ([]argument, error) {
 	if !regionPattern.MatchString(s.Region) {
 		return nil, unsafe("region", "must be lowercase letters, digits and '-'")
 	}
-	if s.EndpointURL != "" {
-		if err := checkEndpoint(s.EndpointURL); err != nil {
+	for _, ep := range []string{s.EndpointURL, s.STSEndpointURL} {
+		if ep == "" {
+			continue
+		}
+		if err := checkEndpoint(ep); err != nil {
 			return nil, err
 		}
 	}
@@ -185,6 +191,9 @@ func SecretData(in Input, cred provider.Credential) (map[string][]byte, error) {
 	if in.Settings.EndpointURL != "" {
 		data[EnvEndpointS3] = []byte(strings.TrimSuffix(in.Settings.EndpointURL, "/"))
 	}
+	if in.Settings.STSEndpointURL != "" {
+		data[EnvEndpointSTS] = []byte(strings.TrimSuffix(in.Settings.STSEndpointURL, "/"))
+	}
 	if in.Settings.S3Compatible {
 		data[EnvRequestChecksum] = []byte("when_required")
 		data[EnvResponseChecksum] = []byte("when_required")
@@ -220,8 +229,15 @@ func ConfigMapData(in Input) (map[string]string, error) {
 			fmt.Fprintf(&file, "%s = %q\n", a.name, a.value)
 		}
 	}
+	var endpoints []string
 	if ep := strings.TrimSuffix(in.Settings.EndpointURL, "/"); ep != "" {
-		fmt.Fprintf(&file, "endpoints = {\n  s3 = %q\n}\n", ep)
+		endpoints = append(endpoints, fmt.Sprintf("  s3 = %q\n", ep))
+	}
+	if ep := strings.TrimSuffix(in.Settings.STSEndpointURL, "/"); ep != "" {
+		endpoints = append(endpoints, fmt.Sprintf("  sts = %q\n", ep))
+	}
+	if len(endpoints) > 0 {
+		file.WriteString("endpoints = {\n" + strings.Join(endpoints, "") + "}\n")
 	}
 	data[ConfigMapBackendFile] = file.String()
 	if in.Settings.CABundle != "" {

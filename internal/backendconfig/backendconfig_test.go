@@ -44,6 +44,17 @@ func TestSecretData(t *testing.T) {
 				"-backend-config=encrypt=true -backend-config=kms_key_id=alias/tfstate -backend-config=use_lockfile=true",
 		},
 		{
+			reason: "AWS behind endpoint overrides (GovCloud, proxies) hands runners the S3 and STS endpoints, still without skip flags",
+			in: Input{Settings: func() provider.BackendSettings {
+				s := awsSettings
+				s.EndpointURL, s.STSEndpointURL, s.UsePathStyle, s.KMSKeyID = "https://s3.example.test/", "https://sts.example.test", true, ""
+				return s
+			}(), Bucket: "state", Key: "k"},
+			cred:     cred,
+			wantKeys: []string{EnvAccessKeyID, EnvSecretAccessKey, EnvRegion, EnvDefaultRegion, EnvEndpointS3, EnvEndpointSTS, EnvCLIArgsInit},
+			wantArgs: "-backend-config=bucket=state -backend-config=key=k -backend-config=region=eu-west-1 -backend-config=use_path_style=true -backend-config=encrypt=true",
+		},
+		{
 			reason:   "a store that ignores conditional writes gets no use_lockfile, and no key means the runner picks one",
 			in:       Input{Settings: minioSettings, Bucket: "abc"},
 			cred:     cred,
@@ -132,6 +143,19 @@ endpoints = {
 	}
 }
 
+func TestConfigMapBackendFileNamesTheSTSEndpoint(t *testing.T) {
+	in := Input{Settings: awsSettings, Bucket: "state", Key: "k"}
+	in.Settings.EndpointURL, in.Settings.STSEndpointURL, in.Settings.KMSKeyID = "https://s3.example.test", "https://sts.example.test/", ""
+	data, err := ConfigMapData(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "endpoints = {\n  s3 = \"https://s3.example.test\"\n  sts = \"https://sts.example.test\"\n}\n"
+	if !strings.HasSuffix(data[ConfigMapBackendFile], want) {
+		t.Fatalf("backend file:\n%s\nwant it to end with\n%s", data[ConfigMapBackendFile], want)
+	}
+}
+
 func TestUnsafeValuesAreRefused(t *testing.T) {
 	cases := []struct {
 		reason string
@@ -151,6 +175,7 @@ func TestUnsafeValuesAreRefused(t *testing.T) {
 		{"an endpoint with a query", func(in *Input) { in.Settings.EndpointURL = "http://h:9000/?x=1" }},
 		{"an endpoint with credentials", func(in *Input) { in.Settings.EndpointURL = "http://u:p@h:9000" }},
 		{"an endpoint that is not http(s)", func(in *Input) { in.Settings.EndpointURL = "file:///etc" }},
+		{"an STS endpoint with a query", func(in *Input) { in.Settings.STSEndpointURL = "https://sts.example.test/?a=b" }},
 		{"a kms key id with a space", func(in *Input) { in.Settings.KMSKeyID = "alias/x y" }},
 	}
 	for _, tc := range cases {

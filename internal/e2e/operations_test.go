@@ -63,7 +63,7 @@ func namespacedProviderIsChecked(ctx context.Context, t *testing.T, env *Env, na
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "team-minio"},
 		Spec: v1alpha1.StorageProviderSpec{
 			MinIO:                &v1alpha1.MinIOProvider{Endpoint: env.MinIO.Endpoint},
-			CredentialsSecretRef: v1alpha1.SecretReference{Name: secret.Name},
+			CredentialsSecretRef: &v1alpha1.SecretReference{Name: secret.Name},
 		},
 	}
 	if err := env.Kube.Create(ctx, secret); err != nil {

@@ -87,6 +87,9 @@ type CredentialRequest struct {
 	Bucket string
 	// Access is ReadWrite or ReadOnly.
 	Access Access
+	// KeyPrefix, when set, confines the credential to the objects under "<KeyPrefix>/". Only
+	// clients whose Settings().PrefixScoping is true are given one.
+	KeyPrefix string
 	// Description is a human-readable note stored with the credential where the store allows it
 	// ("tfstate-operator: <namespace>/<name>"). Never secret.
 	Description string
@@ -131,6 +134,9 @@ type BackendSettings struct {
 	Region string
 	// EndpointURL is the S3 endpoint (AWS_ENDPOINT_URL_S3); empty on AWS, where the SDK resolves it.
 	EndpointURL string
+	// STSEndpointURL is the STS endpoint (AWS_ENDPOINT_URL_STS) when it is not the SDK's: on AWS,
+	// Terraform validates its credentials and looks up the account id through STS.
+	STSEndpointURL string
 	// UsePathStyle emits use_path_style=true.
 	UsePathStyle bool
 	// S3Compatible marks a store that is not AWS: it emits the skip_* flags (no STS, IAM or metadata
@@ -147,6 +153,9 @@ type BackendSettings struct {
 	Versioning bool
 	// Placement is the resolved placement of this client's buckets (zero where the store has none).
 	Placement Placement
+	// PrefixScoping says the store's credentials can be confined to a key prefix
+	// (CredentialRequest.KeyPrefix).
+	PrefixScoping bool
 }
 
 // Client is one provider account as seen by the controller. Implementations are safe for concurrent

@@ -15,6 +15,7 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
 	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/awss3"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/minio"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/r2"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/spaces"
@@ -30,6 +31,11 @@ const (
 	// operator uses for bucket calls instead of minting one.
 	SpacesAccessKeyID     = "spacesAccessKeyID"
 	SpacesSecretAccessKey = "spacesSecretAccessKey"
+	// AWSAccessKeyID, AWSSecretAccessKey and AWSSessionToken are an AWS provider's static keys; an
+	// AWS provider without a credentials Secret uses the SDK's default chain.
+	AWSAccessKeyID     = "accessKeyID"
+	AWSSecretAccessKey = "secretAccessKey"
+	AWSSessionToken    = "sessionToken"
 )
 
 // Source is a provider object as the factory needs it.
@@ -65,8 +71,8 @@ func NewFactory() *Factory {
 // New builds the client of the provider src, for buckets at placement (zero: the provider's
 // default). It makes no network call. Errors wrap provider.ErrInvalidConfig and name missing keys,
 // never their values.
-func (f *Factory) New(_ context.Context, src Source, placement provider.Placement) (provider.Client, error) {
-	c, err := f.build(src, placement)
+func (f *Factory) New(ctx context.Context, src Source, placement provider.Placement) (provider.Client, error) {
+	c, err := f.build(ctx, src, placement)
 	if err != nil || f.Metrics == nil {
 		return c, err
 	}
@@ -80,7 +86,7 @@ func (f *Factory) Release(ctx context.Context, src Source) error {
 	if src.Spec.DigitalOceanSpaces == nil {
 		return nil
 	}
-	c, err := f.build(src, provider.Placement{})
+	c, err := f.build(ctx, src, provider.Placement{})
 	if err != nil {
 		return err
 	}
@@ -96,12 +102,14 @@ func Name(spec *v1alpha1.StorageProviderSpec) string {
 		return "cloudflare-r2"
 	case spec.DigitalOceanSpaces != nil:
 		return "digitalocean-spaces"
+	case spec.AWSS3 != nil:
+		return "aws-s3"
 	default:
 		return "unknown"
 	}
 }
 
-func (f *Factory) build(src Source, placement provider.Placement) (provider.Client, error) {
+func (f *Factory) build(ctx context.Context, src Source, placement provider.Placement) (provider.Client, error) {
 	spec, creds := src.Spec, src.Credentials
 	hc := f.HTTPClient
 	if hc == nil {
@@ -164,6 +172,29 @@ func (f *Factory) build(src Source, placement provider.Placement) (provider.Clie
 			AdminSecretAccessKey: string(creds[SpacesSecretAccessKey]),
 			HTTPClient:           hc,
 		}, f.spacesAccount(src.UID, p, token))
+	case spec.AWSS3 != nil:
+		p := spec.AWSS3
+		if placement != (provider.Placement{}) {
+			return nil, fmt.Errorf("%w: an AWS S3 provider has no jurisdictions (spec.cloudflareR2 is set on the StateBackend)", provider.ErrInvalidConfig)
+		}
+		ak, sk := string(creds[AWSAccessKeyID]), string(creds[AWSSecretAccessKey])
+		if creds != nil && (ak == "" || sk == "") {
+			return nil, fmt.Errorf("%w: the credentials Secret must hold the keys %q and %q (and optionally %q); without a credentialsSecretRef the default AWS credential chain is used",
+				provider.ErrInvalidConfig, AWSAccessKeyID, AWSSecretAccessKey, AWSSessionToken)
+		}
+		return awss3.New(ctx, awss3.Config{
+			Region:                 p.Region,
+			KMSKeyID:               p.KMSKeyID,
+			IAMPath:                p.IAMPath,
+			PermissionsBoundaryARN: p.PermissionsBoundaryARN,
+			S3Endpoint:             p.S3Endpoint,
+			IAMEndpoint:            p.IAMEndpoint,
+			STSEndpoint:            p.STSEndpoint,
+			AccessKeyID:            ak,
+			SecretAccessKey:        sk,
+			SessionToken:           string(creds[AWSSessionToken]),
+			HTTPClient:             hc,
+		})
 	default:
 		return nil, fmt.Errorf("%w: no provider block is set", provider.ErrInvalidConfig)
 	}

@@ -49,6 +49,7 @@ type credential struct {
 	secret string
 	bucket string
 	access provider.Access
+	prefix string
 	probes int
 }
 
@@ -163,6 +164,19 @@ func (s *Store) CredentialScope(accessKeyID string) (bucket string, access provi
 		}
 	}
 	return "", "", false
+}
+
+// CredentialKeyPrefix returns the key prefix a live credential was confined to ("" for the whole
+// bucket).
+func (s *Store) CredentialKeyPrefix(accessKeyID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.creds {
+		if c.info.AccessKeyID == accessKeyID {
+			return c.prefix
+		}
+	}
+	return ""
 }
 
 // Bucket returns a copy of the named bucket.
@@ -345,12 +359,16 @@ func (s *Store) IssueCredential(_ context.Context, req provider.CredentialReques
 	if _, ok := s.buckets[req.Bucket]; !ok {
 		return provider.Credential{}, fmt.Errorf("issue %q: no bucket %q", req.Name, req.Bucket)
 	}
+	if req.KeyPrefix != "" && !s.settings.PrefixScoping {
+		return provider.Credential{}, fmt.Errorf("issue %q: %w: this store cannot confine a credential to a key prefix", req.Name, provider.ErrInvalidConfig)
+	}
 	id := "MEM" + strings.ToUpper(randomHex(8))
 	c := &credential{
 		info:   provider.CredentialInfo{ID: id, Name: req.Name, AccessKeyID: id},
 		secret: randomHex(20),
 		bucket: req.Bucket,
 		access: req.Access,
+		prefix: req.KeyPrefix,
 	}
 	s.creds[id] = c
 	cred := provider.Credential{ID: id, Name: req.Name, AccessKeyID: id, SecretAccessKey: c.secret}
