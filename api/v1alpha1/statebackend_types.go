@@ -91,8 +91,9 @@ type StateBackendSpec struct {
 	// it. spec.key and spec.workspaceKeyPrefix, when set, must lie under it; workspaceKeyPrefix
 	// defaults to "<keyPrefix>/env" so that `terraform workspace new` keeps its state inside. Only
 	// providers whose credentials can be scoped to a prefix accept it (AWS S3); others report
-	// ProviderInvalid. Same rules as key. Immutable.
-	// +kubebuilder:validation:MaxLength=512
+	// ProviderInvalid. Same rules as key, at most 128 characters (the prefix appears several times
+	// in an IAM policy, which AWS limits to 2,048 characters). Immutable.
+	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.keyPrefix must not contain '.' or '..' path segments"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.keyPrefix is immutable"

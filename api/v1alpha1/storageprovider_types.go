@@ -171,7 +171,7 @@ type AWSS3Provider struct {
 	// be the key's ARN (not an alias): the credentials' policy grants kms:Encrypt, kms:Decrypt and
 	// kms:GenerateDataKey on exactly this key, and runners pass it as kms_key_id.
 	// +kubebuilder:validation:Pattern=`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$`
-	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:MaxLength=160
 	// +optional
 	KMSKeyID string `json:"kmsKeyID,omitempty"`
 

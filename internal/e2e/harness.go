@@ -41,6 +41,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakeaws"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakecloudflare"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakedigitalocean"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
@@ -74,6 +75,9 @@ type Env struct {
 	// DigitalOcean is the fake DigitalOcean API whose Spaces keys are MinIO identities; nil until
 	// StartDigitalOcean.
 	DigitalOcean *fakedigitalocean.Server
+	// AWS is the fake AWS IAM/STS API and S3 front whose users' keys are MinIO identities; nil
+	// until StartAWS.
+	AWS *fakeaws.Server
 	// Progress receives one line per step; io.Discard when nil.
 	Progress io.Writer
 
@@ -159,6 +163,18 @@ func (e *Env) StartDigitalOcean() (*fakedigitalocean.Server, error) {
 	return do, nil
 }
 
+// StartAWS starts the fake AWS IAM and STS APIs and S3 front on 127.0.0.1, with MinIO as S3's
+// data plane. New access keys work only after keyPropagation, as IAM's do after a few seconds.
+func (e *Env) StartAWS(ctx context.Context, keyPropagation time.Duration) (*fakeaws.Server, error) {
+	f, err := fakeaws.New(ctx, fakeaws.Config{MinIO: e.MinIO, KeyPropagation: keyPropagation})
+	if err != nil {
+		return nil, fmt.Errorf("start the fake AWS APIs: %w", err)
+	}
+	e.AWS = f
+	e.step("fake AWS IAM at %s, STS at %s; S3 is MinIO behind a front at %s", f.IAMEndpoint(), f.STSEndpoint(), f.S3Endpoint())
+	return f, nil
+}
+
 // Stop stops the operator, the fake provider APIs, MinIO and the control plane. It is safe to
 // call more than once.
 func (e *Env) Stop() {
@@ -170,6 +186,10 @@ func (e *Env) Stop() {
 	if e.DigitalOcean != nil {
 		e.DigitalOcean.Close()
 		e.DigitalOcean = nil
+	}
+	if e.AWS != nil {
+		e.AWS.Close()
+		e.AWS = nil
 	}
 	if e.MinIO != nil {
 		e.MinIO.Stop()
@@ -332,6 +352,31 @@ func (e *Env) ApplySpacesSamples(ctx context.Context) (*v1alpha1.StateBackend, s
 			return fmt.Sprintf("API %s, S3 %s", spec.DigitalOceanSpaces.APIBaseURL, spec.DigitalOceanSpaces.S3Endpoint)
 		})
 	return sb, token, err
+}
+
+// ApplyAWSSamples makes an admin principal on the fake AWS APIs (StartAWS first) allowed exactly
+// the IAM and STS actions in iamActions, puts its keys in the Secret that
+// config/samples/clusterstorageprovider_aws.yaml refers to, and applies that provider, pointed at
+// the fake (region us-east-1, MinIO's, and the S3, IAM and STS endpoints), and
+// config/samples/statebackend_aws.yaml. It returns the StateBackend as applied and the admin keys.
+func (e *Env) ApplyAWSSamples(ctx context.Context, iamActions []string) (*v1alpha1.StateBackend, [2]string, error) {
+	f := e.AWS
+	if f == nil {
+		return nil, [2]string{}, errors.New("ApplyAWSSamples needs the fake AWS APIs: call StartAWS first")
+	}
+	ak, sk, err := f.AddPrincipal("tfstate-operator", iamActions...)
+	if err != nil {
+		return nil, [2]string{}, err
+	}
+	sb, err := e.applySamples(ctx, "clusterstorageprovider_aws.yaml", "statebackend_aws.yaml",
+		map[string][]byte{"accessKeyID": []byte(ak), "secretAccessKey": []byte(sk)},
+		func(spec *v1alpha1.StorageProviderSpec) string {
+			p := spec.AWSS3
+			p.Region = "us-east-1" // MinIO's region
+			p.S3Endpoint, p.IAMEndpoint, p.STSEndpoint = f.S3Endpoint(), f.IAMEndpoint(), f.STSEndpoint()
+			return fmt.Sprintf("region %s, S3 %s, IAM %s, STS %s", p.Region, p.S3Endpoint, p.IAMEndpoint, p.STSEndpoint)
+		})
+	return sb, [2]string{ak, sk}, err
 }
 
 // applySamples creates the admin Secret the sample ClusterStorageProvider in cspFile refers to,

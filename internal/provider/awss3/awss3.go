@@ -113,17 +113,22 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/") {
 		return nil, fmt.Errorf("%w: iamPath %q must start and end with '/'", provider.ErrInvalidConfig, path)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
+	var hc aws.HTTPClient = cfg.HTTPClient
+	if cfg.HTTPClient == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region), awsconfig.WithHTTPClient(hc)}
-	if cfg.AccessKeyID != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
+	// Static keys make a configuration of their own: nothing of the pod's environment or shared
+	// config files (profiles, CA bundles) is read. Without keys, the SDK's default chain decides.
+	awsCfg := aws.Config{
+		Region:      cfg.Region,
+		HTTPClient:  hc,
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)),
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: load AWS configuration: %w", provider.ErrInvalidConfig, err)
+	if cfg.AccessKeyID == "" {
+		var err error
+		if awsCfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.Region)); err != nil {
+			return nil, fmt.Errorf("%w: load the default AWS configuration: %w", provider.ErrInvalidConfig, err)
+		}
 	}
 	return &Client{
 		cfg:  cfg,
@@ -300,8 +305,7 @@ func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			var nsb *s3types.NoSuchBucket
-			if errors.As(err, &nsb) {
+			if code, _ := errorCode(err); code == "NoSuchBucket" {
 				return nil
 			}
 			return classify("list object versions", err)

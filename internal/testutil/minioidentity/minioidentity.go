@@ -49,6 +49,12 @@ func (i Identities) Put(ctx context.Context, accessKey, secretKey string, policy
 	return nil
 }
 
+// SetPolicy replaces the policy of the existing identity accessKey (made by Put). The user stays
+// enabled throughout, so requests in flight never see it missing.
+func (i Identities) SetPolicy(ctx context.Context, accessKey string, policy []byte) error {
+	return i.Admin.AddCannedPolicy(ctx, i.name(accessKey), policy)
+}
+
 // Delete removes user accessKey, its group (with the group's policy mapping) and its canned
 // policy. Absent ones are fine.
 func (i Identities) Delete(ctx context.Context, accessKey string) error {

@@ -4,6 +4,7 @@ package miniotest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,11 @@ type Server struct {
 	RootUser, RootPassword string
 	// DataDir holds the server's data.
 	DataDir string
+	// KMSKey is the name of the key of MinIO's built-in KMS (MINIO_KMS_SECRET_KEY, random per
+	// server). With a KMS, SSE-S3 works (PutObject with x-amz-server-side-encryption: AES256, as
+	// Terraform's S3 backend sends with encrypt = true, and PutBucketEncryption with AES256), and
+	// SSE-KMS works with this key name as the key id.
+	KMSKey string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -80,6 +86,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 		RootUser:     "admin" + randomHex(4),
 		RootPassword: randomHex(16),
 		DataDir:      filepath.Join(dir, "minio-data"),
+		KMSKey:       "tfstate-test-key",
 		done:         make(chan struct{}),
 	}
 	s.Endpoint = "http://" + s.Host
@@ -90,6 +97,10 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	kmsKey := make([]byte, 32)
+	if _, err := rand.Read(kmsKey); err != nil {
+		return nil, err
+	}
 	s.cmd = exec.Command(bin, "server", "--quiet", "--address", s.Host,
 		"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(consolePort)), s.DataDir)
 	s.cmd.Env = append(os.Environ(),
@@ -98,6 +109,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 		"MINIO_BROWSER=off",
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=1",
+		"MINIO_KMS_SECRET_KEY="+s.KMSKey+":"+base64.StdEncoding.EncodeToString(kmsKey),
 	)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

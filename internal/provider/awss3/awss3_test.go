@@ -1,0 +1,593 @@
+package awss3_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	miniogo "github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/tags"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/probe"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/awss3"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/providertest"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakeaws"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
+)
+
+var srv *miniotest.Server
+
+func TestMain(m *testing.M) { os.Exit(miniotest.RunTests(m, &srv)) }
+
+// env is a fake AWS account (IAM, STS and an S3 front) over the test's MinIO, and the operator's
+// admin keys in it.
+type env struct {
+	fake     *fakeaws.Server
+	ak, sk   string
+	iamPath  string
+	kmsKeyID string
+}
+
+var seq atomic.Int64
+
+func newEnv(t *testing.T, cfg fakeaws.Config, adminActions ...string) *env {
+	t.Helper()
+	cfg.MinIO = srv
+	f, err := fakeaws.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	ak, sk, err := f.AddPrincipal("tfstate-operator", adminActions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{fake: f, ak: ak, sk: sk, iamPath: fmt.Sprintf("/tfstate-operator/t%d/", seq.Add(1))}
+}
+
+func (e *env) config() awss3.Config {
+	return awss3.Config{
+		Region:          "us-east-1",
+		KMSKeyID:        e.kmsKeyID,
+		IAMPath:         e.iamPath,
+		S3Endpoint:      e.fake.S3Endpoint(),
+		IAMEndpoint:     e.fake.IAMEndpoint(),
+		STSEndpoint:     e.fake.STSEndpoint(),
+		AccessKeyID:     e.ak,
+		SecretAccessKey: e.sk,
+	}
+}
+
+func (e *env) client(t *testing.T) *awss3.Client {
+	t.Helper()
+	c, err := awss3.New(context.Background(), e.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// iam is a plain IAM client of the fake with the admin keys, for what a test does out of band.
+func (e *env) iam() *iam.Client {
+	return iam.New(iam.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(e.fake.IAMEndpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider(e.ak, e.sk, ""),
+	})
+}
+
+func (e *env) user(name string) *fakeaws.User {
+	for _, u := range e.fake.Users() {
+		if u.Name == name {
+			return &u
+		}
+	}
+	return nil
+}
+
+func freshBucket(*testing.T) string {
+	return fmt.Sprintf("aws-%d-%d", time.Now().UnixNano()%1e6, seq.Add(1))
+}
+
+// data is the provider's S3 side: the test's MinIO, behind the fake's front for the provider.
+func data() providertest.MinIODataPlane {
+	return providertest.MinIODataPlane{Host: srv.Host, RootUser: srv.RootUser, RootPassword: srv.RootPassword, Region: "us-east-1"}
+}
+
+func (e *env) harness(t *testing.T) providertest.Harness {
+	return providertest.Harness{Client: e.client(t), PutObject: data().PutObject(t), BucketName: freshBucket}
+}
+
+func owner(bucket string) provider.Owner {
+	return provider.Owner{Namespace: "team-b", Name: bucket, UID: "uid-" + bucket}
+}
+
+func TestConformance(t *testing.T) {
+	providertest.Run(t, func(t *testing.T) providertest.Harness { return newEnv(t, fakeaws.Config{}).harness(t) })
+}
+
+// TestEnforcement: the IAM users the provider creates, enforced by real S3 behind the fake.
+func TestEnforcement(t *testing.T) {
+	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
+		return providertest.S3Harness{Harness: newEnv(t, fakeaws.Config{}).harness(t), S3: data().S3}
+	})
+}
+
+// TestIssuedUserHoldsExactlyThePolicy: what IAM holds for a credential is one user under the IAM
+// path, with the permissions boundary, one inline policy whose text is awss3.Policy's, and one
+// access key: the one returned.
+func TestIssuedUserHoldsExactlyThePolicy(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{})
+	e.kmsKeyID = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	cfg := e.config()
+	cfg.PermissionsBoundaryARN = "arn:aws:iam::123456789012:policy/tfstate-boundary"
+	c, err := awss3.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		reason string
+		req    provider.CredentialRequest
+	}{
+		{"a writer of the whole bucket", provider.CredentialRequest{Name: "tfso-policy-rw", Bucket: bucket, Access: provider.ReadWrite}},
+		{"a reader confined to a prefix", provider.CredentialRequest{Name: "tfso-policy-ro", Bucket: bucket, Access: provider.ReadOnly, KeyPrefix: "network"}},
+	}
+	for _, tc := range cases {
+		cred, err := c.IssueCredential(ctx, tc.req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.reason, err)
+		}
+		u := e.user(tc.req.Name)
+		want := string(awss3.Policy(awss3.PolicyRequest{Partition: "aws", Bucket: bucket, Access: tc.req.Access, KeyPrefix: tc.req.KeyPrefix, KMSKeyARN: e.kmsKeyID}))
+		switch {
+		case u == nil:
+			t.Fatalf("%s: no IAM user %q", tc.reason, tc.req.Name)
+		case cred.ID != tc.req.Name || cred.Name != tc.req.Name:
+			t.Errorf("%s: credential id %q name %q, want the user's name %q", tc.reason, cred.ID, cred.Name, tc.req.Name)
+		case u.Path != e.iamPath || u.PermissionsBoundary != cfg.PermissionsBoundaryARN:
+			t.Errorf("%s: user path %q boundary %q, want %q %q", tc.reason, u.Path, u.PermissionsBoundary, e.iamPath, cfg.PermissionsBoundaryARN)
+		case len(u.Policies) != 1 || u.Policies[awss3.PolicyName] != want:
+			t.Errorf("%s: inline policies %v, want exactly %s = %s", tc.reason, u.Policies, awss3.PolicyName, want)
+		case len(u.AccessKeys) != 1 || u.AccessKeys[0].ID != cred.AccessKeyID || e.fake.SecretOf(cred.AccessKeyID) != cred.SecretAccessKey:
+			t.Errorf("%s: access keys %+v, want exactly the returned %s", tc.reason, u.AccessKeys, cred.AccessKeyID)
+		}
+	}
+}
+
+// TestPrefixScopedCredential: with a key prefix, real S3 lets the credential list, read and write
+// state under the prefix (workspace state included) and delete lock files there, and nothing else.
+func TestPrefixScopedCredential(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{})
+	c := e.client(t)
+	bucket := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	put := data().PutObject(t)
+	if err := put(ctx, bucket, "other/terraform.tfstate", []byte("theirs")); err != nil {
+		t.Fatal(err)
+	}
+	issue := func(name string, a provider.Access) *miniogo.Client {
+		cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: name, Bucket: bucket, Access: a, KeyPrefix: "network"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data().S3(t, cred)
+	}
+	rw, ro := issue("tfso-prefix-rw", provider.ReadWrite), issue("tfso-prefix-ro", provider.ReadOnly)
+	write := func(cl *miniogo.Client, key string) func() error {
+		return func() error {
+			_, err := cl.PutObject(ctx, bucket, key, strings.NewReader("{}"), 2, miniogo.PutObjectOptions{})
+			return err
+		}
+	}
+	read := func(cl *miniogo.Client, key string) func() error {
+		return func() error {
+			o, err := cl.GetObject(ctx, bucket, key, miniogo.GetObjectOptions{})
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			_, err = o.Stat()
+			return err
+		}
+	}
+	list := func(cl *miniogo.Client, prefix string) func() error {
+		return func() error {
+			for o := range cl.ListObjects(ctx, bucket, miniogo.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+				if o.Err != nil {
+					return o.Err
+				}
+			}
+			return nil
+		}
+	}
+	remove := func(cl *miniogo.Client, key string) func() error {
+		return func() error { return cl.RemoveObject(ctx, bucket, key, miniogo.RemoveObjectOptions{}) }
+	}
+	cases := []struct {
+		reason  string
+		call    func() error
+		allowed bool
+	}{
+		{"the writer writes the state under the prefix", write(rw, "network/terraform.tfstate"), true},
+		{"the writer writes workspace state under the prefix", write(rw, "network/env/dev/terraform.tfstate"), true},
+		{"the writer takes a lock under the prefix", write(rw, "network/terraform.tfstate.tflock"), true},
+		{"the writer releases that lock", remove(rw, "network/terraform.tfstate.tflock"), true},
+		{"the writer reads the state", read(rw, "network/terraform.tfstate"), true},
+		{"the writer lists the workspaces under the prefix", list(rw, "network/env/"), true},
+		{"the writer may not delete state (only lock files)", remove(rw, "network/terraform.tfstate"), false},
+		{"the writer may not write outside the prefix", write(rw, "other/terraform.tfstate"), false},
+		{"the writer may not write at Terraform's default workspace prefix", write(rw, "env:/dev/network/terraform.tfstate"), false},
+		{"the writer may not read outside the prefix", read(rw, "other/terraform.tfstate"), false},
+		{"the writer may not list outside the prefix", list(rw, "other/"), false},
+		{"the writer may not list the whole bucket", list(rw, ""), false},
+		{"the reader reads the state", read(ro, "network/terraform.tfstate"), true},
+		{"the reader lists under the prefix", list(ro, "network/"), true},
+		{"the reader may not write under the prefix", write(ro, "network/terraform.tfstate"), false},
+		{"the reader may not read outside the prefix", read(ro, "other/terraform.tfstate"), false},
+	}
+	for _, tc := range cases {
+		err := tc.call()
+		if tc.allowed && err != nil {
+			t.Errorf("%s: %v", tc.reason, err)
+		}
+		if !tc.allowed && (err == nil || miniogo.ToErrorResponse(err).Code != "AccessDenied") {
+			t.Errorf("%s: err = %v, want AccessDenied", tc.reason, err)
+		}
+	}
+}
+
+// TestProbePassesWithTheIssuedPolicy: the controller's credential probe needs nothing the policy
+// does not grant, with or without a prefix; it waits out a key that IAM has not propagated yet.
+func TestProbePassesWithTheIssuedPolicy(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{KeyPropagation: 2 * time.Second})
+	c := e.client(t)
+	bucket := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	p := probe.New(probe.WithPropagationWindow(20 * time.Second))
+	for i, tc := range []struct {
+		access provider.Access
+		prefix string
+	}{{provider.ReadWrite, ""}, {provider.ReadWrite, "network"}, {provider.ReadOnly, "network"}} {
+		cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-probe-%d", i), Bucket: bucket, Access: tc.access, KeyPrefix: tc.prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Probe(ctx, c.Settings(), bucket, cred, tc.access)
+		if err != nil {
+			t.Fatalf("%s with prefix %q: %v", tc.access, tc.prefix, err)
+		}
+		if res.ConditionalWrites != (tc.access == provider.ReadWrite) {
+			t.Errorf("%s with prefix %q: conditional writes %v", tc.access, tc.prefix, res.ConditionalWrites)
+		}
+	}
+}
+
+// TestBucketIsHardened: a created bucket has what AWS advises for state, and the tags that mark it
+// as ours; SSE-KMS uses the configured key with a bucket key.
+func TestBucketIsHardened(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		reason, kmsKeyID, wantAlgorithm string
+	}{
+		{"default: SSE-S3", "", "AES256"},
+		{"a KMS key: SSE-KMS with an S3 Bucket Key", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "aws:kms"},
+	}
+	for _, tc := range cases {
+		e := newEnv(t, fakeaws.Config{})
+		e.kmsKeyID = tc.kmsKeyID
+		c := e.client(t)
+		bucket := freshBucket(t)
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.EnableVersioning(ctx, bucket); err != nil {
+			t.Fatal(err)
+		}
+		got := e.fake.Bucket(bucket)
+		pab := got.PublicAccessBlock
+		if pab == nil || !pab.BlockPublicAcls || !pab.IgnorePublicAcls || !pab.BlockPublicPolicy || !pab.RestrictPublicBuckets {
+			t.Errorf("%s: public access block %+v, want all four on", tc.reason, pab)
+		}
+		if got.ObjectOwnership != "BucketOwnerEnforced" {
+			t.Errorf("%s: object ownership %q, want BucketOwnerEnforced", tc.reason, got.ObjectOwnership)
+		}
+		enc := e.encryption(t, bucket)
+		if enc.Algorithm != tc.wantAlgorithm || enc.KMSKeyID != tc.kmsKeyID || enc.BucketKeyEnabled != (tc.kmsKeyID != "") {
+			t.Errorf("%s: default encryption %+v, want %s with key %q", tc.reason, enc, tc.wantAlgorithm, tc.kmsKeyID)
+		}
+		root := data().Client(t, srv.RootUser, srv.RootPassword)
+		if v, err := root.GetBucketVersioning(ctx, bucket); err != nil || !v.Enabled() {
+			t.Errorf("%s: versioning %+v, %v; want Enabled", tc.reason, v, err)
+		}
+		tags, err := root.GetBucketTagging(ctx, bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{awss3.TagManagedBy: "tfstate-operator", awss3.TagOwnerNamespace: "team-b", awss3.TagOwnerName: bucket, awss3.TagOwnerUID: "uid-" + bucket}
+		for k, v := range want {
+			if tags.ToMap()[k] != v {
+				t.Errorf("%s: tags %v, want %s=%s", tc.reason, tags.ToMap(), k, v)
+			}
+		}
+		if obs, err := c.ObserveBucket(ctx, bucket); err != nil || obs.Owner == nil || *obs.Owner != owner(bucket) || !obs.Versioning {
+			t.Errorf("%s: observed %+v (owner %+v), %v", tc.reason, obs, obs.Owner, err)
+		}
+	}
+}
+
+// encryption is the bucket's default encryption: what the front recorded, or what MinIO holds.
+func (e *env) encryption(t *testing.T, bucket string) fakeaws.Encryption {
+	t.Helper()
+	if enc := e.fake.Bucket(bucket).Encryption; enc != nil {
+		return *enc
+	}
+	cfg, err := data().Client(t, srv.RootUser, srv.RootPassword).GetBucketEncryption(context.Background(), bucket)
+	if err != nil || len(cfg.Rules) != 1 {
+		t.Fatalf("bucket encryption %+v, %v", cfg, err)
+	}
+	r := cfg.Rules[0].Apply
+	return fakeaws.Encryption{Algorithm: r.SSEAlgorithm, KMSKeyID: r.KmsMasterKeyID}
+}
+
+// TestMarkKeepsOtherTags: adoption marks a bucket without dropping the tags its owner set.
+func TestMarkKeepsOtherTags(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{})
+	c := e.client(t)
+	bucket := freshBucket(t)
+	root := data().Client(t, srv.RootUser, srv.RootPassword)
+	if err := root.MakeBucket(ctx, bucket, miniogo.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	own, err := tags.NewTags(map[string]string{"cost-center": "platform"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := root.SetBucketTagging(ctx, bucket, own); err != nil {
+		t.Fatal(err)
+	}
+	if obs, err := c.ObserveBucket(ctx, bucket); err != nil || !obs.Exists || obs.Owner != nil {
+		t.Fatalf("observe of an unmarked bucket = %+v, %v; want exists, no owner", obs, err)
+	}
+	if err := c.MarkBucket(ctx, bucket, owner(bucket)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := root.GetBucketTagging(ctx, bucket)
+	if err != nil || got.ToMap()["cost-center"] != "platform" || got.ToMap()[awss3.TagOwnerUID] != "uid-"+bucket {
+		t.Fatalf("tags after marking: %v, %v; want cost-center kept and the owner added", got.ToMap(), err)
+	}
+}
+
+// TestRevokeTearsDownInIAMsOrder: keys, then the policy, then the user (IAM refuses to delete a
+// user that still has either); twice is fine.
+func TestRevokeTearsDownInIAMsOrder(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{})
+	c := e.client(t)
+	bucket := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-teardown-1", Bucket: bucket, Access: provider.ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.fake.Requests())
+	for range 2 {
+		if err := c.RevokeCredential(ctx, cred.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var order []string
+	for _, r := range e.fake.Requests()[before:] {
+		if r.Service == "iam" && r.Code == "" && strings.HasPrefix(r.Action, "Delete") {
+			order = append(order, r.Action)
+		}
+	}
+	if want := []string{"DeleteAccessKey", "DeleteUserPolicy", "DeleteUser"}; !slices.Equal(order, want) {
+		t.Fatalf("successful deletes %v, want %v", order, want)
+	}
+	if e.user(cred.ID) != nil {
+		t.Fatal("the user is still there")
+	}
+}
+
+// TestInterruptedIssueIsListedAndRevoked: a crash after CreateUser, or after PutUserPolicy, leaves a
+// user without a key under the backend's name prefix: listed (with no key) and revoked completely.
+func TestInterruptedIssueIsListedAndRevoked(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{})
+	c := e.client(t)
+	o := e.iam()
+	for i, withPolicy := range []bool{false, true} {
+		name := fmt.Sprintf("tfso-crashed-%d", i)
+		if _, err := o.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Path: aws.String(e.iamPath)}); err != nil {
+			t.Fatal(err)
+		}
+		if withPolicy {
+			doc := string(awss3.Policy(awss3.PolicyRequest{Bucket: "b-x", Access: provider.ReadWrite}))
+			if _, err := o.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String(awss3.PolicyName), PolicyDocument: aws.String(doc)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A user of the same name prefix outside the IAM path is not ours.
+	if _, err := o.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("tfso-crashed-elsewhere"), Path: aws.String("/other/")}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := c.ListCredentials(ctx, "tfso-crashed-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range live {
+		if l.AccessKeyID != "" {
+			t.Errorf("listed %+v with a key, want none", l)
+		}
+		names = append(names, l.ID)
+		if err := c.RevokeCredential(ctx, l.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(names, []string{"tfso-crashed-0", "tfso-crashed-1"}) {
+		t.Fatalf("listed %v, want the two users under the IAM path", names)
+	}
+	if e.user("tfso-crashed-0") != nil || e.user("tfso-crashed-1") != nil || e.user("tfso-crashed-elsewhere") == nil {
+		t.Fatalf("users after revoking: %+v", e.fake.Users())
+	}
+}
+
+// TestListCredentialsPages: the listing follows IAM's markers.
+func TestListCredentialsPages(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{MaxItems: 2})
+	c := e.client(t)
+	bucket := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 5 {
+		cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-page-%d", i), Bucket: bucket, Access: provider.ReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, cred.AccessKeyID)
+	}
+	live, err := c.ListCredentials(ctx, "tfso-page-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range live {
+		got = append(got, l.AccessKeyID)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed keys %v, want %v", got, want)
+	}
+}
+
+// TestErrorsAreClassified: what IAM and STS refuse becomes the error class the controller turns
+// into a stable condition reason.
+func TestErrorsAreClassified(t *testing.T) {
+	ctx := context.Background()
+	bucketOf := func(t *testing.T, e *env) string {
+		b := freshBucket(t)
+		if err := e.client(t).CreateBucket(ctx, provider.BucketRequest{Name: b, Owner: owner(b)}); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	t.Run("refused admin keys are InvalidConfig", func(t *testing.T) {
+		e := newEnv(t, fakeaws.Config{})
+		e.sk = "not-the-secret-key-of-this-principal00"
+		if err := e.client(t).Check(ctx); !errors.Is(err, provider.ErrInvalidConfig) || errors.Is(err, provider.ErrPermissionDenied) {
+			t.Fatalf("Check = %v, want ErrInvalidConfig", err)
+		}
+	})
+	t.Run("a missing IAM permission is PermissionDenied and names it", func(t *testing.T) {
+		e := newEnv(t, fakeaws.Config{}, "iam:ListUsers", "iam:CreateUser", "iam:ListAccessKeys", "iam:DeleteUser")
+		if err := e.client(t).Check(ctx); err != nil {
+			t.Fatalf("Check with the read permissions: %v", err)
+		}
+		_, err := e.client(t).IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-denied-1", Bucket: "b-x", Access: provider.ReadOnly})
+		if !errors.Is(err, provider.ErrPermissionDenied) || !strings.Contains(err.Error(), "iam:PutUserPolicy") {
+			t.Fatalf("IssueCredential = %v, want ErrPermissionDenied naming iam:PutUserPolicy", err)
+		}
+	})
+	t.Run("IAM's two-keys-per-user quota is QuotaExceeded", func(t *testing.T) {
+		e := newEnv(t, fakeaws.Config{})
+		b := bucketOf(t, e)
+		c := e.client(t)
+		req := provider.CredentialRequest{Name: "tfso-quota-1", Bucket: b, Access: provider.ReadOnly}
+		for range 2 {
+			if _, err := c.IssueCredential(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.IssueCredential(ctx, req); !errors.Is(err, provider.ErrQuotaExceeded) {
+			t.Fatalf("a third key for one user: %v, want ErrQuotaExceeded", err)
+		}
+	})
+	t.Run("throttling that outlasts the SDK's retries is RateLimited", func(t *testing.T) {
+		e := newEnv(t, fakeaws.Config{})
+		e.fake.InjectThrottle(10)
+		_, err := e.client(t).ListCredentials(ctx, "tfso-")
+		var rl *provider.RateLimitedError
+		if !errors.As(err, &rl) {
+			t.Fatalf("ListCredentials while throttled = %v, want RateLimitedError", err)
+		}
+	})
+}
+
+func TestSettings(t *testing.T) {
+	cases := []struct {
+		reason string
+		cfg    awss3.Config
+		want   provider.BackendSettings
+	}{
+		{"AWS itself: no endpoint, no skip flags, encrypt, versioning, prefix scoping",
+			awss3.Config{Region: "eu-west-1"},
+			provider.BackendSettings{Region: "eu-west-1", Encrypt: true, Versioning: true, PrefixScoping: true}},
+		{"SSE-KMS names the key for runners",
+			awss3.Config{Region: "eu-west-1", KMSKeyID: "arn:aws:kms:eu-west-1:111122223333:key/k"},
+			provider.BackendSettings{Region: "eu-west-1", Encrypt: true, KMSKeyID: "arn:aws:kms:eu-west-1:111122223333:key/k", Versioning: true, PrefixScoping: true}},
+		{"endpoint overrides reach runners, with path style; still AWS (no S3-compatible flags)",
+			awss3.Config{Region: "us-gov-west-1", S3Endpoint: "https://s3.example.test/", STSEndpoint: "https://sts.example.test", IAMEndpoint: "https://iam.example.test"},
+			provider.BackendSettings{Region: "us-gov-west-1", EndpointURL: "https://s3.example.test", STSEndpointURL: "https://sts.example.test", UsePathStyle: true, Encrypt: true, Versioning: true, PrefixScoping: true}},
+	}
+	for _, tc := range cases {
+		tc.cfg.AccessKeyID, tc.cfg.SecretAccessKey = "AKIAEXAMPLE", "secret"
+		c, err := awss3.New(context.Background(), tc.cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.reason, err)
+		}
+		if got := c.Settings(); got != tc.want {
+			t.Errorf("%s: settings %+v, want %+v", tc.reason, got, tc.want)
+		}
+	}
+}
+
+func TestBadConfigIsInvalidConfig(t *testing.T) {
+	good := awss3.Config{Region: "eu-west-1", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "secret"}
+	cases := []struct {
+		reason string
+		mutate func(*awss3.Config)
+	}{
+		{"no region", func(c *awss3.Config) { c.Region = "" }},
+		{"half a static key", func(c *awss3.Config) { c.SecretAccessKey = "" }},
+		{"an S3 endpoint with a bucket path", func(c *awss3.Config) { c.S3Endpoint = "https://s3.example.test/tfstate" }},
+		{"an IAM endpoint without scheme", func(c *awss3.Config) { c.IAMEndpoint = "iam.amazonaws.com" }},
+		{"an IAM path without its slashes", func(c *awss3.Config) { c.IAMPath = "tfstate" }},
+	}
+	for _, tc := range cases {
+		cfg := good
+		tc.mutate(&cfg)
+		if _, err := awss3.New(context.Background(), cfg); !errors.Is(err, provider.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want ErrInvalidConfig", tc.reason, err)
+		}
+	}
+}
