@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -589,5 +590,33 @@ func TestBadConfigIsInvalidConfig(t *testing.T) {
 		if _, err := awss3.New(context.Background(), cfg); !errors.Is(err, provider.ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", tc.reason, err)
 		}
+	}
+}
+
+// TestDefaultCredentialChain: without static keys the SDK's default chain is used (here its
+// environment step; IRSA and Pod Identity are further steps of the same chain).
+func TestDefaultCredentialChain(t *testing.T) {
+	e := newEnv(t, fakeaws.Config{})
+	t.Setenv("AWS_ACCESS_KEY_ID", e.ak)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", e.sk)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_CA_BUNDLE", "") // the machine's, if any, is not this test's business
+	t.Setenv("AWS_PROFILE", "")
+	cfg := e.config()
+	cfg.AccessKeyID, cfg.SecretAccessKey = "", ""
+	c, err := awss3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(context.Background()); err != nil {
+		t.Fatalf("Check with the environment's keys: %v", err)
+	}
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-wrong-secret-wrong-secret00")
+	if c, err = awss3.New(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(context.Background()); !errors.Is(err, provider.ErrInvalidConfig) {
+		t.Fatalf("Check with a wrong secret in the environment: %v, want ErrInvalidConfig", err)
 	}
 }
