@@ -45,6 +45,9 @@ func access(sb *v1alpha1.StateBackend) provider.Access {
 //  3. If the Secret's credential no longer fits the spec (or there is none), a new one is issued
 //     under a name recorded in status first, written to the Secret at once, and only then is the
 //     old one revoked, so a runner never holds a key that was revoked before its replacement.
+//     A rotation (spec.credentials) does the same, but the old credential is kept as
+//     status.previousCredential until its revokeAt, so runs that started with it can finish; at
+//     most one credential is ever in that grace.
 //  4. A credential not yet proven is probed with its own signed S3 calls; the probe also decides
 //     whether use_lockfile is emitted.
 func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *scope) (ctrl.Result, error) {
@@ -66,20 +69,48 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 	if err != nil {
 		return r.credentialNotReady(s, fmt.Errorf("list credentials: %w", err))
 	}
+	now := r.Now()
 	var current *provider.CredentialInfo
+	prev, prevLive := sb.Status.PreviousCredential, false
 	for i := range live {
 		if held.AccessKeyID != "" && live[i].AccessKeyID == held.AccessKeyID {
 			current = &live[i]
 			continue
 		}
-		if err := r.revoke(ctx, s, live[i], "not held by the Secret"); err != nil {
+		if prev != nil && live[i].ID == prev.ID && now.Before(prev.RevokeAt.Time) {
+			prevLive = true // in its grace period
+			continue
+		}
+		why := "not held by the Secret"
+		if prev != nil && live[i].ID == prev.ID {
+			why = "replaced by rotation; its grace period is over"
+		}
+		if err := r.revoke(ctx, s, live[i], why); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
+	if !prevLive {
+		sb.Status.PreviousCredential = nil
+	}
 
+	rotate := ""
 	if current != nil && secretFits(secret, sb) {
+		rotate = rotationDue(sb, now)
+	}
+	if current != nil && secretFits(secret, sb) && rotate == "" {
 		held.ID, held.Name, held.ExpiresAt = current.ID, current.Name, current.ExpiresAt
 	} else {
+		if rotate != "" {
+			// At most one credential in grace: the one an earlier rotation replaced goes now. The
+			// current one is recorded as previous before the new one is issued (issue patches
+			// status first), so a crash after the Secret switched still leaves it its grace.
+			if old := sb.Status.PreviousCredential; old != nil && old.ID != current.ID {
+				if err := r.revoke(ctx, s, provider.CredentialInfo{ID: old.ID, Name: old.Name}, "replaced by a second rotation within its grace period"); err != nil {
+					return ctrl.Result{}, err
+				}
+			}
+			sb.Status.PreviousCredential = &v1alpha1.RetiredCredentialStatus{Name: current.Name, ID: current.ID, RevokeAt: metav1.Time{Time: now.Add(revokeAfter(sb))}}
+		}
 		issued, err := r.issue(ctx, s)
 		if err != nil {
 			return ctrl.Result{}, err
@@ -88,7 +119,12 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 			// The new credential is not held anywhere: the next reconcile lists and revokes it.
 			return ctrl.Result{}, err
 		}
-		if current != nil {
+		switch {
+		case rotate != "":
+			r.event(sb, corev1.EventTypeNormal, v1alpha1.ReasonCredentialRotated, "RotateCredential",
+				"rotated credential %q to %q (%s); the old one is revoked at %s", current.Name, issued.Name, rotate,
+				sb.Status.PreviousCredential.RevokeAt.UTC().Format(time.RFC3339))
+		case current != nil:
 			if err := r.revoke(ctx, s, *current, "replaced"); err != nil {
 				return ctrl.Result{}, err
 			}
@@ -96,6 +132,55 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 		held = issued
 	}
 	return r.verifyAndPublish(ctx, s, secret, held)
+}
+
+// defaultRevokeAfter is how long a rotated-out credential keeps working when the spec does not say.
+const defaultRevokeAfter = time.Hour
+
+func revokeAfter(sb *v1alpha1.StateBackend) time.Duration {
+	if c := sb.Spec.Credentials; c != nil && c.RevokeAfter != nil {
+		return c.RevokeAfter.Duration
+	}
+	return defaultRevokeAfter
+}
+
+// rotationDue says why the current credential must be rotated now ("" when it need not): a new
+// spec.credentials.rotationRequest, or the rotation period elapsed since it was issued.
+func rotationDue(sb *v1alpha1.StateBackend, now time.Time) string {
+	policy, st := sb.Spec.Credentials, sb.Status.Credential
+	if policy == nil || st == nil {
+		return ""
+	}
+	if policy.RotationRequest != "" && policy.RotationRequest != st.RotationRequest {
+		return fmt.Sprintf("rotation requested (%q)", policy.RotationRequest)
+	}
+	if at := nextRotation(sb); at != nil && !now.Before(*at) {
+		return fmt.Sprintf("older than rotationPeriod %s", policy.RotationPeriod.Duration)
+	}
+	return ""
+}
+
+// nextRotation is when the rotation period replaces the current credential (nil: never).
+func nextRotation(sb *v1alpha1.StateBackend) *time.Time {
+	policy, st := sb.Spec.Credentials, sb.Status.Credential
+	if policy == nil || policy.RotationPeriod == nil || st == nil || st.IssuedAt == nil {
+		return nil
+	}
+	at := st.IssuedAt.Add(policy.RotationPeriod.Duration)
+	return &at
+}
+
+// wakeAt is the earliest time a rotation step is due for sb (zero: none): the next scheduled
+// rotation or the end of the previous credential's grace.
+func wakeAt(sb *v1alpha1.StateBackend) time.Time {
+	var at time.Time
+	if n := nextRotation(sb); n != nil {
+		at = *n
+	}
+	if p := sb.Status.PreviousCredential; p != nil && (at.IsZero() || p.RevokeAt.Before(&metav1.Time{Time: at})) {
+		at = p.RevokeAt.Time
+	}
+	return at
 }
 
 // issue records the new credential's name in status, then asks the provider for it.
@@ -123,6 +208,9 @@ func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.
 		cred.Name = name
 	}
 	sb.Status.Credential = &v1alpha1.CredentialStatus{Name: cred.Name, ID: cred.ID, IssuedAt: &metav1.Time{Time: now}, ExpiresAt: optionalTime(cred.ExpiresAt)}
+	if p := sb.Spec.Credentials; p != nil {
+		sb.Status.Credential.RotationRequest = p.RotationRequest
+	}
 	r.event(sb, corev1.EventTypeNormal, v1alpha1.ReasonCredentialIssued, "IssueCredential", "issued %s credential %q (id %s) for bucket %q", access(sb), cred.Name, cred.ID, sb.Status.BucketName)
 	return cred, nil
 }
@@ -161,7 +249,11 @@ func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope,
 	if st == nil || st.ID != cred.ID {
 		// Status lost (restored from backup, or written by an older version): rebuild it from the
 		// provider's listing rather than trusting it.
-		st = &v1alpha1.CredentialStatus{Name: cred.Name, ID: cred.ID, ExpiresAt: optionalTime(cred.ExpiresAt)}
+		// Its age is unknown: the rotation clock starts now.
+		st = &v1alpha1.CredentialStatus{Name: cred.Name, ID: cred.ID, IssuedAt: &metav1.Time{Time: r.Now()}, ExpiresAt: optionalTime(cred.ExpiresAt)}
+		if p := sb.Spec.Credentials; p != nil {
+			st.RotationRequest = p.RotationRequest // the request is answered by this credential
+		}
 		sb.Status.Credential = st
 	}
 	if st.VerifiedAt == nil || sb.Status.Locking == "" {
@@ -191,6 +283,10 @@ func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope,
 	}
 	if err := r.writeConfigMap(ctx, s); err != nil {
 		return ctrl.Result{}, err
+	}
+	st.NextRotationAt = nil
+	if n := nextRotation(sb); n != nil {
+		st.NextRotationAt = &metav1.Time{Time: *n}
 	}
 	r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
 		fmt.Sprintf("credential %q (%s) was proven against bucket %q; locking: %s", cred.Name, access(sb), sb.Status.BucketName, sb.Status.Locking))

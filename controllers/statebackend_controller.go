@@ -167,7 +167,12 @@ func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) 
 	}
 	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
 		fmt.Sprintf("Secret %q holds a verified credential for bucket %q", s.sb.Status.SecretName, s.sb.Status.BucketName))
-	return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
+	next := r.DriftInterval
+	if at := wakeAt(s.sb); !at.IsZero() {
+		// A rotation or the end of a grace period is due sooner than the drift check.
+		next = min(next, max(at.Sub(r.Now()), time.Second))
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
 }
 
 // outcome ends a reconcile that stopped early. A provider that asked us to slow down is looked at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -52,6 +53,9 @@ func TestAdmissionRejectsBadSpecs(t *testing.T) {
 		{"workspaces outside the key prefix could not be written", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.KeyPrefix, sb.Spec.WorkspaceKeyPrefix = "network", "env"
 		}, "spec.workspaceKeyPrefix must lie under spec.keyPrefix"},
+		{"a rotation period under a minute would rotate in a loop", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{RotationPeriod: &metav1.Duration{Duration: 30 * time.Second}}
+		}, "rotationPeriod must be at least 1m"},
 		{"parent segments in the key prefix are refused", func(sb *v1alpha1.StateBackend) { sb.Spec.KeyPrefix = "a/../b" }, "spec.keyPrefix must not contain"},
 		{"unknown R2 jurisdictions are refused", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.CloudflareR2 = &v1alpha1.CloudflareR2BackendOptions{Jurisdiction: "us"}

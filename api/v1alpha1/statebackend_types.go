@@ -142,11 +142,39 @@ type StateBackendSpec struct {
 	// +optional
 	CloudflareR2 *CloudflareR2BackendOptions `json:"cloudflareR2,omitempty"`
 
+	// Credentials says how the issued credential is rotated.
+	// +optional
+	Credentials *CredentialPolicy `json:"credentials,omitempty"`
+
 	// AdoptExistingBucket asks to take over an existing bucket that carries no ownership marker. It
 	// takes effect only when the provider sets allowBucketAdoption. A bucket marked as owned by
 	// another StateBackend is never adopted.
 	// +optional
 	AdoptExistingBucket bool `json:"adoptExistingBucket,omitempty"`
+}
+
+// CredentialPolicy says how a StateBackend's credential is rotated. A rotation issues a new
+// credential, switches the Secret to it, and revokes the old one only after revokeAfter, so a
+// runner that read the Secret before the switch finishes its run.
+type CredentialPolicy struct {
+	// RotationPeriod is the age at which the credential is replaced, e.g. 720h. Unset: never on a
+	// schedule. At least 1m.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="spec.credentials.rotationPeriod must be at least 1m"
+	// +optional
+	RotationPeriod *metav1.Duration `json:"rotationPeriod,omitempty"`
+
+	// RevokeAfter is how long a replaced credential keeps working after the Secret switched away
+	// from it: long enough for a running `terraform apply` to finish. Default 1h.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="spec.credentials.revokeAfter must not be negative"
+	// +optional
+	RevokeAfter *metav1.Duration `json:"revokeAfter,omitempty"`
+
+	// RotationRequest rotates the credential once whenever it changes (any text, e.g. a date):
+	// manual rotation that GitOps can bump. status.credential.rotationRequest shows the request
+	// the current credential answered.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	RotationRequest string `json:"rotationRequest,omitempty"`
 }
 
 // CloudflareR2BackendOptions are a StateBackend's Cloudflare R2 settings.
@@ -201,6 +229,9 @@ const (
 	ReasonInvalidBackendSettings = "InvalidBackendSettings"
 	// ReasonProviderInUse: a deleted provider waits for the StateBackends that use it to go.
 	ReasonProviderInUse = "ProviderInUse"
+	// ReasonCredentialRotated (event): a new credential replaced the old one, which is revoked
+	// after spec.credentials.revokeAfter.
+	ReasonCredentialRotated = "CredentialRotated"
 )
 
 // VersioningState is whether the bucket keeps old object versions.
@@ -248,6 +279,21 @@ type CredentialStatus struct {
 	// VerifiedAt is when the credential was last proven with signed S3 calls of its own.
 	// +optional
 	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
+	// NextRotationAt is when spec.credentials.rotationPeriod replaces it.
+	// +optional
+	NextRotationAt *metav1.Time `json:"nextRotationAt,omitempty"`
+	// RotationRequest is the spec.credentials.rotationRequest this credential was issued under.
+	// +optional
+	RotationRequest string `json:"rotationRequest,omitempty"`
+}
+
+// RetiredCredentialStatus is a replaced credential that still works until RevokeAt.
+type RetiredCredentialStatus struct {
+	// Name and ID of the credential, as in CredentialStatus.
+	Name string `json:"name"`
+	ID   string `json:"id"`
+	// RevokeAt is when it is revoked.
+	RevokeAt metav1.Time `json:"revokeAt"`
 }
 
 // StateBackendStatus is the observed state of a StateBackend.
@@ -284,6 +330,10 @@ type StateBackendStatus struct {
 	// Credential is the live credential, without secret material.
 	// +optional
 	Credential *CredentialStatus `json:"credential,omitempty"`
+	// PreviousCredential is the credential a rotation replaced, still working until its RevokeAt so
+	// that runs that started with it can finish. At most one.
+	// +optional
+	PreviousCredential *RetiredCredentialStatus `json:"previousCredential,omitempty"`
 	// Versioning is whether the bucket keeps old versions of the state.
 	// +optional
 	Versioning VersioningState `json:"versioning,omitempty"`
