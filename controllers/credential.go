@@ -348,19 +348,32 @@ func (r *StateBackendReconciler) ownedSecret(ctx context.Context, s *scope) (*co
 
 // secretCredential reads the credential a Secret holds.
 func secretCredential(secret *corev1.Secret) provider.Credential {
-	return provider.Credential{
-		Name:            secret.Annotations[AnnotationCredentialName],
-		AccessKeyID:     string(secret.Data[backendconfig.EnvAccessKeyID]),
-		SecretAccessKey: string(secret.Data[backendconfig.EnvSecretAccessKey]),
-		SessionToken:    string(secret.Data[backendconfig.EnvSessionToken]),
-	}
+	c := backendconfig.CredentialFromSecret(secret.Data)
+	c.Name = secret.Annotations[AnnotationCredentialName]
+	return c
 }
 
 // secretFits reports whether the Secret's credential was issued for the current bucket and access.
 func secretFits(secret *corev1.Secret, sb *v1alpha1.StateBackend) bool {
 	return secret.Annotations[AnnotationCredentialAccess] == string(access(sb)) &&
 		secret.Annotations[AnnotationBucket] == sb.Status.BucketName &&
-		len(secret.Data[backendconfig.EnvSecretAccessKey]) > 0
+		secretCredential(secret).SecretAccessKey != ""
+}
+
+// isolation is the isolated Secret shape the spec asks for (nil: environment variables).
+func isolation(sb *v1alpha1.StateBackend) *backendconfig.Isolation {
+	iso := sb.Spec.Isolation
+	if iso == nil {
+		return nil
+	}
+	out := &backendconfig.Isolation{MountPath: iso.MountPath, Profile: iso.Profile}
+	if out.MountPath == "" {
+		out.MountPath = v1alpha1.DefaultIsolationMountPath
+	}
+	if out.Profile == "" {
+		out.Profile = v1alpha1.DefaultIsolationProfile
+	}
+	return out
 }
 
 // workspaceKeyPrefix is the spec's, or under spec.keyPrefix when only that is set: Terraform's
@@ -380,6 +393,7 @@ func (r *StateBackendReconciler) renderInput(s *scope) backendconfig.Input {
 		Key:                sb.Spec.Key,
 		WorkspaceKeyPrefix: workspaceKeyPrefix(sb),
 		UseLockfile:        sb.Status.Locking == v1alpha1.LockingLockfile,
+		Isolation:          isolation(sb),
 		OmitCLIArgs:        sb.Spec.OmitCLIArgs,
 	}
 }

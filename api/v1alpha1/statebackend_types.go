@@ -123,6 +123,15 @@ type StateBackendSpec struct {
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
 
+	// Isolation renders the Secret as AWS shared credentials and config files (keys "credentials"
+	// and "config") holding one named profile, instead of environment variables, for runners that
+	// also run the AWS provider: with envFrom, the state credential would be in AWS_* variables
+	// that the provider picks up too. Runners mount the Secret at mountPath and use the
+	// ConfigMap's backend file, which selects the profile and the files. TF_CLI_ARGS_init is not
+	// written.
+	// +optional
+	Isolation *IsolationOptions `json:"isolation,omitempty"`
+
 	// OmitCLIArgs leaves TF_CLI_ARGS_init out of the Secret. Set it for runners that refuse
 	// TF_CLI_ARGS* variables (Flux tofu-controller and anything else built on terraform-exec); they
 	// take the backend settings from the ConfigMap instead.
@@ -151,6 +160,27 @@ type StateBackendSpec struct {
 	// another StateBackend is never adopted.
 	// +optional
 	AdoptExistingBucket bool `json:"adoptExistingBucket,omitempty"`
+}
+
+// Defaults of IsolationOptions.
+const (
+	DefaultIsolationMountPath = "/var/run/secrets/tfstate"
+	DefaultIsolationProfile   = "tfstate"
+)
+
+// IsolationOptions says where runners mount the isolated Secret and which profile it holds.
+type IsolationOptions struct {
+	// MountPath is the directory where runners mount the Secret; the backend file names the files
+	// under it. Default /var/run/secrets/tfstate.
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$`
+	// +optional
+	MountPath string `json:"mountPath,omitempty"`
+	// Profile is the profile name in both files. Default tfstate.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	// +optional
+	Profile string `json:"profile,omitempty"`
 }
 
 // CredentialPolicy says how a StateBackend's credential is rotated. A rotation issues a new

@@ -48,6 +48,23 @@ const (
 	ConfigMapCABundle = "ca.crt"
 )
 
+// Secret keys of the isolated shape: AWS shared credentials and config files, mounted as files.
+const (
+	SecretCredentialsFile = "credentials"
+	SecretConfigFile      = "config"
+)
+
+// Isolation renders the Secret as AWS shared credentials and config files holding one named
+// profile, instead of environment variables: runners that also run the AWS provider must not have
+// the state credential in AWS_* variables (terraform-provider-aws #23052). The backend file selects
+// the profile and the files where the runner mounts the Secret.
+type Isolation struct {
+	// MountPath is the directory where runners mount the Secret.
+	MountPath string
+	// Profile is the profile name in both files.
+	Profile string
+}
+
 // Input is everything the renderer needs; nothing in it is secret.
 type Input struct {
 	// Settings describe the store (region, endpoint, path style, S3-compatibility, encryption).
@@ -61,6 +78,9 @@ type Input struct {
 	// UseLockfile emits use_lockfile=true. Set it only when a probe proved the store refuses a
 	// second conditional PutObject: otherwise the lock would not exclude anything.
 	UseLockfile bool
+	// Isolation, when set, renders the Secret as shared credentials and config files (and no
+	// environment variables at all) and makes the backend file select them.
+	Isolation *Isolation
 	// OmitCLIArgs leaves TF_CLI_ARGS_init out of the Secret. Flux tofu-controller runs Terraform
 	// through hashicorp/terraform-exec, whose environment API refuses TF_CLI_ARGS, TF_CLI_ARGS_* and
 	// TF_VAR_* (tfexec/cmd.go: prohibitedEnvVars, prohibitedEnvVarPrefixes); such runners take the
@@ -79,6 +99,8 @@ var (
 	keyPattern    = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
 	regionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	kmsPattern    = regexp.MustCompile(`^[A-Za-z0-9:/_.-]{1,1000}$`)
+	mountPattern  = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
+	profilePat    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	urlPattern    = regexp.MustCompile(`^https?://[A-Za-z0-9.:\[\]_-]+(/[A-Za-z0-9._~/-]*)?$`)
 )
 
@@ -155,6 +177,15 @@ func arguments(in Input) ([]argument, error) {
 	if in.UseLockfile {
 		flag("use_lockfile")
 	}
+	if iso := in.Isolation; iso != nil {
+		if !mountPattern.MatchString(iso.MountPath) || strings.Contains("/"+iso.MountPath+"/", "/../") || strings.Contains("/"+iso.MountPath+"/", "/./") {
+			return nil, unsafe("isolation mount path", "must be an absolute path of letters, digits, '.', '_' and '-' segments")
+		}
+		if !profilePat.MatchString(iso.Profile) {
+			return nil, unsafe("isolation profile", "must be 1-64 letters, digits, '_' and '-'")
+		}
+		args = append(args, argument{name: "profile", value: iso.Profile})
+	}
 	return args, nil
 }
 
@@ -178,6 +209,9 @@ func SecretData(in Input, cred provider.Credential) (map[string][]byte, error) {
 	}
 	if cred.AccessKeyID == "" || cred.SecretAccessKey == "" {
 		return nil, errors.New("credential has no access key id or secret access key")
+	}
+	if in.Isolation != nil {
+		return sharedFiles(in, cred), nil
 	}
 	data := map[string][]byte{
 		EnvAccessKeyID:     []byte(cred.AccessKeyID),
@@ -208,6 +242,51 @@ func SecretData(in Input, cred provider.Credential) (map[string][]byte, error) {
 	return data, nil
 }
 
+// sharedFiles is the isolated Secret: a credentials file and a config file with one profile. The
+// config file carries what the environment would (region, endpoint, checksum settings), so a
+// runner's environment holds nothing of the state backend. Keys and secrets are of the characters
+// AWS and the stores use ([A-Za-z0-9+/=]), which need no quoting in these INI files.
+func sharedFiles(in Input, cred provider.Credential) map[string][]byte {
+	p := in.Isolation.Profile
+	var creds, cfg strings.Builder
+	fmt.Fprintf(&creds, "[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", p, cred.AccessKeyID, cred.SecretAccessKey)
+	if cred.SessionToken != "" {
+		fmt.Fprintf(&creds, "aws_session_token = %s\n", cred.SessionToken)
+	}
+	fmt.Fprintf(&cfg, "[profile %s]\nregion = %s\n", p, in.Settings.Region)
+	if in.Settings.S3Compatible {
+		cfg.WriteString("request_checksum_calculation = when_required\nresponse_checksum_validation = when_required\n")
+	}
+	return map[string][]byte{SecretCredentialsFile: []byte(creds.String()), SecretConfigFile: []byte(cfg.String())}
+}
+
+// CredentialFromSecret reads the credential back from Secret data of either shape.
+func CredentialFromSecret(data map[string][]byte) provider.Credential {
+	if f, ok := data[SecretCredentialsFile]; ok {
+		var c provider.Credential
+		for _, line := range strings.Split(string(f), "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "aws_access_key_id":
+				c.AccessKeyID = strings.TrimSpace(v)
+			case "aws_secret_access_key":
+				c.SecretAccessKey = strings.TrimSpace(v)
+			case "aws_session_token":
+				c.SessionToken = strings.TrimSpace(v)
+			}
+		}
+		return c
+	}
+	return provider.Credential{
+		AccessKeyID:     string(data[EnvAccessKeyID]),
+		SecretAccessKey: string(data[EnvSecretAccessKey]),
+		SessionToken:    string(data[EnvSessionToken]),
+	}
+}
+
 // ConfigMapData renders the ConfigMap's data: the backend file, one key per backend argument (for
 // Flux tofu-controller's backendConfigsFrom, which passes each selected key as
 // -backend-config key=value) and the CA bundle. No secret material.
@@ -220,7 +299,11 @@ func ConfigMapData(in Input) (map[string]string, error) {
 	var file strings.Builder
 	file.WriteString("# Terraform s3 backend settings written by tfstate-operator.\n")
 	file.WriteString("# Use with: terraform init -backend-config=" + ConfigMapBackendFile + "\n")
-	file.WriteString("# Credentials come from the Secret's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).\n")
+	if in.Isolation != nil {
+		file.WriteString("# Credentials come from the Secret mounted at " + in.Isolation.MountPath + " (profile " + in.Isolation.Profile + "), not from the environment.\n")
+	} else {
+		file.WriteString("# Credentials come from the Secret's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).\n")
+	}
 	for _, a := range args {
 		data[a.name] = a.value
 		if a.bool {
@@ -238,6 +321,10 @@ func ConfigMapData(in Input) (map[string]string, error) {
 	}
 	if len(endpoints) > 0 {
 		file.WriteString("endpoints = {\n" + strings.Join(endpoints, "") + "}\n")
+	}
+	if iso := in.Isolation; iso != nil {
+		fmt.Fprintf(&file, "shared_credentials_files = [%q]\nshared_config_files = [%q]\n",
+			iso.MountPath+"/"+SecretCredentialsFile, iso.MountPath+"/"+SecretConfigFile)
 	}
 	data[ConfigMapBackendFile] = file.String()
 	if in.Settings.CABundle != "" {

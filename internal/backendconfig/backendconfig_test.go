@@ -238,3 +238,48 @@ func FuzzCLIArgs(f *testing.F) {
 		}
 	})
 }
+
+func TestIsolatedSecretIsSharedFilesOnly(t *testing.T) {
+	in := Input{Settings: minioSettings, Bucket: "abc", Key: "k", UseLockfile: true, Isolation: &Isolation{MountPath: "/var/run/secrets/tfstate", Profile: "tfstate"}}
+	withToken := provider.Credential{AccessKeyID: "AKIA1", SecretAccessKey: "s3cr3t+/=", SessionToken: "tok"}
+	data, err := SecretData(in, withToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(data)); !slices.Equal(got, []string{SecretConfigFile, SecretCredentialsFile}) {
+		t.Fatalf("keys = %v, want only the two files (no AWS_* variables, no TF_CLI_ARGS_init)", got)
+	}
+	wantCreds := "[tfstate]\naws_access_key_id = AKIA1\naws_secret_access_key = s3cr3t+/=\naws_session_token = tok\n"
+	wantConfig := "[profile tfstate]\nregion = us-east-1\nrequest_checksum_calculation = when_required\nresponse_checksum_validation = when_required\n"
+	if string(data[SecretCredentialsFile]) != wantCreds || string(data[SecretConfigFile]) != wantConfig {
+		t.Fatalf("files:\n%s\n%s\nwant\n%s\n%s", data[SecretCredentialsFile], data[SecretConfigFile], wantCreds, wantConfig)
+	}
+	if got := CredentialFromSecret(data); got != withToken {
+		t.Fatalf("read back %+v, want %+v", got, withToken)
+	}
+	cm, err := ConfigMapData(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`profile = "tfstate"`, `shared_credentials_files = ["/var/run/secrets/tfstate/credentials"]`, `shared_config_files = ["/var/run/secrets/tfstate/config"]`} {
+		if !strings.Contains(cm[ConfigMapBackendFile], want+"\n") {
+			t.Errorf("backend file lacks %s:\n%s", want, cm[ConfigMapBackendFile])
+		}
+	}
+	for _, bad := range []Isolation{{MountPath: "relative", Profile: "p"}, {MountPath: "/a/../b", Profile: "p"}, {MountPath: "/a b", Profile: "p"}, {MountPath: "/a", Profile: "p]"}, {MountPath: "/a", Profile: ""}} {
+		in.Isolation = &bad
+		if _, err := SecretData(in, withToken); !errors.Is(err, ErrUnsafeValue) {
+			t.Errorf("isolation %+v: err = %v, want ErrUnsafeValue", bad, err)
+		}
+	}
+}
+
+func TestCredentialFromEnvironmentSecret(t *testing.T) {
+	data, err := SecretData(Input{Settings: minioSettings, Bucket: "abc"}, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := CredentialFromSecret(data); got.AccessKeyID != cred.AccessKeyID || got.SecretAccessKey != cred.SecretAccessKey {
+		t.Fatalf("read back %+v", got)
+	}
+}

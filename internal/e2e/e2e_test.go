@@ -49,6 +49,7 @@ func TestTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	b.metricsReport(ctx, t, "minio")
 	b.handEditsAreReverted(ctx, t)
 	namespacedProviderIsChecked(ctx, t, env, applied.Namespace)
+	isolatedRunnerIgnoresProviderCredentials(ctx, t, env, applied)
 
 	b.deleteKeepsStateRevokesKeys(ctx, t)
 	logHoldsNoSecret(t, env, map[string]string{
