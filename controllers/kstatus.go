@@ -21,6 +21,7 @@ var stalledReasons = map[string]bool{
 	v1alpha1.ReasonConfigMapConflict:        true,
 	v1alpha1.ReasonCredentialRejected:       true,
 	v1alpha1.ReasonInvalidBackendSettings:   true,
+	v1alpha1.ReasonBucketReferenceRefused:   true,
 }
 
 // setKstatusConditions derives Reconciling and Stalled from Ready, the abnormal-true conditions

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -72,6 +73,7 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		return ctrl.Result{}, nil
 	}
 	s.provider, s.settings, s.allowAdoption, s.providerResolved = c, c.Settings(), spec.AllowBucketAdoption, true
+	s.allowCrossNamespaceReads = spec.AllowCrossNamespaceBucketReads
 	s.sb.Status.Endpoint = s.settings.EndpointURL
 	s.sb.Status.Region = s.settings.Region
 	// Recorded with the bucket name, before the bucket is created: a later change of the
@@ -117,6 +119,9 @@ func owner(sb *v1alpha1.StateBackend) provider.Owner {
 
 // reconcileBucket makes sure the bucket exists, is ours and keeps versions.
 func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) (ctrl.Result, error) {
+	if s.sb.Spec.BucketFrom != nil {
+		return r.referencedBucket(ctx, s)
+	}
 	sb, p := s.sb, s.provider
 	name := bucketName(sb)
 	if sb.Status.BucketName != name {
@@ -161,6 +166,51 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 	}
 	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionTrue, v1alpha1.ReasonReady, msg)
 	return ctrl.Result{}, nil
+}
+
+// referencedBucket is reconcileBucket for a reader (spec.bucketFrom): the bucket is the other
+// StateBackend's, once it has one; nothing is created, marked or changed.
+func (r *StateBackendReconciler) referencedBucket(ctx context.Context, s *scope) (ctrl.Result, error) {
+	sb, ref := s.sb, s.sb.Spec.BucketFrom
+	ns := ref.Namespace
+	if ns == "" {
+		ns = sb.Namespace
+	}
+	refuse := func(msg string) (ctrl.Result, error) {
+		r.refuseBucket(s, v1alpha1.ReasonBucketReferenceRefused, msg)
+		return ctrl.Result{}, errTerminalCondition
+	}
+	if ns != sb.Namespace && !s.allowCrossNamespaceReads {
+		return refuse(fmt.Sprintf("spec.bucketFrom names StateBackend %s/%s in another namespace; the provider does not allow cross-namespace reads (allowCrossNamespaceBucketReads)", ns, ref.Name))
+	}
+	other := &v1alpha1.StateBackend{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, other); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		return r.referenceNotReady(s, fmt.Sprintf("StateBackend %s/%s (spec.bucketFrom) not found", ns, ref.Name))
+	}
+	sameProvider := other.Spec.ProviderRef == sb.Spec.ProviderRef &&
+		(sb.Spec.ProviderRef.Kind != v1alpha1.StorageProviderKind || ns == sb.Namespace)
+	if !sameProvider {
+		return refuse(fmt.Sprintf("StateBackend %s/%s uses another provider; a reader must use the provider of the bucket it reads", ns, ref.Name))
+	}
+	if other.Spec.BucketFrom != nil {
+		return refuse(fmt.Sprintf("StateBackend %s/%s reads a bucket itself; name the StateBackend that owns it", ns, ref.Name))
+	}
+	if c := meta.FindStatusCondition(other.Status.Conditions, v1alpha1.ConditionBucketReady); other.Status.BucketName == "" || c == nil || c.Status != metav1.ConditionTrue {
+		return r.referenceNotReady(s, fmt.Sprintf("StateBackend %s/%s has no bucket ready yet", ns, ref.Name))
+	}
+	sb.Status.BucketName, sb.Status.Versioning = other.Status.BucketName, other.Status.Versioning
+	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
+		fmt.Sprintf("reads bucket %q of StateBackend %s/%s", other.Status.BucketName, ns, ref.Name))
+	return ctrl.Result{}, nil
+}
+
+func (r *StateBackendReconciler) referenceNotReady(s *scope, msg string) (ctrl.Result, error) {
+	r.setCondition(s.sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, v1alpha1.ReasonBucketReferenceNotReady, msg)
+	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonBucketReferenceNotReady, msg)
+	return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 }
 
 // createBucket creates the bucket. The intent is recorded in the BucketReady condition first

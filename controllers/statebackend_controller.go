@@ -140,10 +140,13 @@ type scope struct {
 	// base is the object as last written, for the status patch.
 	base *v1alpha1.StateBackend
 	// client and settings of the resolved provider.
-	provider         provider.Client
-	settings         provider.BackendSettings
-	allowAdoption    bool
-	providerResolved bool
+	provider      provider.Client
+	settings      provider.BackendSettings
+	allowAdoption bool
+	// allowCrossNamespaceReads: the provider lets readers (spec.bucketFrom) read buckets of
+	// StateBackends in other namespaces.
+	allowCrossNamespaceReads bool
+	providerResolved         bool
 }
 
 func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {

@@ -53,6 +53,17 @@ func TestAdmissionRejectsBadSpecs(t *testing.T) {
 		{"workspaces outside the key prefix could not be written", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.KeyPrefix, sb.Spec.WorkspaceKeyPrefix = "network", "env"
 		}, "spec.workspaceKeyPrefix must lie under spec.keyPrefix"},
+		{"only a ReadOnly backend may read another's bucket", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.BucketFrom = &v1alpha1.BucketReference{Name: "writer"}
+		}, "spec.bucketFrom is for ReadOnly backends"},
+		{"a reader names the bucket through its owner, not by name too", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.Access, sb.Spec.BucketName = v1alpha1.AccessReadOnly, "some-bucket"
+			sb.Spec.BucketFrom = &v1alpha1.BucketReference{Name: "writer"}
+		}, "spec.bucketFrom and spec.bucketName are exclusive"},
+		{"a reader never deletes the bucket it reads", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.Access, sb.Spec.DeletionPolicy = v1alpha1.AccessReadOnly, v1alpha1.DeletionPolicyDelete
+			sb.Spec.BucketFrom = &v1alpha1.BucketReference{Name: "writer"}
+		}, "deletionPolicy must be Retain"},
 		{"a rotation period under a minute would rotate in a loop", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{RotationPeriod: &metav1.Duration{Duration: 30 * time.Second}}
 		}, "rotationPeriod must be at least 1m"},

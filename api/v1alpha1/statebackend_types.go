@@ -55,6 +55,10 @@ type ProviderReference struct {
 // +kubebuilder:validation:XValidation:rule="has(self.bucketName) == has(oldSelf.bucketName)",message="spec.bucketName is immutable: it cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName)",message="spec.secretName is immutable: it cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="has(self.cloudflareR2) == has(oldSelf.cloudflareR2)",message="spec.cloudflareR2 is immutable: it cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="!has(self.bucketFrom) || (has(self.access) && self.access == 'ReadOnly')",message="spec.bucketFrom is for ReadOnly backends: set spec.access to ReadOnly"
+// +kubebuilder:validation:XValidation:rule="!has(self.bucketFrom) || !has(self.bucketName)",message="spec.bucketFrom and spec.bucketName are exclusive"
+// +kubebuilder:validation:XValidation:rule="!has(self.bucketFrom) || !has(self.deletionPolicy) || self.deletionPolicy == 'Retain'",message="a backend with spec.bucketFrom never deletes the bucket it reads: deletionPolicy must be Retain"
+// +kubebuilder:validation:XValidation:rule="has(self.bucketFrom) == has(oldSelf.bucketFrom)",message="spec.bucketFrom is immutable: it cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="has(self.keyPrefix) == has(oldSelf.keyPrefix)",message="spec.keyPrefix is immutable: it cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="!has(self.keyPrefix) || !has(self.key) || self.key.startsWith(self.keyPrefix + '/')",message="spec.key must lie under spec.keyPrefix"
 // +kubebuilder:validation:XValidation:rule="!has(self.keyPrefix) || !has(self.workspaceKeyPrefix) || self.workspaceKeyPrefix.startsWith(self.keyPrefix + '/')",message="spec.workspaceKeyPrefix must lie under spec.keyPrefix"
@@ -75,6 +79,15 @@ type StateBackendSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('xn--') && !self.endsWith('-s3alias') && !self.startsWith('sthree-')",message="spec.bucketName uses a prefix or suffix that S3 reserves"
 	// +optional
 	BucketName string `json:"bucketName,omitempty"`
+
+	// BucketFrom reads another StateBackend's bucket instead of creating one: for
+	// terraform_remote_state readers. Only ReadOnly backends may set it; they get a read-only
+	// credential of their own for that bucket and never mark or delete it. The other StateBackend
+	// must use the same provider; one in another namespace only when the provider sets
+	// allowCrossNamespaceBucketReads. Immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.bucketFrom is immutable"
+	// +optional
+	BucketFrom *BucketReference `json:"bucketFrom,omitempty"`
 
 	// Key is the default state object key, passed to terraform init as -backend-config=key=...
 	// Relative path segments of letters, digits, '.', '_' and '-' separated by single '/'; it must
@@ -160,6 +173,18 @@ type StateBackendSpec struct {
 	// another StateBackend is never adopted.
 	// +optional
 	AdoptExistingBucket bool `json:"adoptExistingBucket,omitempty"`
+}
+
+// BucketReference names a StateBackend whose bucket another one reads.
+type BucketReference struct {
+	// Name of the StateBackend.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Namespace of the StateBackend; default the referring one's.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Defaults of IsolationOptions.
@@ -262,6 +287,12 @@ const (
 	// ReasonCredentialRotated (event): a new credential replaced the old one, which is revoked
 	// after spec.credentials.revokeAfter.
 	ReasonCredentialRotated = "CredentialRotated"
+	// ReasonBucketReferenceRefused: spec.bucketFrom names a StateBackend this one may not read
+	// (another namespace without the provider's allowCrossNamespaceBucketReads, or another
+	// provider).
+	ReasonBucketReferenceRefused = "BucketReferenceRefused"
+	// ReasonBucketReferenceNotReady: the StateBackend spec.bucketFrom names has no bucket yet.
+	ReasonBucketReferenceNotReady = "BucketReferenceNotReady"
 )
 
 // VersioningState is whether the bucket keeps old object versions.

@@ -48,6 +48,11 @@ type StorageProviderSpec struct {
 	// never adopted. Default false: an existing bucket that is not ours is refused.
 	// +optional
 	AllowBucketAdoption bool `json:"allowBucketAdoption,omitempty"`
+
+	// AllowCrossNamespaceBucketReads lets a ReadOnly StateBackend read (spec.bucketFrom) the bucket
+	// of a StateBackend in another namespace. Default false: only within a namespace.
+	// +optional
+	AllowCrossNamespaceBucketReads bool `json:"allowCrossNamespaceBucketReads,omitempty"`
 }
 
 // MinIOProvider configures a MinIO server.
