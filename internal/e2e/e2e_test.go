@@ -50,6 +50,7 @@ func TestTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	b.handEditsAreReverted(ctx, t)
 	namespacedProviderIsChecked(ctx, t, env, applied.Namespace)
 	isolatedRunnerIgnoresProviderCredentials(ctx, t, env, applied)
+	b.applyAcrossRotation(ctx, t)
 
 	b.deleteKeepsStateRevokesKeys(ctx, t)
 	logHoldsNoSecret(t, env, map[string]string{

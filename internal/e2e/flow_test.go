@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -332,4 +333,81 @@ func s3Code(err error) string {
 		return resp.Code
 	}
 	return ""
+}
+
+// applyAcrossRotation: a `terraform apply` that holds the state lock while the credential is
+// rotated (spec.credentials.rotationRequest) completes with the key it started with, because the
+// replaced credential keeps working for revokeAfter; the Secret meanwhile holds the new one. b then
+// describes the new credential.
+func (b *backend) applyAcrossRotation(ctx context.Context, t *testing.T) {
+	t.Helper()
+	dir := filepath.Join(b.env.Dir, "terraform-rotation")
+	slow := Module + `
+resource "terraform_data" "slow" {
+  provisioner "local-exec" {
+    command = "sleep 15"
+  }
+}
+`
+	if err := tftest.WriteModule(dir, map[string]string{"main.tf": slow}); err != nil {
+		t.Fatal(err)
+	}
+	started := b.secretEnv
+	if out, err := tftest.Run(ctx, dir, started, "init", "-input=false", "-no-color"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	done := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, err = tftest.Run(ctx, dir, started, "apply", "-auto-approve", "-input=false", "-no-color")
+		done <- err
+	}()
+	bucket, lockKey := b.sb.Status.BucketName, b.applied.Spec.Key+".tflock"
+	if err := b.env.poll(ctx, time.Minute, func(ctx context.Context) bool {
+		_, err := b.root.StatObject(ctx, bucket, lockKey, minio.StatObjectOptions{})
+		return err == nil
+	}, func() string { return "terraform apply never took the state lock " + lockKey }); err != nil {
+		t.Fatal(err)
+	}
+
+	sb := &v1alpha1.StateBackend{}
+	if err := b.env.Kube.Get(ctx, types.NamespacedName{Namespace: b.sb.Namespace, Name: b.sb.Name}, sb); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(sb.DeepCopy())
+	sb.Spec.Credentials = &v1alpha1.CredentialPolicy{RevokeAfter: &metav1.Duration{Duration: 10 * time.Minute}, RotationRequest: "during-apply"}
+	if err := b.env.Kube.Patch(ctx, sb, patch); err != nil {
+		t.Fatal(err)
+	}
+	var rotated map[string]string
+	if err := b.env.poll(ctx, time.Minute, func(ctx context.Context) bool {
+		env, err := b.env.SecretEnv(ctx, b.sb.Namespace, b.sb.Status.SecretName)
+		if err != nil || env[backendconfig.EnvAccessKeyID] == started[backendconfig.EnvAccessKeyID] {
+			return false
+		}
+		rotated = env
+		return true
+	}, func() string { return "the Secret was not switched to a new credential" }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("terraform apply ended before the rotation finished (%v); the test proves nothing:\n%s", err, out)
+	default:
+	}
+	if err := <-done; err != nil || !strings.Contains(out, "Apply complete!") {
+		t.Fatalf("terraform apply holding the lock across a rotation: %v\n%s", err, out)
+	}
+	if err := b.env.Kube.Get(ctx, types.NamespacedName{Namespace: b.sb.Namespace, Name: b.sb.Name}, sb); err != nil {
+		t.Fatal(err)
+	}
+	if p := sb.Status.PreviousCredential; p == nil || p.RevokeAt.Time.Before(time.Now()) {
+		t.Fatalf("status.previousCredential %+v, want the replaced credential in its grace", p)
+	}
+	issued, err := b.env.S3(rotated[backendconfig.EnvAccessKeyID], rotated[backendconfig.EnvSecretAccessKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.sb, b.secretEnv, b.issued = sb, rotated, issued
 }

@@ -4,6 +4,8 @@
 //	tfstate_operator_provider_call_duration_seconds{provider,operation}    histogram
 //	tfstate_operator_statebackends{ready,reason}                           gauge, read at scrape time
 //	tfstate_operator_credential_age_seconds{namespace,name}                gauge, read at scrape time
+//	tfstate_operator_credential_expiry_seconds{namespace,name}             gauge, read at scrape time
+//	tfstate_operator_credential_rotation_seconds{namespace,name}           gauge, read at scrape time
 //
 // Nothing registers itself: main creates a Metrics and registers it with controller-runtime's
 // registry, and tests use a registry of their own.
@@ -110,6 +112,9 @@ type backendCollector struct {
 	now           func() time.Time
 	backends      *prometheus.Desc
 	credentialAge *prometheus.Desc
+	// untilExpiry and untilRotation are only reported for credentials that expire or rotate.
+	untilExpiry   *prometheus.Desc
+	untilRotation *prometheus.Desc
 	listErrors    *prometheus.Desc
 }
 
@@ -123,6 +128,12 @@ func newBackendCollector(reader client.Reader) *backendCollector {
 		credentialAge: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "credential_age_seconds"),
 			"Seconds since the credential a StateBackend's Secret holds was issued.",
 			[]string{"namespace", "name"}, nil),
+		untilExpiry: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "credential_expiry_seconds"),
+			"Seconds until the credential a StateBackend's Secret holds expires (only credentials that expire).",
+			[]string{"namespace", "name"}, nil),
+		untilRotation: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "credential_rotation_seconds"),
+			"Seconds until the credential a StateBackend's Secret holds is rotated (only with spec.credentials.rotationPeriod).",
+			[]string{"namespace", "name"}, nil),
 		listErrors: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "statebackends_scrape_error"),
 			"1 when the StateBackends could not be listed for this scrape (the gauges above are then missing).",
 			nil, nil),
@@ -132,6 +143,8 @@ func newBackendCollector(reader client.Reader) *backendCollector {
 func (c *backendCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.backends
 	ch <- c.credentialAge
+	ch <- c.untilExpiry
+	ch <- c.untilRotation
 	ch <- c.listErrors
 }
 
@@ -154,9 +167,19 @@ func (c *backendCollector) Collect(ch chan<- prometheus.Metric) {
 			st = state{ready: string(ready.Status), reason: ready.Reason}
 		}
 		counts[st]++
-		if cred := sb.Status.Credential; cred != nil && cred.IssuedAt != nil {
+		cred := sb.Status.Credential
+		if cred == nil {
+			continue
+		}
+		if cred.IssuedAt != nil {
 			ch <- prometheus.MustNewConstMetric(c.credentialAge, prometheus.GaugeValue,
 				now.Sub(cred.IssuedAt.Time).Seconds(), sb.Namespace, sb.Name)
+		}
+		if cred.ExpiresAt != nil {
+			ch <- prometheus.MustNewConstMetric(c.untilExpiry, prometheus.GaugeValue, cred.ExpiresAt.Sub(now).Seconds(), sb.Namespace, sb.Name)
+		}
+		if cred.NextRotationAt != nil {
+			ch <- prometheus.MustNewConstMetric(c.untilRotation, prometheus.GaugeValue, cred.NextRotationAt.Sub(now).Seconds(), sb.Namespace, sb.Name)
 		}
 	}
 	for st, n := range counts {

@@ -113,6 +113,12 @@ func TestBackendGaugesComeFromTheCurrentList(t *testing.T) {
 		backend("two", metav1.ConditionTrue, v1alpha1.ReasonReady, 2*time.Hour),
 		backend("three", metav1.ConditionFalse, v1alpha1.ReasonProviderNotFound, 0),
 		backend("new", "", "", 0),
+		func() client.Object {
+			sb := backend("rotating", metav1.ConditionTrue, v1alpha1.ReasonReady, time.Hour).(*v1alpha1.StateBackend)
+			sb.Status.Credential.ExpiresAt = &metav1.Time{Time: now.Add(90 * time.Minute)}
+			sb.Status.Credential.NextRotationAt = &metav1.Time{Time: now.Add(30 * time.Minute)}
+			return sb
+		}(),
 	).Build()
 	m := New(reader)
 	m.backends.now = func() time.Time { return now }
@@ -122,20 +128,28 @@ func TestBackendGaugesComeFromTheCurrentList(t *testing.T) {
 # HELP tfstate_operator_credential_age_seconds Seconds since the credential a StateBackend's Secret holds was issued.
 # TYPE tfstate_operator_credential_age_seconds gauge
 tfstate_operator_credential_age_seconds{name="one",namespace="team-a"} 3600
+tfstate_operator_credential_age_seconds{name="rotating",namespace="team-a"} 3600
 tfstate_operator_credential_age_seconds{name="two",namespace="team-a"} 7200
+# HELP tfstate_operator_credential_expiry_seconds Seconds until the credential a StateBackend's Secret holds expires (only credentials that expire).
+# TYPE tfstate_operator_credential_expiry_seconds gauge
+tfstate_operator_credential_expiry_seconds{name="rotating",namespace="team-a"} 5400
+# HELP tfstate_operator_credential_rotation_seconds Seconds until the credential a StateBackend's Secret holds is rotated (only with spec.credentials.rotationPeriod).
+# TYPE tfstate_operator_credential_rotation_seconds gauge
+tfstate_operator_credential_rotation_seconds{name="rotating",namespace="team-a"} 1800
 # HELP tfstate_operator_statebackends StateBackends by their Ready condition's status (True, False, Unknown: none yet) and reason.
 # TYPE tfstate_operator_statebackends gauge
 tfstate_operator_statebackends{ready="False",reason="ProviderNotFound"} 1
-tfstate_operator_statebackends{ready="True",reason="Ready"} 2
+tfstate_operator_statebackends{ready="True",reason="Ready"} 3
 tfstate_operator_statebackends{ready="Unknown",reason=""} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tfstate_operator_statebackends", "tfstate_operator_credential_age_seconds"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tfstate_operator_statebackends", "tfstate_operator_credential_age_seconds",
+		"tfstate_operator_credential_expiry_seconds", "tfstate_operator_credential_rotation_seconds"); err != nil {
 		t.Fatal(err)
 	}
 	if err := reader.Delete(context.Background(), backend("two", "", "", 0)); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.CollectAndCount(m.backends, "tfstate_operator_credential_age_seconds"); n != 1 {
-		t.Errorf("%d credential age series after a delete, want 1", n)
+	if n := testutil.CollectAndCount(m.backends, "tfstate_operator_credential_age_seconds"); n != 2 {
+		t.Errorf("%d credential age series after a delete, want 2", n)
 	}
 }
