@@ -109,7 +109,11 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 					return ctrl.Result{}, err
 				}
 			}
-			sb.Status.PreviousCredential = &v1alpha1.RetiredCredentialStatus{Name: current.Name, ID: current.ID, RevokeAt: metav1.Time{Time: now.Add(revokeAfter(sb))}}
+			revokeAt := now.Add(revokeAfter(sb))
+			if !current.ExpiresAt.IsZero() && current.ExpiresAt.Before(revokeAt) {
+				revokeAt = current.ExpiresAt // it stops working then anyway
+			}
+			sb.Status.PreviousCredential = &v1alpha1.RetiredCredentialStatus{Name: current.Name, ID: current.ID, RevokeAt: metav1.Time{Time: revokeAt}}
 		}
 		issued, err := r.issue(ctx, s)
 		if err != nil {
@@ -145,29 +149,55 @@ func revokeAfter(sb *v1alpha1.StateBackend) time.Duration {
 }
 
 // rotationDue says why the current credential must be rotated now ("" when it need not): a new
-// spec.credentials.rotationRequest, or the rotation period elapsed since it was issued.
+// spec.credentials.rotationRequest, the rotation period elapsed since it was issued, or two thirds
+// of an expiring credential's life passed.
 func rotationDue(sb *v1alpha1.StateBackend, now time.Time) string {
 	policy, st := sb.Spec.Credentials, sb.Status.Credential
-	if policy == nil || st == nil {
+	if st == nil {
 		return ""
 	}
-	if policy.RotationRequest != "" && policy.RotationRequest != st.RotationRequest {
+	if policy != nil && policy.RotationRequest != "" && policy.RotationRequest != st.RotationRequest {
 		return fmt.Sprintf("rotation requested (%q)", policy.RotationRequest)
 	}
-	if at := nextRotation(sb); at != nil && !now.Before(*at) {
+	at := nextRotation(sb)
+	switch {
+	case at == nil || now.Before(*at):
+		return ""
+	case st.ExpiresAt != nil && !at.Before(renewal(st)):
+		return fmt.Sprintf("expires at %s", st.ExpiresAt.UTC().Format(time.RFC3339))
+	default:
 		return fmt.Sprintf("older than rotationPeriod %s", policy.RotationPeriod.Duration)
 	}
-	return ""
 }
 
-// nextRotation is when the rotation period replaces the current credential (nil: never).
+// renewal is when an expiring credential is replaced: two thirds into its life, so the replaced
+// one still works for the last third while runs that started with it finish.
+func renewal(st *v1alpha1.CredentialStatus) time.Time {
+	if st.IssuedAt == nil {
+		return st.ExpiresAt.Time
+	}
+	return st.IssuedAt.Add(st.ExpiresAt.Sub(st.IssuedAt.Time) * 2 / 3)
+}
+
+// nextRotation is when the current credential is replaced (nil: never): after the rotation
+// period, or at its renewal when it expires, whichever comes first.
 func nextRotation(sb *v1alpha1.StateBackend) *time.Time {
 	policy, st := sb.Spec.Credentials, sb.Status.Credential
-	if policy == nil || policy.RotationPeriod == nil || st == nil || st.IssuedAt == nil {
+	if st == nil {
 		return nil
 	}
-	at := st.IssuedAt.Add(policy.RotationPeriod.Duration)
-	return &at
+	var at *time.Time
+	if policy != nil && policy.RotationPeriod != nil && st.IssuedAt != nil {
+		t := st.IssuedAt.Add(policy.RotationPeriod.Duration)
+		at = &t
+	}
+	if st.ExpiresAt != nil {
+		// Whatever the spec says now: a credential that expires is renewed before it does.
+		if t := renewal(st); at == nil || t.Before(*at) {
+			at = &t
+		}
+	}
+	return at
 }
 
 // wakeAt is the earliest time a rotation step is due for sb (zero: none): the next scheduled
@@ -193,8 +223,13 @@ func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.
 	if err := r.patchStatus(ctx, s); err != nil {
 		return provider.Credential{}, err
 	}
+	var expiresAt time.Time
+	if p := sb.Spec.Credentials; p != nil && p.ExpireAfter != nil {
+		expiresAt = now.Add(p.ExpireAfter.Duration).Truncate(time.Second) // status keeps seconds
+	}
 	cred, err := s.provider.IssueCredential(ctx, provider.CredentialRequest{
 		Name:        name,
+		ExpiresAt:   expiresAt,
 		Bucket:      sb.Status.BucketName,
 		Access:      access(sb),
 		KeyPrefix:   sb.Spec.KeyPrefix,

@@ -166,6 +166,9 @@ func TestRotationSchedule(t *testing.T) {
 		{"a new request", backend(&v1alpha1.CredentialPolicy{RotationRequest: "b"}, "a"), issued, true},
 		{"the request already answered", backend(&v1alpha1.CredentialPolicy{RotationRequest: "a"}, "a"), issued, false},
 		{"no request is not a new request", backend(&v1alpha1.CredentialPolicy{}, "a"), issued, false},
+		{"an expiring credential before two thirds of its life", expiring(backend(nil, ""), 3*time.Hour), issued.Add(119 * time.Minute), false},
+		{"an expiring credential at two thirds of its life, even without a policy", expiring(backend(nil, ""), 3*time.Hour), issued.Add(2 * time.Hour), true},
+		{"expiry renews before a later rotation period", expiring(backend(&v1alpha1.CredentialPolicy{RotationPeriod: period}, ""), 3*time.Hour), issued.Add(2 * time.Hour), true},
 	}
 	for _, tc := range cases {
 		if got := rotationDue(tc.sb, tc.now) != ""; got != tc.due {
@@ -179,5 +182,47 @@ func TestRotationSchedule(t *testing.T) {
 	sb.Status.PreviousCredential = &v1alpha1.RetiredCredentialStatus{RevokeAt: metav1.Time{Time: issued.Add(time.Hour)}}
 	if at := wakeAt(sb); !at.Equal(issued.Add(time.Hour)) {
 		t.Errorf("wake at %s, want the end of the grace period first", at)
+	}
+	sb = expiring(backend(&v1alpha1.CredentialPolicy{RotationPeriod: period}, ""), 30*time.Hour)
+	if at := wakeAt(sb); !at.Equal(issued.Add(20 * time.Hour)) {
+		t.Errorf("wake at %s, want the renewal of the expiring credential (20h)", at)
+	}
+}
+
+func expiring(sb *v1alpha1.StateBackend, lifetime time.Duration) *v1alpha1.StateBackend {
+	sb.Status.Credential.ExpiresAt = &metav1.Time{Time: sb.Status.Credential.IssuedAt.Add(lifetime)}
+	return sb
+}
+
+// TestExpiringCredential: with expireAfter the store is asked for a credential that expires, and
+// status shows when, and when it will be renewed (two thirds into its life).
+func TestExpiringCredential(t *testing.T) {
+	settings := memory.DefaultSettings()
+	settings.Expiry = true
+	tn := newTenantWith(t, settings)
+	key := tn.backend("expiring", func(sb *v1alpha1.StateBackend) {
+		sb.Spec.Credentials = &v1alpha1.CredentialPolicy{ExpireAfter: &metav1.Duration{Duration: 30 * time.Minute}}
+	})
+	st := waitReady(t, key).Status.Credential
+	live := tn.store.LiveCredentials()
+	if len(live) != 1 || st.ExpiresAt == nil || st.NextRotationAt == nil || live[0].ExpiresAt.Sub(st.ExpiresAt.Time).Abs() > time.Second {
+		t.Fatalf("status %+v, live %+v; want an expiry at the store and in status", st, live)
+	}
+	if life := st.ExpiresAt.Sub(st.IssuedAt.Time); life < 29*time.Minute || life > 31*time.Minute {
+		t.Errorf("expires %s after issue, want 30m", life)
+	}
+	if renew := st.NextRotationAt.Sub(st.IssuedAt.Time); renew < 19*time.Minute || renew > 21*time.Minute {
+		t.Errorf("renewed %s after issue, want 20m (two thirds)", renew)
+	}
+}
+
+func TestExpiryNeedsAProviderThatExpires(t *testing.T) {
+	tn := newTenant(t) // the memory store's default settings: no expiry (like Spaces and AWS keys)
+	key := tn.backend("expiring", func(sb *v1alpha1.StateBackend) {
+		sb.Spec.Credentials = &v1alpha1.CredentialPolicy{ExpireAfter: &metav1.Duration{Duration: time.Hour}}
+	})
+	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid)
+	if n := tn.store.Calls(memory.OpIssueCredential); n != 0 {
+		t.Errorf("%d credentials issued for a refused backend, want 0", n)
 	}
 }

@@ -64,6 +64,9 @@ func TestAdmissionRejectsBadSpecs(t *testing.T) {
 			sb.Spec.Access, sb.Spec.DeletionPolicy = v1alpha1.AccessReadOnly, v1alpha1.DeletionPolicyDelete
 			sb.Spec.BucketFrom = &v1alpha1.BucketReference{Name: "writer"}
 		}, "deletionPolicy must be Retain"},
+		{"credentials expiring within minutes would be renewed in a loop", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{ExpireAfter: &metav1.Duration{Duration: 5 * time.Minute}}
+		}, "expireAfter must be at least 10m"},
 		{"a rotation period under a minute would rotate in a loop", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{RotationPeriod: &metav1.Duration{Duration: 30 * time.Second}}
 		}, "rotationPeriod must be at least 1m"},

@@ -224,6 +224,14 @@ type CredentialPolicy struct {
 	// +optional
 	RevokeAfter *metav1.Duration `json:"revokeAfter,omitempty"`
 
+	// ExpireAfter makes each credential expire at the store this long after it is issued (Cloudflare
+	// R2 and MinIO; other providers report ProviderInvalid). It is renewed when two thirds of its
+	// life have passed, so the replaced one still works for the rest (at most revokeAfter). At
+	// least 10m.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m')",message="spec.credentials.expireAfter must be at least 10m"
+	// +optional
+	ExpireAfter *metav1.Duration `json:"expireAfter,omitempty"`
+
 	// RotationRequest rotates the credential once whenever it changes (any text, e.g. a date):
 	// manual rotation that GitOps can bump. status.credential.rotationRequest shows the request
 	// the current credential answered.

@@ -87,6 +87,9 @@ type CredentialRequest struct {
 	Bucket string
 	// Access is ReadWrite or ReadOnly.
 	Access Access
+	// ExpiresAt, when not zero, is when the store must stop accepting the credential. Only
+	// clients whose Settings().Expiry is true are given one.
+	ExpiresAt time.Time
 	// KeyPrefix, when set, confines the credential to the objects under "<KeyPrefix>/". Only
 	// clients whose Settings().PrefixScoping is true are given one.
 	KeyPrefix string
@@ -156,6 +159,8 @@ type BackendSettings struct {
 	// PrefixScoping says the store's credentials can be confined to a key prefix
 	// (CredentialRequest.KeyPrefix).
 	PrefixScoping bool
+	// Expiry says the store can make a credential expire by itself (CredentialRequest.ExpiresAt).
+	Expiry bool
 }
 
 // Client is one provider account as seen by the controller. Implementations are safe for concurrent

@@ -359,19 +359,22 @@ func (s *Store) IssueCredential(_ context.Context, req provider.CredentialReques
 	if _, ok := s.buckets[req.Bucket]; !ok {
 		return provider.Credential{}, fmt.Errorf("issue %q: no bucket %q", req.Name, req.Bucket)
 	}
+	if !req.ExpiresAt.IsZero() && !s.settings.Expiry {
+		return provider.Credential{}, fmt.Errorf("issue %q: %w: this store cannot make a credential expire", req.Name, provider.ErrInvalidConfig)
+	}
 	if req.KeyPrefix != "" && !s.settings.PrefixScoping {
 		return provider.Credential{}, fmt.Errorf("issue %q: %w: this store cannot confine a credential to a key prefix", req.Name, provider.ErrInvalidConfig)
 	}
 	id := "MEM" + strings.ToUpper(randomHex(8))
 	c := &credential{
-		info:   provider.CredentialInfo{ID: id, Name: req.Name, AccessKeyID: id},
+		info:   provider.CredentialInfo{ID: id, Name: req.Name, AccessKeyID: id, ExpiresAt: req.ExpiresAt},
 		secret: randomHex(20),
 		bucket: req.Bucket,
 		access: req.Access,
 		prefix: req.KeyPrefix,
 	}
 	s.creds[id] = c
-	cred := provider.Credential{ID: id, Name: req.Name, AccessKeyID: id, SecretAccessKey: c.secret}
+	cred := provider.Credential{ID: id, Name: req.Name, AccessKeyID: id, SecretAccessKey: c.secret, ExpiresAt: req.ExpiresAt}
 	if after != nil {
 		return provider.Credential{}, after
 	}

@@ -103,6 +103,7 @@ func (c *Client) Settings() provider.BackendSettings {
 		S3Compatible: true,
 		CABundle:     c.cfg.CABundle,
 		Versioning:   true,
+		Expiry:       true,
 	}
 }
 
@@ -243,6 +244,7 @@ func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialReq
 		Policy:      Policy(req.Bucket, req.Access),
 		Name:        req.Name,
 		Description: desc,
+		Expiration:  optionalTime(req.ExpiresAt),
 	})
 	if err != nil {
 		return provider.Credential{}, classifyAdmin("add service account", err)
@@ -254,6 +256,13 @@ func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialReq
 		SecretAccessKey: creds.SecretKey,
 		ExpiresAt:       creds.Expiration,
 	}, nil
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // ListCredentials implements provider.Client.

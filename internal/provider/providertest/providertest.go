@@ -124,6 +124,21 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			}
 			issued = append(issued, cred)
 		}
+		if c.Settings().Expiry {
+			// A store that can make credentials expire is asked to, and lists when.
+			expires := time.Now().Add(time.Hour).Truncate(time.Second)
+			cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: prefix + "expiring", Bucket: name, Access: provider.ReadOnly, ExpiresAt: expires})
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, err := c.ListCredentials(ctx, prefix+"expiring")
+			if err != nil || len(list) != 1 || list[0].ExpiresAt.Sub(expires).Abs() > 2*time.Second || cred.ExpiresAt.Sub(expires).Abs() > 2*time.Second {
+				t.Fatalf("an expiring credential: issued %v, listed %+v, %v; want it to expire at %s", cred.ExpiresAt, list, err, expires)
+			}
+			if err := c.RevokeCredential(ctx, cred.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if _, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-elsewhere-0", Bucket: name, Access: provider.ReadOnly}); err != nil {
 			t.Fatal(err)
 		}

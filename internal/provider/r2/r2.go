@@ -169,6 +169,7 @@ func (c *Client) Settings() provider.BackendSettings {
 		UsePathStyle: true,
 		S3Compatible: true,
 		Versioning:   false,
+		Expiry:       true,
 		Placement:    provider.Placement{Jurisdiction: c.cfg.Jurisdiction},
 	}
 }
@@ -275,7 +276,7 @@ func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialReq
 	if err != nil {
 		return provider.Credential{}, err
 	}
-	tok, value, err := c.api.createToken(ctx, req.Name, groupID, BucketResource(c.cfg.AccountID, c.cfg.Jurisdiction, req.Bucket), time.Time{})
+	tok, value, err := c.api.createToken(ctx, req.Name, groupID, BucketResource(c.cfg.AccountID, c.cfg.Jurisdiction, req.Bucket), req.ExpiresAt)
 	if err != nil {
 		if isQuotaError(err) {
 			return provider.Credential{}, fmt.Errorf("%w: Cloudflare allows 500 account-owned API tokens per account, one per StateBackend: %w", provider.ErrQuotaExceeded, err)
