@@ -191,8 +191,9 @@ func nextRotation(sb *v1alpha1.StateBackend) *time.Time {
 		t := st.IssuedAt.Add(policy.RotationPeriod.Duration)
 		at = &t
 	}
-	if st.ExpiresAt != nil {
-		// Whatever the spec says now: a credential that expires is renewed before it does.
+	if st.ExpiresAt != nil && (st.IssuedAt == nil || st.ExpiresAt.After(st.IssuedAt.Time)) {
+		// Whatever the spec says now: a credential that expires is renewed before it does. (An
+		// expiry before its issue is a store's way of saying "never", not a reason to rotate.)
 		if t := renewal(st); at == nil || t.Before(*at) {
 			at = &t
 		}

@@ -168,6 +168,7 @@ func TestRotationSchedule(t *testing.T) {
 		{"no request is not a new request", backend(&v1alpha1.CredentialPolicy{}, "a"), issued, false},
 		{"an expiring credential before two thirds of its life", expiring(backend(nil, ""), 3*time.Hour), issued.Add(119 * time.Minute), false},
 		{"an expiring credential at two thirds of its life, even without a policy", expiring(backend(nil, ""), 3*time.Hour), issued.Add(2 * time.Hour), true},
+		{"an expiry before the issue (a store's 'never', MinIO's epoch) is no reason to rotate", expiring(backend(nil, ""), -time.Hour), issued.Add(time.Hour), false},
 		{"expiry renews before a later rotation period", expiring(backend(&v1alpha1.CredentialPolicy{RotationPeriod: period}, ""), 3*time.Hour), issued.Add(2 * time.Hour), true},
 	}
 	for _, tc := range cases {

@@ -254,8 +254,17 @@ func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialReq
 		Name:            req.Name,
 		AccessKeyID:     creds.AccessKey,
 		SecretAccessKey: creds.SecretKey,
-		ExpiresAt:       creds.Expiration,
+		ExpiresAt:       expiration(&creds.Expiration),
 	}, nil
+}
+
+// expiration is a service account's expiry, or zero for one that does not expire: MinIO reports
+// those as the Unix epoch (or a far-future date), not as absent.
+func expiration(t *time.Time) time.Time {
+	if t == nil || t.IsZero() || t.Unix() <= 0 || t.Year() >= 9999 {
+		return time.Time{}
+	}
+	return *t
 }
 
 func optionalTime(t time.Time) *time.Time {
@@ -276,11 +285,7 @@ func (c *Client) ListCredentials(ctx context.Context, namePrefix string) ([]prov
 		if namePrefix != "" && !strings.HasPrefix(a.Name, namePrefix) {
 			continue
 		}
-		info := provider.CredentialInfo{ID: a.AccessKey, Name: a.Name, AccessKeyID: a.AccessKey}
-		if a.Expiration != nil && a.Expiration.Year() < 9999 && !a.Expiration.IsZero() && a.Expiration.Unix() > 0 {
-			info.ExpiresAt = *a.Expiration
-		}
-		out = append(out, info)
+		out = append(out, provider.CredentialInfo{ID: a.AccessKey, Name: a.Name, AccessKeyID: a.AccessKey, ExpiresAt: expiration(a.Expiration)})
 	}
 	return out, nil
 }

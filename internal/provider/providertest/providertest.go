@@ -122,6 +122,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			if cred.ID == "" || cred.AccessKeyID == "" || cred.SecretAccessKey == "" {
 				t.Fatalf("issued credential lacks id or keys: id %q key %q", cred.ID, cred.AccessKeyID)
 			}
+			if !cred.ExpiresAt.IsZero() {
+				t.Fatalf("a credential issued without an expiry reports one: %s", cred.ExpiresAt)
+			}
 			issued = append(issued, cred)
 		}
 		if c.Settings().Expiry {
@@ -149,6 +152,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			}
 			var out []string
 			for _, l := range list {
+				if !l.ExpiresAt.IsZero() {
+					t.Fatalf("credential %s issued without an expiry is listed with one: %s", l.ID, l.ExpiresAt)
+				}
 				out = append(out, l.ID)
 			}
 			slices.Sort(out)
