@@ -227,3 +227,47 @@ func TestExpiryNeedsAProviderThatExpires(t *testing.T) {
 		t.Errorf("%d credentials issued for a refused backend, want 0", n)
 	}
 }
+
+// TestHundredRotationsLeaveOneLivePlusOneInGrace: with the clock moved past the rotation period
+// again and again, every rotation ends with the Secret's credential live and at most one other (the
+// one in its grace); after the last grace, exactly one.
+func TestHundredRotationsLeaveOneLivePlusOneInGrace(t *testing.T) {
+	tn := newTenant(t)
+	key := tn.backend("churn", func(sb *v1alpha1.StateBackend) {
+		sb.Spec.Credentials = &v1alpha1.CredentialPolicy{
+			RotationPeriod: &metav1.Duration{Duration: time.Minute},
+			RevokeAfter:    &metav1.Duration{Duration: 30 * time.Second},
+		}
+	})
+	current := waitReady(t, key).Status.Credential.ID
+	for i := range 100 {
+		clockOffset.Add(int64(61 * time.Second))
+		bumpAnnotation(t, key)
+		eventually(t, 20*time.Second, func() error {
+			sb := getBackend(t, key)
+			if sb.Status.Credential == nil || sb.Status.Credential.ID == current || sb.Status.Credential.VerifiedAt == nil {
+				return fmt.Errorf("rotation %d not done", i+1)
+			}
+			held := string(getSecret(t, tn.ns, "churn").Data[backendconfig.EnvAccessKeyID])
+			if held != sb.Status.Credential.ID {
+				return fmt.Errorf("rotation %d: the Secret holds %s, status %s", i+1, held, sb.Status.Credential.ID)
+			}
+			current = sb.Status.Credential.ID
+			return nil
+		})
+		if live := liveIDs(tn); len(live) > 2 || !slices.Contains(live, current) {
+			t.Fatalf("after rotation %d: live %v; want %s and at most one in grace", i+1, live, current)
+		}
+	}
+	clockOffset.Add(int64(31 * time.Second))
+	bumpAnnotation(t, key)
+	eventually(t, 20*time.Second, func() error {
+		if live := liveIDs(tn); len(live) != 1 || live[0] != current {
+			return fmt.Errorf("live %v after the last grace, want only %s", live, current)
+		}
+		return nil
+	})
+	if n := tn.store.Calls(memory.OpIssueCredential); n != 101 {
+		t.Errorf("%d credentials issued for 100 rotations, want 101", n)
+	}
+}

@@ -89,6 +89,7 @@ func runSuite(m *testing.M) int {
 		Recorder:      mgr.GetEventRecorder("tfstate-operator"),
 		NewClient:     memoryClient,
 		Prober:        proberFor{},
+		Now:           testNow,
 		RetryInterval: 500 * time.Millisecond,
 		DriftInterval: time.Minute,
 		// Short, so that a credential that never propagates turns into an error within a test.
@@ -141,6 +142,12 @@ func assetsDir() string {
 // memoryClient is the suite's ClientFactory: the credentials Secret names the store. A cloudflareR2
 // block gets the store with R2's placement rules (a jurisdiction, defaulting to the provider's);
 // a minio block refuses a placement, as the real factory does.
+// clockOffset moves the reconciler's clock forward (tests that need hours to pass). It only ever
+// grows; tests compare the operator's times with each other, not with the wall clock.
+var clockOffset atomic.Int64
+
+func testNow() time.Time { return time.Now().Add(time.Duration(clockOffset.Load())) }
+
 // released counts, by provider UID, the Release calls of deleted providers.
 var released sync.Map
 

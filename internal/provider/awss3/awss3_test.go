@@ -118,11 +118,13 @@ func TestConformance(t *testing.T) {
 }
 
 // TestEnforcement: the IAM users the provider creates, enforced by real S3 behind the fake.
-func TestEnforcement(t *testing.T) {
-	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
-		return providertest.S3Harness{Harness: newEnv(t, fakeaws.Config{}).harness(t), S3: data().S3}
-	})
+func s3Harness(t *testing.T) providertest.S3Harness {
+	return providertest.S3Harness{Harness: newEnv(t, fakeaws.Config{}).harness(t), S3: data().S3}
 }
+
+func TestEnforcement(t *testing.T) { providertest.RunEnforcement(t, s3Harness) }
+
+func TestRotation(t *testing.T) { providertest.RunRotation(t, s3Harness) }
 
 // TestIssuedUserHoldsExactlyThePolicy: what IAM holds for a credential is one user under the IAM
 // path, with the permissions boundary, one inline policy whose text is awss3.Policy's, and one

@@ -61,16 +61,18 @@ func harness(t *testing.T) providertest.Harness {
 func TestConformance(t *testing.T) { providertest.Run(t, harness) }
 
 // TestEnforcement: real S3 enforcement of the inline policy.
-func TestEnforcement(t *testing.T) {
-	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
-		return providertest.S3Harness{
-			Harness: harness(t),
-			S3: func(t *testing.T, cred provider.Credential) *miniogo.Client {
-				return s3As(t, cred.AccessKeyID, cred.SecretAccessKey)
-			},
-		}
-	})
+func s3Harness(t *testing.T) providertest.S3Harness {
+	return providertest.S3Harness{
+		Harness: harness(t),
+		S3: func(t *testing.T, cred provider.Credential) *miniogo.Client {
+			return s3As(t, cred.AccessKeyID, cred.SecretAccessKey)
+		},
+	}
 }
+
+func TestEnforcement(t *testing.T) { providertest.RunEnforcement(t, s3Harness) }
+
+func TestRotation(t *testing.T) { providertest.RunRotation(t, s3Harness) }
 
 // TestDeleteNeverEmptiesABucket: a bucket with state (even only old versions) keeps every object.
 func TestDeleteNeverEmptiesABucket(t *testing.T) {

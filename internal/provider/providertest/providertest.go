@@ -313,3 +313,66 @@ func (m MinIODataPlane) PutObject(t *testing.T) func(ctx context.Context, bucket
 		return err
 	}
 }
+
+// RunRotation drives a store the way the controller rotates a backend's credential 100 times: a
+// new credential is issued, the one before it stays live for its grace, and the one before that is
+// revoked. Listing never shows more than the current one plus the one in grace, the current one
+// works on S3, and revoked ones are refused.
+func RunRotation(t *testing.T, newHarness func(t *testing.T) S3Harness) {
+	t.Run("100 rotations leave one live credential plus at most one in grace", func(t *testing.T) {
+		h := newHarness(t)
+		ctx, c := context.Background(), h.Client
+		bucket := h.BucketName(t)
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: provider.Owner{Namespace: "n", Name: bucket, UID: bucket}}); err != nil {
+			t.Fatal(err)
+		}
+		prefix := fmt.Sprintf("tfso-%x-", time.Now().UnixNano()&0xffffffff)
+		var current, inGrace, firstRevoked *provider.Credential
+		for i := range 100 {
+			cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("%s%d", prefix, i), Bucket: bucket, Access: provider.ReadWrite})
+			if err != nil {
+				t.Fatalf("rotation %d: %v", i, err)
+			}
+			if inGrace != nil {
+				if err := c.RevokeCredential(ctx, inGrace.ID); err != nil {
+					t.Fatalf("rotation %d: revoke: %v", i, err)
+				}
+				if firstRevoked == nil {
+					firstRevoked = inGrace
+				}
+			}
+			inGrace, current = current, &cred
+			live, err := c.ListCredentials(ctx, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{current.ID}
+			if inGrace != nil {
+				want = append(want, inGrace.ID)
+			}
+			var got []string
+			for _, l := range live {
+				got = append(got, l.ID)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("after rotation %d: live %v, want %v", i, got, want)
+			}
+		}
+		list := func(cred *provider.Credential) error {
+			for o := range h.S3(t, *cred).ListObjects(ctx, bucket, miniogo.ListObjectsOptions{MaxKeys: 1}) {
+				if o.Err != nil {
+					return o.Err
+				}
+			}
+			return nil
+		}
+		if err := list(current); err != nil {
+			t.Fatalf("the current credential after 100 rotations: %v", err)
+		}
+		if err := list(firstRevoked); err == nil {
+			t.Fatal("a credential revoked 98 rotations ago still lists the bucket")
+		}
+	})
+}

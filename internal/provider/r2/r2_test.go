@@ -117,14 +117,13 @@ func TestConformance(t *testing.T) {
 }
 
 // TestEnforcement: the tokens the provider issues, enforced by real S3 behind the fake.
-func TestEnforcement(t *testing.T) {
-	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
-		return providertest.S3Harness{
-			Harness: newEnv(t, fakecloudflare.Config{}).harness(t),
-			S3:      data().S3,
-		}
-	})
+func s3Harness(t *testing.T) providertest.S3Harness {
+	return providertest.S3Harness{Harness: newEnv(t, fakecloudflare.Config{}).harness(t), S3: data().S3}
 }
+
+func TestEnforcement(t *testing.T) { providertest.RunEnforcement(t, s3Harness) }
+
+func TestRotation(t *testing.T) { providertest.RunRotation(t, s3Harness) }
 
 func TestSettingsFollowTheJurisdiction(t *testing.T) {
 	const acct = "0123456789abcdef0123456789abcdef"

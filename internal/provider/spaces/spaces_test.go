@@ -128,6 +128,19 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) providertest.Harness { return newEnv(t, fakedigitalocean.Config{}).harness(t) })
 }
 
+// TestRotation runs 100 rotations; the limits are raised so that the test does not wait a minute
+// for DigitalOcean's 250 requests per minute (TestThrottling* cover those).
+func TestRotation(t *testing.T) {
+	providertest.RunRotation(t, func(t *testing.T) providertest.S3Harness {
+		e := newEnv(t, fakedigitalocean.Config{PerMinute: 100000, PerHour: 1000000})
+		acct := spaces.NewAccountWith(e.clock.Now, ratelimit.New(100000, time.Minute))
+		return providertest.S3Harness{
+			Harness: providertest.Harness{Client: e.client(t, acct), PutObject: data().PutObject(t), BucketName: freshBucket},
+			S3:      data().S3,
+		}
+	})
+}
+
 // TestEnforcement: the keys the provider issues, enforced by real S3 behind the fake.
 func TestEnforcement(t *testing.T) {
 	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
