@@ -109,6 +109,16 @@ func (e *env) harness(t *testing.T) providertest.Harness {
 	return providertest.Harness{Client: e.client(t), PutObject: data().PutObject(t), BucketName: freshBucket}
 }
 
+// createdBucket is a fresh bucket created through c.
+func createdBucket(t *testing.T, c *awss3.Client) string {
+	t.Helper()
+	bucket := freshBucket(t)
+	if err := c.CreateBucket(context.Background(), provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return bucket
+}
+
 func owner(bucket string) provider.Owner {
 	return provider.Owner{Namespace: "team-b", Name: bucket, UID: "uid-" + bucket}
 }
@@ -139,10 +149,7 @@ func TestIssuedUserHoldsExactlyThePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	bucket := createdBucket(t, c)
 	cases := []struct {
 		reason string
 		req    provider.CredentialRequest
@@ -178,10 +185,7 @@ func TestPrefixScopedCredential(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakeaws.Config{})
 	c := e.client(t)
-	bucket := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	bucket := createdBucket(t, c)
 	put := data().PutObject(t)
 	if err := put(ctx, bucket, "other/terraform.tfstate", []byte("theirs")); err != nil {
 		t.Fatal(err)
@@ -263,10 +267,7 @@ func TestProbePassesWithTheIssuedPolicy(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakeaws.Config{KeyPropagation: 2 * time.Second})
 	c := e.client(t)
-	bucket := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	bucket := createdBucket(t, c)
 	p := probe.New(probe.WithPropagationWindow(20 * time.Second))
 	for i, tc := range []struct {
 		access provider.Access
@@ -300,10 +301,7 @@ func TestBucketIsHardened(t *testing.T) {
 		e := newEnv(t, fakeaws.Config{})
 		e.kmsKeyID = tc.kmsKeyID
 		c := e.client(t)
-		bucket := freshBucket(t)
-		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
-			t.Fatal(err)
-		}
+		bucket := createdBucket(t, c)
 		if err := c.EnableVersioning(ctx, bucket); err != nil {
 			t.Fatal(err)
 		}
@@ -388,10 +386,7 @@ func TestRevokeTearsDownInIAMsOrder(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakeaws.Config{})
 	c := e.client(t)
-	bucket := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	bucket := createdBucket(t, c)
 	cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-teardown-1", Bucket: bucket, Access: provider.ReadWrite})
 	if err != nil {
 		t.Fatal(err)
@@ -466,10 +461,7 @@ func TestListCredentialsPages(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, fakeaws.Config{MaxItems: 2})
 	c := e.client(t)
-	bucket := freshBucket(t)
-	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: owner(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	bucket := createdBucket(t, c)
 	var want []string
 	for i := range 5 {
 		cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-page-%d", i), Bucket: bucket, Access: provider.ReadOnly})
@@ -497,13 +489,6 @@ func TestListCredentialsPages(t *testing.T) {
 // into a stable condition reason.
 func TestErrorsAreClassified(t *testing.T) {
 	ctx := context.Background()
-	bucketOf := func(t *testing.T, e *env) string {
-		b := freshBucket(t)
-		if err := e.client(t).CreateBucket(ctx, provider.BucketRequest{Name: b, Owner: owner(b)}); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
 	t.Run("refused admin keys are InvalidConfig", func(t *testing.T) {
 		e := newEnv(t, fakeaws.Config{})
 		e.sk = "not-the-secret-key-of-this-principal00"
@@ -523,8 +508,8 @@ func TestErrorsAreClassified(t *testing.T) {
 	})
 	t.Run("IAM's two-keys-per-user quota is QuotaExceeded", func(t *testing.T) {
 		e := newEnv(t, fakeaws.Config{})
-		b := bucketOf(t, e)
 		c := e.client(t)
+		b := createdBucket(t, c)
 		req := provider.CredentialRequest{Name: "tfso-quota-1", Bucket: b, Access: provider.ReadOnly}
 		for range 2 {
 			if _, err := c.IssueCredential(ctx, req); err != nil {
