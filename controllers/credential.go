@@ -163,11 +163,17 @@ func rotationDue(sb *v1alpha1.StateBackend, now time.Time) string {
 	switch {
 	case at == nil || now.Before(*at):
 		return ""
-	case st.ExpiresAt != nil && !at.Before(renewal(st)):
+	case expires(st) && !at.Before(renewal(st)):
 		return fmt.Sprintf("expires at %s", st.ExpiresAt.UTC().Format(time.RFC3339))
 	default:
 		return fmt.Sprintf("older than rotationPeriod %s", policy.RotationPeriod.Duration)
 	}
+}
+
+// expires says the credential has a real expiry. One before its issue is a store's way of saying
+// "never", not a reason to rotate.
+func expires(st *v1alpha1.CredentialStatus) bool {
+	return st.ExpiresAt != nil && (st.IssuedAt == nil || st.ExpiresAt.After(st.IssuedAt.Time))
 }
 
 // renewal is when an expiring credential is replaced: two thirds into its life, so the replaced
@@ -191,9 +197,8 @@ func nextRotation(sb *v1alpha1.StateBackend) *time.Time {
 		t := st.IssuedAt.Add(policy.RotationPeriod.Duration)
 		at = &t
 	}
-	if st.ExpiresAt != nil && (st.IssuedAt == nil || st.ExpiresAt.After(st.IssuedAt.Time)) {
-		// Whatever the spec says now: a credential that expires is renewed before it does. (An
-		// expiry before its issue is a store's way of saying "never", not a reason to rotate.)
+	if expires(st) {
+		// Whatever the spec says now: a credential that expires is renewed before it does.
 		if t := renewal(st); at == nil || t.Before(*at) {
 			at = &t
 		}
@@ -208,7 +213,7 @@ func wakeAt(sb *v1alpha1.StateBackend) time.Time {
 	if n := nextRotation(sb); n != nil {
 		at = *n
 	}
-	if p := sb.Status.PreviousCredential; p != nil && (at.IsZero() || p.RevokeAt.Before(&metav1.Time{Time: at})) {
+	if p := sb.Status.PreviousCredential; p != nil && (at.IsZero() || p.RevokeAt.Time.Before(at)) {
 		at = p.RevokeAt.Time
 	}
 	return at
