@@ -73,7 +73,7 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 	var current *provider.CredentialInfo
 	prev, prevLive := sb.Status.PreviousCredential, false
 	for i := range live {
-		if held.AccessKeyID != "" && live[i].AccessKeyID == held.AccessKeyID {
+		if holds(held, live[i]) {
 			current = &live[i]
 			continue
 		}
@@ -93,11 +93,17 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 		sb.Status.PreviousCredential = nil
 	}
 
-	rotate := ""
-	if current != nil && secretFits(secret, sb) {
+	rotate, keep := "", current != nil && secretFits(secret, sb)
+	if keep {
 		rotate = rotationDue(sb, now)
 	}
-	if current != nil && secretFits(secret, sb) && rotate == "" {
+	if keep && rotate == "" {
+		var err error
+		if keep, err = r.repairGrant(ctx, s, *current); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if keep && rotate == "" {
 		held.ID, held.Name, held.ExpiresAt = current.ID, current.Name, current.ExpiresAt
 	} else {
 		if rotate != "" {
@@ -136,6 +142,61 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 		held = issued
 	}
 	return r.verifyAndPublish(ctx, s, secret, held)
+}
+
+// holds says the Secret's credential is the listed one: the same access key, or for session
+// credentials (whose keys the listing cannot show) the credential they derive from.
+func holds(held provider.Credential, c provider.CredentialInfo) bool {
+	if held.AccessKeyID == "" {
+		return false
+	}
+	return c.AccessKeyID == held.AccessKeyID || (held.SessionToken != "" && held.ID != "" && c.ID == held.ID)
+}
+
+// repairGrant restores what the store lets the current credential do when that was changed out of
+// band (widened or narrowed), keeping its keys so runners are not disturbed; the credential is
+// then proven again before the backend stays Ready. It reports false when the credential cannot
+// be narrowed back in place (a Spaces key made fullaccess): it must be replaced, and revoked at
+// once rather than given a grace.
+func (r *StateBackendReconciler) repairGrant(ctx context.Context, s *scope, c provider.CredentialInfo) (bool, error) {
+	sb := s.sb
+	repaired, err := s.provider.RepairGrant(ctx, c.ID, credentialRequest(sb, c.Name, time.Time{}))
+	if errors.Is(err, provider.ErrCredentialTooBroad) {
+		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonCredentialGrantRepaired, "RepairGrant",
+			"credential %q (id %s) was given more than %s on bucket %q outside the operator and cannot be narrowed back; it is replaced and revoked",
+			c.Name, c.ID, access(sb), sb.Status.BucketName)
+		return false, nil
+	}
+	if err != nil {
+		_, err = r.credentialNotReady(s, fmt.Errorf("check the grant of credential %q: %w", c.Name, err))
+		return false, err
+	}
+	if repaired {
+		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonCredentialGrantRepaired, "RepairGrant",
+			"what credential %q (id %s) may do had been changed outside the operator; restored to %s on bucket %q",
+			c.Name, c.ID, access(sb), sb.Status.BucketName)
+		if st := sb.Status.Credential; st != nil {
+			st.VerifiedAt = nil
+		}
+	}
+	return true, nil
+}
+
+// credentialRequest is what the backend's credentials are issued for.
+func credentialRequest(sb *v1alpha1.StateBackend, name string, expiresAt time.Time) provider.CredentialRequest {
+	return provider.CredentialRequest{
+		Name:        name,
+		ExpiresAt:   expiresAt,
+		Bucket:      sb.Status.BucketName,
+		Access:      access(sb),
+		KeyPrefix:   sb.Spec.KeyPrefix,
+		Temporary:   temporary(sb),
+		Description: fmt.Sprintf("tfstate-operator: %s/%s", sb.Namespace, sb.Name),
+	}
+}
+
+func temporary(sb *v1alpha1.StateBackend) bool {
+	return sb.Spec.Credentials != nil && sb.Spec.Credentials.Temporary
 }
 
 // defaultRevokeAfter is how long a rotated-out credential keeps working when the spec does not say.
@@ -233,14 +294,7 @@ func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.
 	if p := sb.Spec.Credentials; p != nil && p.ExpireAfter != nil {
 		expiresAt = now.Add(p.ExpireAfter.Duration).Truncate(time.Second) // status keeps seconds
 	}
-	cred, err := s.provider.IssueCredential(ctx, provider.CredentialRequest{
-		Name:        name,
-		ExpiresAt:   expiresAt,
-		Bucket:      sb.Status.BucketName,
-		Access:      access(sb),
-		KeyPrefix:   sb.Spec.KeyPrefix,
-		Description: fmt.Sprintf("tfstate-operator: %s/%s", sb.Namespace, sb.Name),
-	})
+	cred, err := s.provider.IssueCredential(ctx, credentialRequest(sb, name, expiresAt))
 	if err != nil {
 		_, err = r.credentialNotReady(s, fmt.Errorf("issue credential %q: %w", name, err))
 		return provider.Credential{}, err
@@ -391,14 +445,17 @@ func (r *StateBackendReconciler) ownedSecret(ctx context.Context, s *scope) (*co
 func secretCredential(secret *corev1.Secret) provider.Credential {
 	c := backendconfig.CredentialFromSecret(secret.Data)
 	c.Name = secret.Annotations[AnnotationCredentialName]
+	c.ID = secret.Annotations[AnnotationCredentialID]
 	return c
 }
 
-// secretFits reports whether the Secret's credential was issued for the current bucket and access.
+// secretFits reports whether the Secret's credential was issued for the current bucket and access,
+// and is a session credential exactly when the spec asks for one.
 func secretFits(secret *corev1.Secret, sb *v1alpha1.StateBackend) bool {
+	held := secretCredential(secret)
 	return secret.Annotations[AnnotationCredentialAccess] == string(access(sb)) &&
 		secret.Annotations[AnnotationBucket] == sb.Status.BucketName &&
-		secretCredential(secret).SecretAccessKey != ""
+		held.SecretAccessKey != "" && (held.SessionToken != "") == temporary(sb)
 }
 
 // isolation is the isolated Secret shape the spec asks for (nil: environment variables).
@@ -452,6 +509,7 @@ func (r *StateBackendReconciler) writeSecret(ctx context.Context, s *scope, secr
 	setManaged(&desired.ObjectMeta, sb)
 	desired.Annotations = mergeMaps(desired.Annotations, map[string]string{
 		AnnotationCredentialName:   cred.Name,
+		AnnotationCredentialID:     cred.ID,
 		AnnotationCredentialAccess: string(access(sb)),
 		AnnotationBucket:           sb.Status.BucketName,
 	})

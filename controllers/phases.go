@@ -72,6 +72,11 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			fmt.Sprintf("spec.credentials.expireAfter needs a provider whose credentials can expire (cloudflareR2, minio); %s cannot: use rotationPeriod", providers.Name(spec)))
 		return ctrl.Result{}, nil
 	}
+	if p := sb.Spec.Credentials; p != nil && p.Temporary && !c.Settings().TemporaryCredentials {
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid,
+			fmt.Sprintf("spec.credentials.temporary needs a provider that issues session credentials (cloudflareR2); %s cannot: use expireAfter alone", providers.Name(spec)))
+		return ctrl.Result{}, nil
+	}
 	if sb.Spec.KeyPrefix != "" && !c.Settings().PrefixScoping {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid,
 			fmt.Sprintf("spec.keyPrefix needs a provider whose credentials can be confined to a key prefix (awsS3); %s cannot", providers.Name(spec)))

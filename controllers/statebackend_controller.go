@@ -49,6 +49,9 @@ const (
 	AnnotationCredentialName   = "tfstate.dev/credential-name"
 	AnnotationCredentialAccess = "tfstate.dev/credential-access"
 	AnnotationBucket           = "tfstate.dev/bucket"
+	// AnnotationCredentialID records the provider's id of the Secret's credential: for session
+	// credentials the only link between the Secret's keys and the credential they derive from.
+	AnnotationCredentialID = "tfstate.dev/credential-id"
 
 	// indexProviderRef indexes StateBackends by "<kind>/<namespace>/<name>" of their provider.
 	indexProviderRef = "spec.providerRef"

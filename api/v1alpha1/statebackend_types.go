@@ -211,6 +211,8 @@ type IsolationOptions struct {
 // CredentialPolicy says how a StateBackend's credential is rotated. A rotation issues a new
 // credential, switches the Secret to it, and revokes the old one only after revokeAfter, so a
 // runner that read the Secret before the switch finishes its run.
+// +kubebuilder:validation:XValidation:rule="!has(self.temporary) || !self.temporary || has(self.expireAfter)",message="spec.credentials.temporary needs spec.credentials.expireAfter (the session's lifetime)"
+// +kubebuilder:validation:XValidation:rule="!has(self.temporary) || !self.temporary || !has(self.expireAfter) || (duration(self.expireAfter) >= duration('15m') && duration(self.expireAfter) <= duration('168h'))",message="spec.credentials.expireAfter must be between 15m and 168h for temporary credentials"
 type CredentialPolicy struct {
 	// RotationPeriod is the age at which the credential is replaced, e.g. 720h. Unset: never on a
 	// schedule. At least 1m.
@@ -231,6 +233,14 @@ type CredentialPolicy struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m')",message="spec.credentials.expireAfter must be at least 10m"
 	// +optional
 	ExpireAfter *metav1.Duration `json:"expireAfter,omitempty"`
+
+	// Temporary hands out temporary credentials: the Secret holds session keys with
+	// AWS_SESSION_TOKEN that the store itself stops accepting after expireAfter (required, 15m to
+	// 168h), renewed like any expiring credential. The long-lived credential they derive from stays
+	// with the operator and never reaches the Secret; revoking it ends its sessions at once.
+	// Cloudflare R2 only; other providers report ProviderInvalid.
+	// +optional
+	Temporary bool `json:"temporary,omitempty"`
 
 	// RotationRequest rotates the credential once whenever it changes (any text, e.g. a date):
 	// manual rotation that GitOps can bump. status.credential.rotationRequest shows the request
@@ -301,6 +311,9 @@ const (
 	ReasonBucketReferenceRefused = "BucketReferenceRefused"
 	// ReasonBucketReferenceNotReady: the StateBackend spec.bucketFrom names has no bucket yet.
 	ReasonBucketReferenceNotReady = "BucketReferenceNotReady"
+	// ReasonCredentialGrantRepaired (warning event): what the store let the credential do had been
+	// changed out of band and was restored to what it was issued for, keeping its keys.
+	ReasonCredentialGrantRepaired = "CredentialGrantRepaired"
 )
 
 // VersioningState is whether the bucket keeps old object versions.

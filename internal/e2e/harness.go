@@ -332,7 +332,7 @@ func (e *Env) ApplyR2Samples(ctx context.Context) (*v1alpha1.StateBackend, R2Adm
 }
 
 // SpacesTokenScopes are the scopes the README asks of the DigitalOcean API token.
-var SpacesTokenScopes = []string{fakedigitalocean.ScopeCreate, fakedigitalocean.ScopeRead, fakedigitalocean.ScopeDelete}
+var SpacesTokenScopes = []string{fakedigitalocean.ScopeCreate, fakedigitalocean.ScopeRead, fakedigitalocean.ScopeDelete, fakedigitalocean.ScopeUpdate}
 
 // ApplySpacesSamples makes an API token with SpacesTokenScopes on the fake DigitalOcean API
 // (StartDigitalOcean first), puts it in the Secret that

@@ -17,6 +17,7 @@ const (
 	OpIssueCredential  = "IssueCredential"
 	OpListCredentials  = "ListCredentials"
 	OpRevokeCredential = "RevokeCredential"
+	OpRepairGrant      = "RepairGrant"
 	OpCheck            = "Check"
 )
 
@@ -82,6 +83,10 @@ func (c *instrumented) ListCredentials(ctx context.Context, namePrefix string) (
 
 func (c *instrumented) RevokeCredential(ctx context.Context, id string) error {
 	return timedErr(c, OpRevokeCredential, func() error { return c.next.RevokeCredential(ctx, id) })
+}
+
+func (c *instrumented) RepairGrant(ctx context.Context, id string, req provider.CredentialRequest) (bool, error) {
+	return timed(c, OpRepairGrant, func() (bool, error) { return c.next.RepairGrant(ctx, id, req) })
 }
 
 type instrumentedChecker struct {

@@ -1,6 +1,7 @@
 // Package minioadmin is a small client for the MinIO admin API calls tfstate-operator needs:
-// creating, listing and deleting service accounts. It also has the user, group and canned-policy
-// calls of test support code (iam.go), which the operator does not use. MinIO's own admin SDK
+// creating, listing, reading, updating and deleting service accounts. It also has the user, group
+// and canned-policy calls of test support code (iam.go), which the operator does not use. MinIO's
+// own admin SDK
 // (madmin-go) is AGPL-3.0 and must not be linked into the Apache-2.0 operator, so this is a
 // clean-room implementation of the wire protocol: SigV4-signed HTTP requests under /minio/admin/v3
 // whose sensitive bodies are encrypted with a key derived from the admin secret key (see
@@ -71,7 +72,9 @@ func (e *Error) IsAuth() bool {
 	return e.StatusCode == http.StatusForbidden
 }
 
-// IsNotFound reports whether the addressed service account or user does not exist.
+// IsNotFound reports whether the addressed service account or user does not exist. The status
+// decides: MinIO answers an absent service account with 404 and the code
+// XMinioInvalidIAMCredentials, a code it also sends with 403 for refused identities.
 func (e *Error) IsNotFound() bool {
 	return e.StatusCode == http.StatusNotFound || strings.Contains(e.Code, "NoSuch") || e.Code == "XMinioAdminServiceAccountNotFound"
 }
@@ -163,6 +166,92 @@ func (c *Client) ListServiceAccounts(ctx context.Context, user string) ([]Servic
 func (c *Client) DeleteServiceAccount(ctx context.Context, accessKey string) error {
 	_, err := c.do(ctx, http.MethodDelete, "/delete-service-account", url.Values{"accessKey": {accessKey}}, nil)
 	return ignoreNotFound(err)
+}
+
+// ServiceAccountInfo is what the admin API reports about one service account: no secret material.
+type ServiceAccountInfo struct {
+	ParentUser string `json:"parentUser"`
+	// AccountStatus is "on" or "off" (not the "enabled"/"disabled" an update takes).
+	AccountStatus string `json:"accountStatus"`
+	// ImpliedPolicy is true when the account has no inline policy of its own and inherits its
+	// parent's permissions (for the root user, everything). Policy is then the parent's.
+	ImpliedPolicy bool `json:"impliedPolicy"`
+	// Policy is the effective policy document as JSON text: the wire carries it as a string, not
+	// as an object. MinIO re-encodes it, so its statements' actions and resources come in no
+	// particular order.
+	Policy      string     `json:"policy"`
+	Name        string     `json:"name,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Expiration  *time.Time `json:"expiration,omitempty"`
+}
+
+// InfoServiceAccount reports the service account with accessKey. An absent account is an *Error
+// whose IsNotFound is true.
+func (c *Client) InfoServiceAccount(ctx context.Context, accessKey string) (ServiceAccountInfo, error) {
+	reply, err := c.do(ctx, http.MethodGet, "/info-service-account", url.Values{"accessKey": {accessKey}}, nil)
+	if err != nil {
+		return ServiceAccountInfo{}, err
+	}
+	plain, err := decrypt(c.secretKey, reply)
+	if err != nil {
+		return ServiceAccountInfo{}, fmt.Errorf("decrypt info-service-account reply: %w", err)
+	}
+	var info ServiceAccountInfo
+	if err := json.Unmarshal(plain, &info); err != nil {
+		return ServiceAccountInfo{}, fmt.Errorf("decode info-service-account reply: %w", err)
+	}
+	return info, nil
+}
+
+// UpdateServiceAccountRequest changes a service account in place; its keys stay the same. Empty
+// optional fields leave the account's value as it is.
+type UpdateServiceAccountRequest struct {
+	// NewPolicy is the inline policy that replaces the account's. It is required and must hold a
+	// statement: MinIO treats an update without one as "drop the inline policy", which silently
+	// widens the account to all of its parent's permissions.
+	NewPolicy json.RawMessage `json:"newPolicy"`
+	// NewStatus enables or disables the account (the same words as a user's status).
+	NewStatus      UserStatus `json:"newStatus,omitempty"`
+	NewName        string     `json:"newName,omitempty"`
+	NewDescription string     `json:"newDescription,omitempty"`
+	NewExpiration  *time.Time `json:"newExpiration,omitempty"`
+}
+
+// ErrNoPolicy: UpdateServiceAccount was asked for an update without a policy (see
+// UpdateServiceAccountRequest.NewPolicy).
+var ErrNoPolicy = errors.New("a service account update needs a policy: without one MinIO drops the inline policy")
+
+// UpdateServiceAccount changes the service account with accessKey as req says. The body is
+// encrypted like the other service account calls. An absent account is an *Error whose IsNotFound
+// is true.
+func (c *Client) UpdateServiceAccount(ctx context.Context, accessKey string, req UpdateServiceAccountRequest) error {
+	if !hasStatements(req.NewPolicy) {
+		return ErrNoPolicy
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	sealed, err := encrypt(c.secretKey, body)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, http.MethodPost, "/update-service-account", url.Values{"accessKey": {accessKey}}, sealed)
+	return err
+}
+
+// hasStatements reports whether policy is a document with at least one statement, or malformed
+// (which the server refuses by itself). MinIO drops the inline policy on an update whose policy is
+// absent or has neither version nor statements, and keeps the old one on an update whose policy has
+// a version but no statements: neither is what the caller asked for.
+func hasStatements(policy json.RawMessage) bool {
+	if len(bytes.TrimSpace(policy)) == 0 {
+		return false
+	}
+	var doc struct {
+		Statement []json.RawMessage
+	}
+	return json.Unmarshal(policy, &doc) != nil || len(doc.Statement) > 0
 }
 
 // do sends a signed admin request and returns the reply body of a 2xx answer.

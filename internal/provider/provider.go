@@ -90,6 +90,11 @@ type CredentialRequest struct {
 	// ExpiresAt, when not zero, is when the store must stop accepting the credential. Only
 	// clients whose Settings().Expiry is true are given one.
 	ExpiresAt time.Time
+	// Temporary asks for session credentials (with a SessionToken) that the store stops accepting
+	// at ExpiresAt (then required) by itself; the credential they derive from is what ID names and
+	// RevokeCredential revokes, ending the sessions. Only clients whose
+	// Settings().TemporaryCredentials is true are given it.
+	Temporary bool
 	// KeyPrefix, when set, confines the credential to the objects under "<KeyPrefix>/". Only
 	// clients whose Settings().PrefixScoping is true are given one.
 	KeyPrefix string
@@ -101,7 +106,9 @@ type CredentialRequest struct {
 // Credential is an issued credential. SecretAccessKey and SessionToken are secret: they are written
 // to the StateBackend's Secret and nowhere else (never to logs, events, status or errors).
 type Credential struct {
-	// ID is the provider's non-secret id used to revoke it (an access key id, a token id).
+	// ID is the provider's non-secret id used to revoke it (an access key id, a token id). For
+	// temporary credentials it names the credential the session derives from, and AccessKeyID is
+	// the session's.
 	ID string
 	// Name is the name it was issued under (CredentialRequest.Name).
 	Name string
@@ -161,6 +168,8 @@ type BackendSettings struct {
 	PrefixScoping bool
 	// Expiry says the store can make a credential expire by itself (CredentialRequest.ExpiresAt).
 	Expiry bool
+	// TemporaryCredentials says the store can issue session credentials (CredentialRequest.Temporary).
+	TemporaryCredentials bool
 }
 
 // Client is one provider account as seen by the controller. Implementations are safe for concurrent
@@ -201,7 +210,20 @@ type Client interface {
 
 	// RevokeCredential revokes the credential with this ID. An absent credential is success.
 	RevokeCredential(ctx context.Context, id string) error
+
+	// RepairGrant reads back what the store lets the live credential with this ID do and, if that is
+	// not exactly the grant req would issue (req.Bucket, req.Access, req.KeyPrefix; req.Name is the
+	// name it was issued under), restores req's grant in place: the keys stay the same, so runners
+	// holding them are unaffected. Anything beyond the grant that the store attached to the
+	// credential out of band (another bucket, a broader permission, an extra policy) is removed. It
+	// reports whether it changed anything; a second call right after returns false. Expiry and
+	// description are not compared. An absent credential returns an error wrapping
+	// ErrCredentialNotFound and changes nothing.
+	RepairGrant(ctx context.Context, id string, req CredentialRequest) (repaired bool, err error)
 }
+
+// ErrCredentialNotFound: the credential named by an ID is not (or no longer) in the store.
+var ErrCredentialNotFound = errors.New("credential not found")
 
 // Checker is implemented by clients that can tell, without changing anything, whether the admin
 // credentials are accepted and hold the permissions the operator needs. Check returns nil, or an

@@ -29,12 +29,13 @@ const (
 	OpIssueCredential  Op = "IssueCredential"
 	OpListCredentials  Op = "ListCredentials"
 	OpRevokeCredential Op = "RevokeCredential"
+	OpRepairGrant      Op = "RepairGrant"
 	OpProbe            Op = "Probe"
 )
 
 // AllOps lists every Op.
 var AllOps = []Op{OpObserveBucket, OpCreateBucket, OpMarkBucket, OpEnableVersioning, OpDeleteBucket,
-	OpIssueCredential, OpListCredentials, OpRevokeCredential, OpProbe}
+	OpIssueCredential, OpListCredentials, OpRevokeCredential, OpRepairGrant, OpProbe}
 
 // Bucket is a bucket's state.
 type Bucket struct {
@@ -242,6 +243,15 @@ func (s *Store) RevokeOutOfBand(accessKeyID string) {
 	}
 }
 
+// SetGrantOutOfBand changes what a live credential may do behind the operator's back.
+func (s *Store) SetGrantOutOfBand(accessKeyID, bucket string, access provider.Access) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.creds[accessKeyID]; ok {
+		c.bucket, c.access = bucket, access
+	}
+}
+
 // Settings implements provider.Client.
 func (s *Store) Settings() provider.BackendSettings { return s.settings }
 
@@ -415,6 +425,26 @@ func (s *Store) RevokeCredential(_ context.Context, id string) error {
 		s.revoked[id] = true
 	}
 	return after
+}
+
+// RepairGrant implements provider.Client.
+func (s *Store) RepairGrant(_ context.Context, id string, req provider.CredentialRequest) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, after := s.begin(OpRepairGrant)
+	if before != nil {
+		return false, before
+	}
+	c, ok := s.creds[id]
+	if !ok {
+		return false, fmt.Errorf("repair grant of %s: %w", id, provider.ErrCredentialNotFound)
+	}
+	repaired := c.bucket != req.Bucket || c.access != req.Access || c.prefix != req.KeyPrefix
+	c.bucket, c.access, c.prefix = req.Bucket, req.Access, req.KeyPrefix
+	if after != nil {
+		return false, after
+	}
+	return repaired, nil
 }
 
 // Probe implements provider.Prober: the credential must be live, hold the right secret and be

@@ -5,6 +5,7 @@
 package minio
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -298,6 +300,146 @@ func (c *Client) RevokeCredential(ctx context.Context, id string) error {
 	return nil
 }
 
+// RepairGrant implements provider.Client. An administrator can edit a service account's inline
+// policy in the MinIO console or with mc, and an account whose inline policy is removed inherits
+// everything its parent, the admin identity, may do; so the policy is read back and, if it is not
+// the one IssueCredential writes, replaced in place (the keys stay). MinIO re-encodes the stored
+// policy with its actions and resources in no fixed order, so it is compared by meaning
+// (samePolicy), not byte for byte. req.KeyPrefix is ignored: Settings().PrefixScoping is false.
+func (c *Client) RepairGrant(ctx context.Context, id string, req provider.CredentialRequest) (bool, error) {
+	want := Policy(req.Bucket, req.Access)
+	info, err := c.admin.InfoServiceAccount(ctx, id)
+	if err != nil {
+		return false, classifyAdminCredential("read service account", id, err)
+	}
+	// An implied policy is the parent's, whatever it says today: drift even if it happens to match.
+	if !info.ImpliedPolicy && samePolicy(want, []byte(info.Policy)) {
+		return false, nil
+	}
+	if err := c.admin.UpdateServiceAccount(ctx, id, minioadmin.UpdateServiceAccountRequest{NewPolicy: want}); err != nil {
+		return false, classifyAdminCredential("update service account policy", id, err)
+	}
+	return true, nil
+}
+
+// samePolicy reports whether two IAM policy documents grant the same thing: the statements as a
+// set, each statement's actions and resources as sets ("x" is ["x"]), Sid and the document's Id
+// ignored. Anything else (effect, conditions, unknown keys) must be equal as JSON. A document that
+// does not parse matches nothing, so RepairGrant reads it as drift and rewrites it.
+func samePolicy(a, b []byte) bool {
+	ca, errA := canonicalPolicy(a)
+	cb, errB := canonicalPolicy(b)
+	return errA == nil && errB == nil && ca == cb
+}
+
+// canonicalPolicy encodes doc so that documents that grant the same thing encode the same.
+func canonicalPolicy(doc []byte) (string, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &top); err != nil {
+		return "", err
+	}
+	delete(top, "Id")
+	delete(top, "ID") // MinIO's spelling when it echoes a policy
+	out := make(map[string]any, len(top))
+	for k, v := range top {
+		if k == "Statement" {
+			continue
+		}
+		cv, err := canonicalValue(v)
+		if err != nil {
+			return "", err
+		}
+		out[k] = cv
+	}
+	var statements []json.RawMessage
+	if raw, ok := top["Statement"]; ok {
+		if err := json.Unmarshal(raw, &statements); err != nil {
+			// IAM also allows a single statement object in place of the array.
+			statements = []json.RawMessage{raw}
+		}
+	}
+	set := make([]string, 0, len(statements))
+	for _, raw := range statements {
+		st, err := canonicalStatement(raw)
+		if err != nil {
+			return "", err
+		}
+		set = append(set, st)
+	}
+	slices.Sort(set)
+	out["Statement"] = slices.Compact(set) // a statement said twice grants it once
+	b, err := json.Marshal(out)            // maps marshal with sorted keys
+	return string(b), err
+}
+
+// setKeys are the statement keys whose value is a string or a list of strings meaning a set.
+var setKeys = []string{"Action", "NotAction", "Resource", "NotResource"}
+
+func canonicalStatement(raw json.RawMessage) (string, error) {
+	var st map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return "", err
+	}
+	delete(st, "Sid")
+	out := make(map[string]any, len(st))
+	for k, v := range st {
+		if slices.Contains(setKeys, k) {
+			set, err := stringSet(v)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", k, err)
+			}
+			if len(set) > 0 { // an empty list is the same as none
+				out[k] = set
+			}
+			continue
+		}
+		cv, err := canonicalValue(v)
+		if err != nil {
+			return "", err
+		}
+		out[k] = cv
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+// stringSet decodes "x", ["x", ...] or null into a sorted list without duplicates.
+func stringSet(raw json.RawMessage) ([]string, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	var set []string
+	switch v := v.(type) {
+	case nil:
+	case string:
+		set = []string{v}
+	case []any:
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("%v is not a string", e)
+			}
+			set = append(set, s)
+		}
+	default:
+		return nil, fmt.Errorf("%v is neither a string nor a list", v)
+	}
+	slices.Sort(set)
+	return slices.Compact(set), nil
+}
+
+// canonicalValue decodes raw so that re-encoding it sorts object keys and drops whitespace.
+func canonicalValue(raw json.RawMessage) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // Check implements provider.Checker: the admin keys may list buckets (S3) and their own service
 // accounts (admin API), both read-only.
 func (c *Client) Check(ctx context.Context) error {
@@ -318,6 +460,16 @@ func classify(op string, err error) error {
 		return fmt.Errorf("%s: %w: the admin credentials were refused (%s)", op, provider.ErrInvalidConfig, minio.ToErrorResponse(err).Code)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// classifyAdminCredential is classifyAdmin for a call on one service account: an absent account
+// is provider.ErrCredentialNotFound.
+func classifyAdminCredential(op, id string, err error) error {
+	var apiErr *minioadmin.Error
+	if errors.As(err, &apiErr) && apiErr.IsNotFound() {
+		return fmt.Errorf("%s %s: %w: %w", op, id, provider.ErrCredentialNotFound, err)
+	}
+	return classifyAdmin(op+" "+id, err)
 }
 
 func classifyAdmin(op string, err error) error {

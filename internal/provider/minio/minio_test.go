@@ -3,6 +3,7 @@ package minio_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/minio"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/providertest"
@@ -156,5 +158,120 @@ func TestBadConfigIsInvalidConfig(t *testing.T) {
 	}
 	if _, err := c.ListCredentials(context.Background(), "tfso-"); !errors.Is(err, provider.ErrInvalidConfig) {
 		t.Errorf("wrong admin secret on the admin API: err = %v, want ErrInvalidConfig", err)
+	}
+}
+
+func adminClient(t *testing.T) *minioadmin.Client {
+	t.Helper()
+	c, err := minioadmin.New(srv.Endpoint, srv.RootUser, srv.RootPassword, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// grantHarness widens a service account the way an administrator would in the console: by
+// replacing its inline policy through the admin API.
+func grantHarness(t *testing.T) providertest.GrantHarness {
+	admin := adminClient(t)
+	return providertest.GrantHarness{
+		S3Harness: s3Harness(t),
+		Widen: func(t *testing.T, cred provider.Credential, own, other string) {
+			t.Helper()
+			wide := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":[` +
+				`"arn:aws:s3:::` + own + `","arn:aws:s3:::` + own + `/*","arn:aws:s3:::` + other + `","arn:aws:s3:::` + other + `/*"]}]}`
+			if err := admin.UpdateServiceAccount(context.Background(), cred.ID, minioadmin.UpdateServiceAccountRequest{NewPolicy: []byte(wide)}); err != nil {
+				t.Fatalf("widen the service account out of band: %v", err)
+			}
+		},
+	}
+}
+
+func TestGrantRepair(t *testing.T) { providertest.RunGrantRepair(t, grantHarness) }
+
+// TestGrantRepairOfAnInheritingAccount: an account without an inline policy inherits everything the
+// admin identity may do, and MinIO reports root's inherited policy as empty; RepairGrant must give
+// it the bucket's policy rather than compare that empty text.
+func TestGrantRepairOfAnInheritingAccount(t *testing.T) {
+	ctx := context.Background()
+	c, admin := newClient(t), adminClient(t)
+	own, other := freshBucket(t), freshBucket(t)
+	for _, b := range []string{own, other} {
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: b, Owner: provider.Owner{Namespace: "n", Name: b, UID: b}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := provider.CredentialRequest{Name: "tfso-inheriting", Bucket: own, Access: provider.ReadWrite}
+	creds, err := admin.AddServiceAccount(ctx, minioadmin.AddServiceAccountRequest{Name: req.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.RevokeCredential(ctx, creds.AccessKey) })
+	for _, want := range []bool{true, false} {
+		if got, err := c.RepairGrant(ctx, creds.AccessKey, req); err != nil || got != want {
+			t.Fatalf("RepairGrant = %v, %v; want %v, nil", got, err, want)
+		}
+	}
+	_, err = s3As(t, creds.AccessKey, creds.SecretKey).PutObject(ctx, other, "k", strings.NewReader("x"), 1, miniogo.PutObjectOptions{})
+	if code := miniogo.ToErrorResponse(err).Code; code != "AccessDenied" {
+		t.Fatalf("after repair, writing another bucket: err = %v, want AccessDenied", err)
+	}
+}
+
+func TestSamePolicy(t *testing.T) {
+	const b = "state"
+	rw, ro := minio.Policy(b, provider.ReadWrite), minio.Policy(b, provider.ReadOnly)
+	cases := []struct {
+		reason string
+		want   []byte
+		live   string
+		same   bool
+	}{
+		{"the policy as issued", rw, string(rw), true},
+		{"MinIO's echo: indented, statements, actions and resources in another order", rw, `{
+		 "Version": "2012-10-17",
+		 "Statement": [
+		  {"Effect": "Allow", "Action": ["s3:DeleteObject", "s3:PutObject", "s3:GetObject"], "Resource": ["arn:aws:s3:::state/*"]},
+		  {"Resource": ["arn:aws:s3:::state"], "Action": ["s3:GetBucketLocation", "s3:ListBucket"], "Effect": "Allow"}
+		 ]}`, true},
+		{`"Action": "x" is ["x"], and "Resource" likewise`, ro, `{"Version":"2012-10-17","Statement":[
+			{"Effect":"Allow","Action":["s3:ListBucket","s3:GetBucketLocation"],"Resource":"arn:aws:s3:::state"},
+			{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::state/*"}]}`, true},
+		{"a Sid, an Id and a repeated statement grant nothing more", ro, `{"Version":"2012-10-17","ID":"x","Statement":[
+			{"Sid":"list","Effect":"Allow","Action":["s3:ListBucket","s3:GetBucketLocation"],"Resource":["arn:aws:s3:::state"]},
+			{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::state/*"]},
+			{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::state/*"]}]}`, true},
+		{"an extra statement on another bucket", rw, strings.TrimSuffix(string(rw), `]}`) +
+			`,{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::other/*"]}]}`, false},
+		{"the same grant on another bucket", rw, string(minio.Policy("other", provider.ReadWrite)), false},
+		{"read-only where read-write was issued", rw, string(ro), false},
+		{"read-write where read-only was issued", ro, string(rw), false},
+		{"an extra resource in a statement", ro, strings.Replace(string(ro), `"arn:aws:s3:::state/*"`, `"arn:aws:s3:::state/*","arn:aws:s3:::other/*"`, 1), false},
+		{"a condition narrows or widens the statement", ro, strings.Replace(string(ro), `"Effect":"Allow","Action":["s3:GetObject"]`,
+			`"Effect":"Allow","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}},"Action":["s3:GetObject"]`, 1), false},
+		{"deny instead of allow", ro, strings.ReplaceAll(string(ro), "Allow", "Deny"), false},
+		{"the empty policy MinIO reports for an account inheriting root's", rw, `{"Version":"","Statement":null}`, false},
+	}
+	for _, tc := range cases {
+		if !json.Valid([]byte(tc.live)) {
+			t.Fatalf("%s: the case's policy is not JSON, so it proves nothing: %s", tc.reason, tc.live)
+		}
+		if got := minio.SamePolicy(tc.want, []byte(tc.live)); got != tc.same {
+			t.Errorf("%s: SamePolicy = %v, want %v\nlive: %s", tc.reason, got, tc.same, tc.live)
+		}
+	}
+
+	unparsable := []struct {
+		reason string
+		live   string
+	}{
+		{"no policy text at all", ``},
+		{"a truncated document", `{"Version":`},
+		{"an action that is not a string", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[1],"Resource":"*"}]}`},
+	}
+	for _, tc := range unparsable {
+		if minio.SamePolicy(rw, []byte(tc.live)) {
+			t.Errorf("%s: SamePolicy = true, want false (drift, so the policy is rewritten)", tc.reason)
+		}
 	}
 }

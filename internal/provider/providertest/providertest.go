@@ -300,9 +300,14 @@ func (m MinIODataPlane) Client(t *testing.T, accessKeyID, secretAccessKey string
 	return c
 }
 
-// S3 is Client with an issued credential's keys (S3Harness.S3).
+// S3 is Client with an issued credential's keys and session token, if any (S3Harness.S3).
 func (m MinIODataPlane) S3(t *testing.T, cred provider.Credential) *miniogo.Client {
-	return m.Client(t, cred.AccessKeyID, cred.SecretAccessKey)
+	t.Helper()
+	c, err := miniogo.New(m.Host, &miniogo.Options{Creds: credentials.NewStaticV4(cred.AccessKeyID, cred.SecretAccessKey, cred.SessionToken), Region: m.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // PutObject writes with the root keys, as a runner would (Harness.PutObject).
@@ -375,4 +380,82 @@ func RunRotation(t *testing.T, newHarness func(t *testing.T) S3Harness) {
 			t.Fatal("a credential revoked 98 rotations ago still lists the bucket")
 		}
 	})
+}
+
+// GrantHarness is what RunGrantRepair needs: a store with a real S3 API and a way to edit a
+// credential's grant behind the Client's back.
+type GrantHarness struct {
+	S3Harness
+	// Widen changes what cred may do through the store's own admin API, as an administrator
+	// editing it in the console would, never through the Client under test: afterwards cred may
+	// read and write objects in both own and other.
+	Widen func(t *testing.T, cred provider.Credential, own, other string)
+}
+
+// RunGrantRepair checks RepairGrant: a grant as issued is left alone, a grant widened out of band
+// is detected and restored with the keys unchanged (proved on S3), a second repair finds nothing,
+// and a revoked credential is reported as not found.
+func RunGrantRepair(t *testing.T, newHarness func(t *testing.T) GrantHarness) {
+	for _, access := range []provider.Access{provider.ReadWrite, provider.ReadOnly} {
+		t.Run(fmt.Sprintf("a %s grant widened out of band is restored in place", access), func(t *testing.T) {
+			h := newHarness(t)
+			ctx, c := context.Background(), h.Client
+			own, other := h.BucketName(t), h.BucketName(t)
+			for _, b := range []string{own, other} {
+				if err := c.CreateBucket(ctx, provider.BucketRequest{Name: b, Owner: provider.Owner{Namespace: "n", Name: b, UID: b}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			req := provider.CredentialRequest{Name: fmt.Sprintf("tfso-%x-grant", time.Now().UnixNano()&0xffffffff), Bucket: own, Access: access, Description: "grant repair"}
+			cred, err := c.IssueCredential(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s3 := h.S3(t, cred)
+			put := func(bucket string) error {
+				_, err := s3.PutObject(ctx, bucket, "drift/probe", strings.NewReader("x"), 1, miniogo.PutObjectOptions{})
+				return err
+			}
+			repair := func(want bool) {
+				t.Helper()
+				got, err := c.RepairGrant(ctx, cred.ID, req)
+				if err != nil {
+					t.Fatalf("RepairGrant: %v", err)
+				}
+				if got != want {
+					t.Fatalf("RepairGrant reported repaired=%v, want %v", got, want)
+				}
+			}
+
+			repair(false) // as issued: nothing to do, nothing changed
+			h.Widen(t, cred, own, other)
+			if err := put(other); err != nil {
+				t.Fatalf("the out-of-band edit did not take (the test proves nothing): writing the other bucket: %v", err)
+			}
+			repair(true)
+			if err := put(other); miniogo.ToErrorResponse(err).Code != "AccessDenied" {
+				t.Errorf("after repair, writing the other bucket: err = %v, want AccessDenied", err)
+			}
+			err = put(own)
+			switch {
+			case access == provider.ReadWrite && err != nil:
+				t.Errorf("after repair, the read-write credential writing its own bucket: %v (the same keys must keep working)", err)
+			case access == provider.ReadOnly && miniogo.ToErrorResponse(err).Code != "AccessDenied":
+				t.Errorf("after repair, the read-only credential writing its own bucket: err = %v, want AccessDenied", err)
+			}
+			for o := range s3.ListObjects(ctx, own, miniogo.ListObjectsOptions{MaxKeys: 1}) {
+				if o.Err != nil {
+					t.Errorf("after repair, listing its own bucket: %v", o.Err)
+				}
+			}
+			repair(false)
+
+			if err := c.RevokeCredential(ctx, cred.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.RepairGrant(ctx, cred.ID, req); !errors.Is(err, provider.ErrCredentialNotFound) {
+				t.Errorf("RepairGrant of a revoked credential: err = %v, want ErrCredentialNotFound", err)
+			}
+		})
+	}
 }

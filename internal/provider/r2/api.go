@@ -2,6 +2,7 @@ package r2
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -42,6 +43,7 @@ type api struct {
 	buckets    *cfr2.BucketService
 	tokens     *accounts.TokenService
 	userTokens *user.TokenService
+	temps      *cfr2.TemporaryCredentialService
 }
 
 func newAPI(baseURL, accountID, token string, httpClient *http.Client, limiter *ratelimit.Limiter) *api {
@@ -57,6 +59,7 @@ func newAPI(baseURL, accountID, token string, httpClient *http.Client, limiter *
 		buckets:    cfr2.NewBucketService(opts...),
 		tokens:     accounts.NewTokenService(opts...),
 		userTokens: user.NewTokenService(opts...),
+		temps:      cfr2.NewTemporaryCredentialService(opts...),
 	}
 }
 
@@ -235,17 +238,22 @@ type tokenInfo struct {
 	ExpiresOn time.Time
 }
 
+// bucketPolicy is the one policy of a bucket token: allow one permission group on one resource.
+func bucketPolicy(groupID, resource string) []shared.TokenPolicyParam {
+	return []shared.TokenPolicyParam{{
+		Effect:           cf.F(shared.TokenPolicyEffectAllow),
+		PermissionGroups: cf.F([]shared.TokenPolicyPermissionGroupParam{{ID: cf.F(groupID)}}),
+		Resources:        cf.F[shared.TokenPolicyResourcesUnionParam](shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam{resource: "*"}),
+	}}
+}
+
 // createToken creates an account-owned token with one allow policy of one permission group on one
 // resource, and returns it with its value (shown by Cloudflare only now).
 func (a *api) createToken(ctx context.Context, name, groupID, resource string, expiresOn time.Time) (tokenInfo, string, error) {
 	params := accounts.TokenNewParams{
 		AccountID: cf.F(a.accountID),
 		Name:      cf.F(name),
-		Policies: cf.F([]shared.TokenPolicyParam{{
-			Effect:           cf.F(shared.TokenPolicyEffectAllow),
-			PermissionGroups: cf.F([]shared.TokenPolicyPermissionGroupParam{{ID: cf.F(groupID)}}),
-			Resources:        cf.F[shared.TokenPolicyResourcesUnionParam](shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam{resource: "*"}),
-		}}),
+		Policies:  cf.F(bucketPolicy(groupID, resource)),
 	}
 	if !expiresOn.IsZero() {
 		params.ExpiresOn = cf.F(expiresOn.UTC())
@@ -293,6 +301,74 @@ func (a *api) listTokensOne(ctx context.Context) error {
 		return classify("list tokens", err)
 	}
 	return nil
+}
+
+// tokenPolicy is one policy of a token as Cloudflare returns it.
+type tokenPolicy struct {
+	Effect           string
+	PermissionGroups []string // ids
+	// Resources maps each resource key to "*" or to nested resources (kept as raw JSON).
+	Resources map[string]json.RawMessage
+}
+
+// getToken reads a token's policies (never its value). A missing token is an *APIError of status 404.
+func (a *api) getToken(ctx context.Context, id string) (tokenInfo, []tokenPolicy, error) {
+	tok, err := a.tokens.Get(ctx, id, accounts.TokenGetParams{AccountID: cf.F(a.accountID)})
+	if err != nil {
+		return tokenInfo{}, nil, classify("get token", err)
+	}
+	var policies []tokenPolicy
+	for _, p := range tok.Policies {
+		tp := tokenPolicy{Effect: string(p.Effect)}
+		for _, g := range p.PermissionGroups {
+			tp.PermissionGroups = append(tp.PermissionGroups, g.ID)
+		}
+		if err := json.Unmarshal([]byte(p.JSON.Resources.Raw()), &tp.Resources); err != nil {
+			return tokenInfo{}, nil, fmt.Errorf("cloudflare get token: unreadable policy resources: %w", err)
+		}
+		policies = append(policies, tp)
+	}
+	return tokenInfo{ID: tok.ID, Name: tok.Name, ExpiresOn: tok.ExpiresOn}, policies, nil
+}
+
+// setTokenPolicy replaces a token's policies with the one bucket policy, keeping its name, expiry
+// and value (so its S3 keys stay the same).
+func (a *api) setTokenPolicy(ctx context.Context, tok tokenInfo, groupID, resource string) error {
+	t := shared.TokenParam{Name: cf.F(tok.Name), Policies: cf.F(bucketPolicy(groupID, resource))}
+	if !tok.ExpiresOn.IsZero() {
+		t.ExpiresOn = cf.F(tok.ExpiresOn.UTC())
+	}
+	if _, err := a.tokens.Update(ctx, tok.ID, accounts.TokenUpdateParams{AccountID: cf.F(a.accountID), Token: t}); err != nil {
+		return classify("update token", err)
+	}
+	return nil
+}
+
+// sessionKeys are temporary S3 credentials. Secret.
+type sessionKeys struct {
+	AccessKeyID, SecretAccessKey, SessionToken string
+}
+
+// temporaryCredentials asks R2 for session keys on one bucket derived from the parent token. The
+// SDK has no jurisdiction parameter here; the cf-r2-jurisdiction header the bucket calls use is
+// sent anyway so a bucket outside the default jurisdiction is found [inference].
+func (a *api) temporaryCredentials(ctx context.Context, bucket, jurisdiction, parentID, permission string, ttl time.Duration) (sessionKeys, error) {
+	res, err := a.temps.New(ctx, cfr2.TemporaryCredentialNewParams{
+		AccountID: cf.F(a.accountID),
+		TemporaryCredential: cfr2.TemporaryCredentialParam{
+			Bucket:            cf.F(bucket),
+			ParentAccessKeyID: cf.F(parentID),
+			Permission:        cf.F(cfr2.TemporaryCredentialPermission(permission)),
+			TTLSeconds:        cf.F(ttl.Seconds()),
+		},
+	}, option.WithHeader("cf-r2-jurisdiction", jurisdiction))
+	if err != nil {
+		return sessionKeys{}, classify("create temporary credentials", err)
+	}
+	if res.AccessKeyID == "" || res.SecretAccessKey == "" || res.SessionToken == "" {
+		return sessionKeys{}, errors.New("cloudflare create temporary credentials: the reply lacks keys or a session token")
+	}
+	return sessionKeys{AccessKeyID: res.AccessKeyID, SecretAccessKey: res.SecretAccessKey, SessionToken: res.SessionToken}, nil
 }
 
 func (a *api) deleteToken(ctx context.Context, id string) error {

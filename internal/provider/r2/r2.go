@@ -70,6 +70,8 @@ type Config struct {
 	APIToken string
 	// HTTPClient is used for API and S3 calls; nil means a client with a 30 s timeout.
 	HTTPClient *http.Client
+	// Now is the clock temporary credentials' lifetimes are measured with; nil means time.Now.
+	Now func() time.Time
 }
 
 // Account is what every client of one Cloudflare account shares: the request limiter and the
@@ -147,6 +149,9 @@ func New(cfg Config, acct *Account) (*Client, error) {
 	if acct == nil {
 		acct = NewAccount(0)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
@@ -171,6 +176,8 @@ func (c *Client) Settings() provider.BackendSettings {
 		Versioning:   false,
 		Expiry:       true,
 		Placement:    provider.Placement{Jurisdiction: c.cfg.Jurisdiction},
+		// R2's temporary access credentials: session keys derived from a bucket token.
+		TemporaryCredentials: true,
 	}
 }
 
@@ -266,13 +273,30 @@ func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	return nil
 }
 
-// IssueCredential implements provider.Client with an account-owned token on the one bucket.
-func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialRequest) (provider.Credential, error) {
-	groupName := PermissionGroupRead
-	if req.Access == provider.ReadWrite {
-		groupName = PermissionGroupWrite
+// maxTemporaryTTL is the longest life R2 gives temporary credentials (ttlSeconds: 604800).
+const maxTemporaryTTL = 7 * 24 * time.Hour
+
+// groupFor is the permission group of a bucket token with this access.
+func (c *Client) groupFor(ctx context.Context, a provider.Access) (string, error) {
+	if a == provider.ReadWrite {
+		return c.permissionGroupID(ctx, PermissionGroupWrite)
 	}
-	groupID, err := c.permissionGroupID(ctx, groupName)
+	return c.permissionGroupID(ctx, PermissionGroupRead)
+}
+
+// IssueCredential implements provider.Client with an account-owned token on the one bucket. A
+// temporary request gets session keys derived from that token instead: the token expires with
+// them, and its value is never returned, so revoking it (RevokeCredential) is the only way to use
+// it and ends its sessions at once.
+func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialRequest) (provider.Credential, error) {
+	var ttl time.Duration
+	if req.Temporary {
+		ttl = req.ExpiresAt.Sub(c.cfg.Now()).Round(time.Second)
+		if req.ExpiresAt.IsZero() || ttl <= 0 || ttl > maxTemporaryTTL {
+			return provider.Credential{}, fmt.Errorf("%w: R2 temporary credentials need an expiry within %s", provider.ErrInvalidConfig, maxTemporaryTTL)
+		}
+	}
+	groupID, err := c.groupFor(ctx, req.Access)
 	if err != nil {
 		return provider.Credential{}, err
 	}
@@ -282,6 +306,27 @@ func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialReq
 			return provider.Credential{}, fmt.Errorf("%w: Cloudflare allows 500 account-owned API tokens per account, one per StateBackend: %w", provider.ErrQuotaExceeded, err)
 		}
 		return provider.Credential{}, err
+	}
+	if req.Temporary {
+		permission := "object-read-only"
+		if req.Access == provider.ReadWrite {
+			permission = "object-read-write"
+		}
+		keys, err := c.api.temporaryCredentials(ctx, req.Bucket, c.cfg.Jurisdiction, tok.ID, permission, ttl)
+		if err != nil {
+			// The parent is of no use without its session; if this delete fails too, the
+			// controller's listing finds the parent by name and revokes it.
+			_ = c.api.deleteToken(ctx, tok.ID)
+			return provider.Credential{}, err
+		}
+		return provider.Credential{
+			ID:              tok.ID,
+			Name:            req.Name,
+			AccessKeyID:     keys.AccessKeyID,
+			SecretAccessKey: keys.SecretAccessKey,
+			SessionToken:    keys.SessionToken,
+			ExpiresAt:       req.ExpiresAt,
+		}, nil
 	}
 	return provider.Credential{
 		ID:              tok.ID,
@@ -330,6 +375,46 @@ func (c *Client) RevokeCredential(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// RepairGrant implements provider.Client: the token's policies must be exactly the one allow of
+// the access's permission group on the bucket's resource; anything else (another bucket, another
+// group, an account-wide grant, a second policy) is replaced by that, keeping the token's value,
+// so its S3 keys (and sessions derived from it) stay valid.
+func (c *Client) RepairGrant(ctx context.Context, id string, req provider.CredentialRequest) (bool, error) {
+	tok, policies, err := c.api.getToken(ctx, id)
+	if err != nil {
+		if apiStatus(err) == http.StatusNotFound {
+			return false, fmt.Errorf("token %s: %w", id, provider.ErrCredentialNotFound)
+		}
+		return false, err
+	}
+	groupID, err := c.groupFor(ctx, req.Access)
+	if err != nil {
+		return false, err
+	}
+	resource := BucketResource(c.cfg.AccountID, c.cfg.Jurisdiction, req.Bucket)
+	if onlyAllows(policies, groupID, resource) {
+		return false, nil
+	}
+	if err := c.api.setTokenPolicy(ctx, tok, groupID, resource); err != nil {
+		if apiStatus(err) == http.StatusNotFound {
+			return false, fmt.Errorf("token %s: %w", id, provider.ErrCredentialNotFound)
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// onlyAllows says the policies are exactly one allow of one permission group on one resource.
+func onlyAllows(policies []tokenPolicy, groupID, resource string) bool {
+	if len(policies) != 1 {
+		return false
+	}
+	p := policies[0]
+	star, ok := p.Resources[resource]
+	return p.Effect == "allow" && len(p.PermissionGroups) == 1 && p.PermissionGroups[0] == groupID &&
+		len(p.Resources) == 1 && ok && string(star) == `"*"`
 }
 
 // Check implements provider.Checker with read-only calls that need the admin token's permissions:

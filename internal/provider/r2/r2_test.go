@@ -450,3 +450,173 @@ func TestNewTokensArePropagatedBeforeUse(t *testing.T) {
 		t.Error("conditional writes not detected: use_lockfile would be left out")
 	}
 }
+
+// TestGrantRepair: a token whose policy an administrator widened in the dashboard (a PUT of the
+// token with a second bucket) is put back to its one bucket, keeping its value.
+func TestGrantRepair(t *testing.T) {
+	providertest.RunGrantRepair(t, func(t *testing.T) providertest.GrantHarness {
+		e := newEnv(t, fakecloudflare.Config{})
+		h := providertest.S3Harness{Harness: e.harness(t), S3: data().S3}
+		widen := func(t *testing.T, cred provider.Credential, own, other string) {
+			t.Helper()
+			acct := e.fake.AccountID()
+			policies := fmt.Sprintf(`[{"effect":"allow","permission_groups":[{"id":%q}],"resources":{%q:"*",%q:"*"}}]`,
+				fakecloudflare.PermissionGroupID(r2.PermissionGroupWrite), r2.BucketResource(acct, "default", own), r2.BucketResource(acct, "default", other))
+			if status, err := e.fake.UpdateTokenPolicies(e.adminToken, cred.ID, []byte(policies)); err != nil || status != http.StatusOK {
+				t.Fatalf("widening the token out of band: HTTP %d, %v", status, err)
+			}
+		}
+		return providertest.GrantHarness{S3Harness: h, Widen: widen}
+	})
+}
+
+// movableClock is a clock a test moves forward, shared by the provider and the fake.
+type movableClock struct{ offset atomic.Int64 }
+
+func (c *movableClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *movableClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// TestTemporaryCredentials: a temporary request returns R2 session keys derived from a parent
+// token. Real S3 (behind the fake) needs the session token, confines the keys to the bucket and
+// access, and stops accepting them when the parent is revoked or expires.
+func TestTemporaryCredentials(t *testing.T) {
+	ctx := context.Background()
+	clock := &movableClock{}
+	e := newEnv(t, fakecloudflare.Config{Now: clock.Now})
+	c, err := r2.New(r2.Config{AccountID: e.fake.AccountID(), APIBaseURL: e.fake.URL(), S3Endpoint: e.fake.S3Endpoint(), APIToken: e.adminToken, Now: clock.Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, other := freshBucket(t), freshBucket(t)
+	for _, b := range []string{own, other} {
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: b, Owner: provider.Owner{Namespace: "n", Name: b, UID: b}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefix := fmt.Sprintf("tfso-%x-", time.Now().UnixNano()&0xffffffff)
+	issue := func(name string, a provider.Access, life time.Duration) provider.Credential {
+		t.Helper()
+		cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: prefix + name, Bucket: own, Access: a, Temporary: true, ExpiresAt: clock.Now().Add(life).Truncate(time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred
+	}
+	rw, ro := issue("rw", provider.ReadWrite, time.Hour), issue("ro", provider.ReadOnly, time.Hour)
+
+	t.Run("the reply is session keys derived from a listed parent token that expires with them", func(t *testing.T) {
+		if rw.SessionToken == "" || rw.AccessKeyID == rw.ID || rw.ExpiresAt.IsZero() {
+			t.Fatalf("credential = {ID %s, AccessKeyID %s, session token set %v, expires %v}, want session keys distinct from the parent id, with an expiry",
+				rw.ID, rw.AccessKeyID, rw.SessionToken != "", rw.ExpiresAt)
+		}
+		live, err := c.ListCredentials(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(live) != 2 {
+			t.Fatalf("listed %d credentials, want the two parents", len(live))
+		}
+		parent := findToken(e.fake, rw.ID)
+		if parent == nil || !parent.ExpiresOn.Equal(rw.ExpiresAt) || !parent.OnlyAllows(r2.PermissionGroupWrite, r2.BucketResource(e.fake.AccountID(), "default", own)) {
+			t.Fatalf("parent token = %+v, want the bucket's write group only, expiring at %v", parent, rw.ExpiresAt)
+		}
+		temps := e.fake.TemporaryCredentials()
+		if len(temps) != 2 || temps[0].Permission != "object-read-write" || temps[1].Permission != "object-read-only" ||
+			temps[0].TTL < time.Hour-2*time.Second || temps[0].TTL > time.Hour {
+			t.Fatalf("temporary credentials asked for = %+v, want object-read-write then object-read-only, for what is left of 1h", temps)
+		}
+	})
+
+	put := func(cl *miniogo.Client, bucket string) error {
+		_, err := cl.PutObject(ctx, bucket, "state", strings.NewReader("x"), 1, miniogo.PutObjectOptions{})
+		return err
+	}
+	withoutToken := rw
+	withoutToken.SessionToken = ""
+	cases := []struct {
+		reason  string
+		cred    provider.Credential
+		bucket  string
+		allowed bool
+	}{
+		{"read-write session keys write their bucket", rw, own, true},
+		{"read-write session keys are refused another bucket", rw, other, false},
+		{"read-only session keys cannot write", ro, own, false},
+		{"session keys without their session token are refused", withoutToken, own, false},
+	}
+	for _, tc := range cases {
+		err := put(data().S3(t, tc.cred), tc.bucket)
+		if tc.allowed != (err == nil) {
+			t.Errorf("%s: err = %v", tc.reason, err)
+		}
+	}
+
+	t.Run("revoking the parent ends the session at once", func(t *testing.T) {
+		if err := c.RevokeCredential(ctx, ro.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := data().S3(t, ro).ListBuckets(ctx); err == nil {
+			t.Fatal("session keys of a revoked parent still authenticate")
+		}
+	})
+	t.Run("the parent's expiry ends the session", func(t *testing.T) {
+		clock.Advance(time.Hour + time.Second)
+		if err := e.fake.ExpireDue(); err != nil {
+			t.Fatal(err)
+		}
+		if err := put(data().S3(t, rw), own); err == nil {
+			t.Fatal("session keys still write an hour after they expired")
+		}
+	})
+	t.Run("an expiry beyond R2's seven days is refused before any call", func(t *testing.T) {
+		before := len(e.fake.Requests())
+		_, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: prefix + "long", Bucket: own, Access: provider.ReadWrite, Temporary: true, ExpiresAt: clock.Now().Add(8 * 24 * time.Hour)})
+		if !errors.Is(err, provider.ErrInvalidConfig) || len(e.fake.Requests()) != before {
+			t.Fatalf("err = %v after %d calls, want ErrInvalidConfig and none", err, len(e.fake.Requests())-before)
+		}
+	})
+}
+
+// TestExpiredTokenRefusedOnS3: R2 stops accepting a token at its expires_on; the fake does the
+// same on its S3 data plane, which the controller's renewal is tested against.
+func TestExpiredTokenRefusedOnS3(t *testing.T) {
+	ctx := context.Background()
+	clock := &movableClock{}
+	e := newEnv(t, fakecloudflare.Config{Now: clock.Now})
+	c, bucket := e.clientWithBucket(t)
+	cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-expiring", Bucket: bucket, Access: provider.ReadWrite, ExpiresAt: clock.Now().Add(10 * time.Minute).Truncate(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func() error { _, err := data().S3(t, cred).BucketExists(ctx, bucket); return err }
+	if err := list(); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	clock.Advance(9 * time.Minute)
+	if err := e.fake.ExpireDue(); err != nil {
+		t.Fatal(err)
+	}
+	if err := list(); err != nil {
+		t.Fatalf("a minute before expiry: %v", err)
+	}
+	clock.Advance(time.Minute)
+	if err := e.fake.ExpireDue(); err != nil {
+		t.Fatal(err)
+	}
+	if err := list(); err == nil {
+		t.Fatal("the token's S3 keys still work at its expires_on")
+	}
+	live, err := c.ListCredentials(ctx, "tfso-expiring")
+	if err != nil || len(live) != 1 {
+		t.Fatalf("an expired token stays listed until deleted (as on Cloudflare): %v, %v", live, err)
+	}
+}
+
+func findToken(f *fakecloudflare.Server, id string) *fakecloudflare.Token {
+	for _, tok := range f.Tokens() {
+		if tok.ID == id {
+			return &tok
+		}
+	}
+	return nil
+}

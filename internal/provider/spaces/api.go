@@ -23,9 +23,10 @@ const keysPerPage = 200
 // come back: DigitalOcean's per-minute window.
 const defaultBlock = time.Minute
 
-// keysAPI is every DigitalOcean API call the provider makes, and no more: godo's Spaces keys
-// service, built without godo's retries (the reconcile loop retries with backoff) and with every
-// request going through the account's shared limiters.
+// keysAPI is every DigitalOcean API call the provider makes, and no more (create, list, get,
+// update and delete of Spaces keys): godo's Spaces keys service, built without godo's retries
+// (the reconcile loop retries with backoff) and with every request going through the account's
+// shared limiters.
 type keysAPI struct {
 	keys godo.SpacesKeysService
 }
@@ -131,7 +132,7 @@ func apiErr(op string, resp *godo.Response, err error) error {
 	case e.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("%w: the DigitalOcean API token was refused: %w", provider.ErrInvalidConfig, e)
 	case e.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("%w: the DigitalOcean API token needs the spaces_key scopes (create_credentials, read, delete): %w", provider.ErrPermissionDenied, e)
+		return fmt.Errorf("%w: the DigitalOcean API token needs the spaces_key scopes (create_credentials, read, update, delete): %w", provider.ErrPermissionDenied, e)
 	case e.StatusCode == http.StatusTooManyRequests:
 		e.RetryAfter = retryAfter(er.Response.Header, time.Now())
 		return &provider.RateLimitedError{RetryAfter: e.RetryAfter, Err: e}
@@ -191,6 +192,42 @@ func (a *keysAPI) create(ctx context.Context, name string, grants ...*godo.Grant
 		return nil, fmt.Errorf("digitalocean create Spaces key %q: the reply holds no key pair", name)
 	}
 	return k, nil
+}
+
+// get returns the key (without its secret). An unknown key wraps provider.ErrCredentialNotFound.
+func (a *keysAPI) get(ctx context.Context, accessKey string) (*godo.SpacesKey, error) {
+	if accessKey == "" {
+		// godo refuses an empty access key before any request; no key has one.
+		return nil, fmt.Errorf("digitalocean get Spaces key: empty access key: %w", provider.ErrCredentialNotFound)
+	}
+	k, resp, err := a.keys.Get(ctx, accessKey)
+	if err != nil {
+		return nil, notFoundIsCredentialNotFound(apiErr("get Spaces key", resp, err))
+	}
+	if k == nil {
+		return nil, fmt.Errorf("digitalocean get Spaces key %s: the reply holds no key", accessKey)
+	}
+	return k, nil
+}
+
+// update replaces the key's name and grants (a PUT: both are sent whole) and returns the key as
+// DigitalOcean stored it. A key deleted meanwhile wraps provider.ErrCredentialNotFound.
+func (a *keysAPI) update(ctx context.Context, accessKey, name string, grants ...*godo.Grant) (*godo.SpacesKey, error) {
+	k, resp, err := a.keys.Update(ctx, accessKey, &godo.SpacesKeyUpdateRequest{Name: name, Grants: grants})
+	if err != nil {
+		return nil, notFoundIsCredentialNotFound(apiErr("update Spaces key", resp, err))
+	}
+	if k == nil {
+		return nil, fmt.Errorf("digitalocean update Spaces key %s: the reply holds no key", accessKey)
+	}
+	return k, nil
+}
+
+func notFoundIsCredentialNotFound(err error) error {
+	if isNotFound(err) {
+		return fmt.Errorf("%w: %w", provider.ErrCredentialNotFound, err)
+	}
+	return err
 }
 
 // list returns every key of the account, following the pages.

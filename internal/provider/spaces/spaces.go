@@ -25,9 +25,12 @@ package spaces
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -299,9 +302,53 @@ func Permission(a provider.Access) godo.SpacesKeyPermission {
 	return godo.SpacesKeyRead
 }
 
+// Grants is what a key issued for req may do: one grant, its bucket with the access's permission.
+// IssueCredential creates keys with it and RepairGrant restores it. Spaces keys cannot be confined
+// to a key prefix (Settings has no PrefixScoping), so req.KeyPrefix plays no part.
+func Grants(req provider.CredentialRequest) []*godo.Grant {
+	return []*godo.Grant{{Bucket: req.Bucket, Permission: Permission(req.Access)}}
+}
+
+// SameGrants reports whether a key holding have may do exactly what want allows: the same
+// (bucket, permission) pairs in any order, since DigitalOcean keeps the order it was sent, which
+// means nothing. A repeated grant adds nothing; a null one is not understood, so never matches.
+func SameGrants(have, want []*godo.Grant) bool {
+	h, hOK := grantSet(have)
+	w, wOK := grantSet(want)
+	return hOK && wOK && maps.Equal(h, w)
+}
+
+func grantSet(grants []*godo.Grant) (map[godo.Grant]bool, bool) {
+	set := make(map[godo.Grant]bool, len(grants))
+	for _, g := range grants {
+		if g == nil {
+			return nil, false
+		}
+		set[*g] = true
+	}
+	return set, true
+}
+
+// holdsFullAccess: one fullaccess grant gives the key every bucket, whatever else it holds.
+func holdsFullAccess(grants []*godo.Grant) bool {
+	return slices.ContainsFunc(grants, func(g *godo.Grant) bool { return g != nil && g.Permission == godo.SpacesKeyFullAccess })
+}
+
+func formatGrants(grants []*godo.Grant) string {
+	parts := make([]string, 0, len(grants))
+	for _, g := range grants {
+		if g == nil {
+			parts = append(parts, "null")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s on %q", g.Permission, g.Bucket))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
 // IssueCredential implements provider.Client with a Spaces key whose one grant is the bucket.
 func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialRequest) (provider.Credential, error) {
-	k, err := c.api.create(ctx, req.Name, &godo.Grant{Bucket: req.Bucket, Permission: Permission(req.Access)})
+	k, err := c.api.create(ctx, req.Name, Grants(req)...)
 	if err != nil {
 		return provider.Credential{}, err
 	}
@@ -327,6 +374,42 @@ func (c *Client) ListCredentials(ctx context.Context, namePrefix string) ([]prov
 // RevokeCredential implements provider.Client by deleting the key.
 func (c *Client) RevokeCredential(ctx context.Context, id string) error {
 	return c.api.delete(ctx, id)
+}
+
+// RepairGrant implements provider.Client. A Spaces key's grants are edited in place (PUT
+// /v2/spaces/keys/{access_key}), so a key widened out of band (another bucket, a wider permission)
+// gets back exactly Grants(req) under the same keys, and runners holding them are unaffected. The
+// grants are replaced whole, under the key's current name (the PUT needs one).
+//
+// DigitalOcean does not turn a fullaccess key into a scoped one (API reference, "Update Spaces
+// Access Keys"). When it refuses, or answers with the grants unchanged, such a key cannot be
+// narrowed and is reported as provider.ErrCredentialTooBroad: the caller revokes it.
+func (c *Client) RepairGrant(ctx context.Context, id string, req provider.CredentialRequest) (bool, error) {
+	k, err := c.api.get(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("repair grant of Spaces key %s: %w", id, err)
+	}
+	want := Grants(req)
+	if SameGrants(k.Grants, want) {
+		return false, nil
+	}
+	updated, err := c.api.update(ctx, id, firstNonEmpty(k.Name, req.Name), want...)
+	if err == nil && SameGrants(updated.Grants, want) {
+		return true, nil
+	}
+	if holdsFullAccess(k.Grants) {
+		var refusal *APIError
+		if errors.As(err, &refusal) && (refusal.StatusCode == http.StatusBadRequest || refusal.StatusCode == http.StatusUnprocessableEntity) {
+			return false, fmt.Errorf("repair grant of Spaces key %s: it holds fullaccess, which DigitalOcean does not narrow in place: %w: %w", id, provider.ErrCredentialTooBroad, refusal)
+		}
+		if err == nil {
+			return false, fmt.Errorf("repair grant of Spaces key %s: it holds fullaccess and DigitalOcean kept %s: %w", id, formatGrants(updated.Grants), provider.ErrCredentialTooBroad)
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("repair grant of Spaces key %s: %w", id, err)
+	}
+	return false, fmt.Errorf("repair grant of Spaces key %s: DigitalOcean answered the update with grants %s, not %s", id, formatGrants(updated.Grants), formatGrants(want))
 }
 
 // Check implements provider.Checker: the token may read keys, and the full-access key (the user's,

@@ -1,11 +1,15 @@
 package spaces_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,8 +37,11 @@ func TestMain(m *testing.M) { os.Exit(miniotest.RunTests(m, &srv)) }
 type env struct {
 	fake  *fakedigitalocean.Server
 	token string
-	uid   string
-	clock *clock
+	// consoleToken is a full-access token of its own, for changes made behind the provider's back
+	// (as an administrator in DigitalOcean's console would), never through the Client under test.
+	consoleToken string
+	uid          string
+	clock        *clock
 }
 
 type clock struct {
@@ -59,7 +66,13 @@ func newEnv(t *testing.T, cfg fakedigitalocean.Config, scopes ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	return &env{fake: f, token: f.AddToken("tfstate-operator", scopes...), uid: fmt.Sprintf("provider-uid-%d", seq.Add(1)), clock: &clock{now: time.Now()}}
+	return &env{
+		fake:         f,
+		token:        f.AddToken("tfstate-operator", scopes...),
+		consoleToken: f.AddToken("console"),
+		uid:          fmt.Sprintf("provider-uid-%d", seq.Add(1)),
+		clock:        &clock{now: time.Now()},
+	}
 }
 
 func (e *env) config() spaces.Config {
@@ -121,7 +134,60 @@ func data() providertest.MinIODataPlane {
 func s3As(t *testing.T, ak, sk string) *miniogo.Client { return data().Client(t, ak, sk) }
 
 func (e *env) harness(t *testing.T) providertest.Harness {
-	return providertest.Harness{Client: e.client(t, nil), PutObject: data().PutObject(t), BucketName: freshBucket}
+	return e.s3Harness(t, nil).Harness
+}
+
+// s3Harness is a client of acct (nil: an account of its own) with the test's MinIO as data plane.
+func (e *env) s3Harness(t *testing.T, acct *spaces.Account) providertest.S3Harness {
+	return providertest.S3Harness{
+		Harness: providertest.Harness{Client: e.client(t, acct), PutObject: data().PutObject(t), BucketName: freshBucket},
+		S3:      data().S3,
+	}
+}
+
+// console sends a request to the fake's API with the console token and fails the test unless it
+// answers wantStatus.
+func (e *env) console(t *testing.T, method, rel string, body any, wantStatus int) []byte {
+	t.Helper()
+	payload, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, e.fake.URL()+rel, bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.consoleToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("console %s %s: %d %s, want %d", method, rel, resp.StatusCode, reply, wantStatus)
+	}
+	return reply
+}
+
+// editInConsole replaces a key's name and grants behind the provider's back.
+func (e *env) editInConsole(t *testing.T, accessKey, name string, grants ...fakedigitalocean.Grant) {
+	t.Helper()
+	if grants == nil {
+		grants = []fakedigitalocean.Grant{} // a PUT replaces the grants: none is an empty list
+	}
+	e.console(t, http.MethodPut, "v2/spaces/keys/"+accessKey, map[string]any{"name": name, "grants": grants}, http.StatusOK)
+}
+
+// key is what the fake holds for accessKey (nil when none).
+func (e *env) key(accessKey string) *fakedigitalocean.Key {
+	for _, k := range e.fake.Keys() {
+		if k.AccessKey == accessKey {
+			return &k
+		}
+	}
+	return nil
 }
 
 func TestConformance(t *testing.T) {
@@ -133,22 +199,210 @@ func TestConformance(t *testing.T) {
 func TestRotation(t *testing.T) {
 	providertest.RunRotation(t, func(t *testing.T) providertest.S3Harness {
 		e := newEnv(t, fakedigitalocean.Config{PerMinute: 100000, PerHour: 1000000})
-		acct := spaces.NewAccountWith(e.clock.Now, ratelimit.New(100000, time.Minute))
-		return providertest.S3Harness{
-			Harness: providertest.Harness{Client: e.client(t, acct), PutObject: data().PutObject(t), BucketName: freshBucket},
-			S3:      data().S3,
-		}
+		return e.s3Harness(t, spaces.NewAccountWith(e.clock.Now, ratelimit.New(100000, time.Minute)))
 	})
 }
 
 // TestEnforcement: the keys the provider issues, enforced by real S3 behind the fake.
 func TestEnforcement(t *testing.T) {
 	providertest.RunEnforcement(t, func(t *testing.T) providertest.S3Harness {
-		return providertest.S3Harness{
-			Harness: newEnv(t, fakedigitalocean.Config{}).harness(t),
-			S3:      data().S3,
+		return newEnv(t, fakedigitalocean.Config{}).s3Harness(t, nil)
+	})
+}
+
+// TestGrantRepair: a key widened in the console to read and write another bucket is narrowed back
+// in place, with the same keys, as S3 enforces.
+func TestGrantRepair(t *testing.T) {
+	providertest.RunGrantRepair(t, func(t *testing.T) providertest.GrantHarness {
+		e := newEnv(t, fakedigitalocean.Config{})
+		return providertest.GrantHarness{
+			S3Harness: e.s3Harness(t, nil),
+			Widen: func(t *testing.T, cred provider.Credential, own, other string) {
+				e.editInConsole(t, cred.ID, cred.Name,
+					fakedigitalocean.Grant{Bucket: own, Permission: fakedigitalocean.PermissionReadWrite},
+					fakedigitalocean.Grant{Bucket: other, Permission: fakedigitalocean.PermissionReadWrite})
+			},
 		}
 	})
+}
+
+// TestSameGrants: which grants a key may hold and still be exactly what IssueCredential gave it.
+func TestSameGrants(t *testing.T) {
+	g := func(bucket string, p godo.SpacesKeyPermission) *godo.Grant {
+		return &godo.Grant{Bucket: bucket, Permission: p}
+	}
+	rw, ro := provider.ReadWrite, provider.ReadOnly
+	cases := []struct {
+		reason string
+		access provider.Access
+		prefix string
+		have   []*godo.Grant
+		same   bool
+	}{
+		{"a read-write key as issued", rw, "", []*godo.Grant{g("state", godo.SpacesKeyReadWrite)}, true},
+		{"a read-only key as issued", ro, "", []*godo.Grant{g("state", godo.SpacesKeyRead)}, true},
+		{"a repeated grant allows nothing more", rw, "", []*godo.Grant{g("state", godo.SpacesKeyReadWrite), g("state", godo.SpacesKeyReadWrite)}, true},
+		{"the key prefix plays no part: Spaces keys cannot be confined to one", rw, "env/", []*godo.Grant{g("state", godo.SpacesKeyReadWrite)}, true},
+		{"another bucket beside its own, in any order", rw, "", []*godo.Grant{g("other", godo.SpacesKeyRead), g("state", godo.SpacesKeyReadWrite)}, false},
+		{"moved to another bucket", rw, "", []*godo.Grant{g("other", godo.SpacesKeyReadWrite)}, false},
+		{"a read-only key that may write", ro, "", []*godo.Grant{g("state", godo.SpacesKeyReadWrite)}, false},
+		{"a read-only key with read and readwrite on its bucket", ro, "", []*godo.Grant{g("state", godo.SpacesKeyRead), g("state", godo.SpacesKeyReadWrite)}, false},
+		{"a read-write key cut to read: runners could not write state", rw, "", []*godo.Grant{g("state", godo.SpacesKeyRead)}, false},
+		{"fullaccess beside the issued grant (it wins over every scoped grant)", rw, "", []*godo.Grant{g("state", godo.SpacesKeyReadWrite), g("", godo.SpacesKeyFullAccess)}, false},
+		{"fullaccess naming its bucket is still every bucket", rw, "", []*godo.Grant{g("state", godo.SpacesKeyFullAccess)}, false},
+		{"a permission this code does not know", rw, "", []*godo.Grant{g("state", "admin")}, false},
+		{"a null grant is not understood", rw, "", []*godo.Grant{nil, g("state", godo.SpacesKeyReadWrite)}, false},
+		{"no grants (an empty list)", rw, "", []*godo.Grant{}, false},
+		{"no grants (absent)", rw, "", nil, false},
+	}
+	for _, tc := range cases {
+		want := spaces.Grants(provider.CredentialRequest{Name: "tfso-x", Bucket: "state", Access: tc.access, KeyPrefix: tc.prefix})
+		if got := spaces.SameGrants(tc.have, want); got != tc.same {
+			t.Errorf("%s: SameGrants = %v, want %v", tc.reason, got, tc.same)
+		}
+	}
+}
+
+// TestRepairGrantRestoresGrantsOnly: the repair replaces the grants whole and nothing else: the
+// key's name (renamed in the console) and keys stay, and a key as issued costs one read, no write.
+func TestRepairGrantRestoresGrantsOnly(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakedigitalocean.Config{})
+	c := e.client(t, nil)
+	req := provider.CredentialRequest{Name: "tfso-repair", Bucket: "state", Access: provider.ReadOnly}
+	cred, err := c.IssueCredential(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := "/v2/spaces/keys/" + cred.ID
+	cases := []struct {
+		reason string
+		// rename and grants are set in the console first, unless rename is "".
+		rename       string
+		grants       []fakedigitalocean.Grant
+		wantRepaired bool
+		wantUpdates  int
+	}{
+		{"as issued: one read, no write", "", nil, false, 0},
+		{"renamed and widened: write on its bucket, another bucket, in any order", "renamed-in-console", []fakedigitalocean.Grant{
+			{Bucket: "other", Permission: fakedigitalocean.PermissionReadWrite},
+			{Bucket: "state", Permission: fakedigitalocean.PermissionReadWrite},
+			{Bucket: "state", Permission: fakedigitalocean.PermissionRead},
+		}, true, 1},
+		{"every grant removed: its own comes back", "renamed-again", []fakedigitalocean.Grant{}, true, 1},
+		{"right after a repair: nothing to do", "", nil, false, 0},
+	}
+	wantName := req.Name
+	for _, tc := range cases {
+		if tc.rename != "" {
+			e.editInConsole(t, cred.ID, tc.rename, tc.grants...)
+			wantName = tc.rename // the repair keeps whatever the key is called now
+		}
+		updates := e.requests(http.MethodPut, keyPath)
+		repaired, err := c.RepairGrant(ctx, cred.ID, req)
+		if err != nil || repaired != tc.wantRepaired {
+			t.Fatalf("%s: RepairGrant = %v, %v; want %v, nil", tc.reason, repaired, err, tc.wantRepaired)
+		}
+		if n := e.requests(http.MethodPut, keyPath) - updates; n != tc.wantUpdates {
+			t.Errorf("%s: %d updates sent, want %d", tc.reason, n, tc.wantUpdates)
+		}
+		want := &fakedigitalocean.Key{Name: wantName, AccessKey: cred.ID, Grants: []fakedigitalocean.Grant{{Bucket: "state", Permission: fakedigitalocean.PermissionRead}}}
+		got := e.key(cred.ID)
+		if got != nil {
+			got.CreatedAt = time.Time{}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: DigitalOcean holds %+v, want %+v", tc.reason, got, want)
+		}
+	}
+}
+
+// TestRepairGrantRefusalsAreClassified: each way a repair fails becomes the error the controller
+// acts on, and none of them changes the key.
+func TestRepairGrantRefusalsAreClassified(t *testing.T) {
+	ctx := context.Background()
+	req := provider.CredentialRequest{Name: "tfso-refused", Bucket: "state", Access: provider.ReadWrite}
+	widen := func(t *testing.T, e *env, accessKey string) {
+		e.editInConsole(t, accessKey, req.Name,
+			fakedigitalocean.Grant{Bucket: "state", Permission: fakedigitalocean.PermissionReadWrite},
+			fakedigitalocean.Grant{Bucket: "other", Permission: fakedigitalocean.PermissionReadWrite})
+	}
+	cases := []struct {
+		reason string
+		scopes []string
+		token  string // the repairing client's token; "" = the env's
+		// prepare changes things behind the provider's back and returns the id to repair.
+		prepare func(t *testing.T, e *env, issued provider.Credential) string
+		wantIs  error
+		wantAs  bool // a RateLimitedError
+	}{
+		{"a key deleted out of band is not found", nil, "", func(t *testing.T, e *env, issued provider.Credential) string {
+			e.console(t, http.MethodDelete, "v2/spaces/keys/"+issued.ID, nil, http.StatusNoContent)
+			return issued.ID
+		}, provider.ErrCredentialNotFound, false},
+		{"an empty id names no key", nil, "", func(*testing.T, *env, provider.Credential) string { return "" }, provider.ErrCredentialNotFound, false},
+		{"a fullaccess key is not narrowed in place: too broad, for the caller to revoke", nil, "", func(t *testing.T, e *env, _ provider.Credential) string {
+			var created struct {
+				Key struct {
+					AccessKey string `json:"access_key"`
+				}
+			}
+			reply := e.console(t, http.MethodPost, "v2/spaces/keys", map[string]any{
+				"name": req.Name, "grants": []fakedigitalocean.Grant{{Bucket: "", Permission: fakedigitalocean.PermissionFullAccess}},
+			}, http.StatusCreated)
+			if err := json.Unmarshal(reply, &created); err != nil {
+				t.Fatal(err)
+			}
+			return created.Key.AccessKey
+		}, provider.ErrCredentialTooBroad, false},
+		{"a token without spaces_key:update lacks a permission", []string{fakedigitalocean.ScopeRead, fakedigitalocean.ScopeCreate, fakedigitalocean.ScopeDelete}, "",
+			func(t *testing.T, e *env, issued provider.Credential) string {
+				widen(t, e, issued.ID)
+				return issued.ID
+			},
+			provider.ErrPermissionDenied, false},
+		{"an unknown token is a configuration error", nil, "dop_v1_unknown",
+			func(t *testing.T, e *env, issued provider.Credential) string {
+				widen(t, e, issued.ID)
+				return issued.ID
+			},
+			provider.ErrInvalidConfig, false},
+		{"a 429 is a RateLimitedError", nil, "", func(t *testing.T, e *env, issued provider.Credential) string {
+			widen(t, e, issued.ID)
+			e.fake.InjectThrottle(1)
+			return issued.ID
+		}, nil, true},
+	}
+	for _, tc := range cases {
+		e := newEnv(t, fakedigitalocean.Config{}, tc.scopes...)
+		issued, err := e.client(t, nil).IssueCredential(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := tc.prepare(t, e, issued)
+		cfg := e.config()
+		if tc.token != "" {
+			cfg.APIToken = tc.token
+		}
+		c, err := spaces.New(cfg, e.account())
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := e.fake.Keys()
+		repaired, err := c.RepairGrant(ctx, id, req)
+		var rl *provider.RateLimitedError
+		switch {
+		case repaired || err == nil:
+			t.Errorf("%s: RepairGrant = %v, %v; want an error", tc.reason, repaired, err)
+		case tc.wantIs != nil && !errors.Is(err, tc.wantIs):
+			t.Errorf("%s: err = %v, want %v", tc.reason, err, tc.wantIs)
+		case tc.wantAs && (!errors.As(err, &rl) || rl.RetryAfter <= 0):
+			t.Errorf("%s: err = %v, want a RateLimitedError with a RetryAfter", tc.reason, err)
+		}
+		if after := e.fake.Keys(); !reflect.DeepEqual(after, before) {
+			t.Errorf("%s: the refused repair changed the keys: %+v, was %+v", tc.reason, after, before)
+		}
+	}
 }
 
 // TestIssuedKeyHasOneBucketGrant: what DigitalOcean holds for an issued key is one grant, on the

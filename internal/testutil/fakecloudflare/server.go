@@ -42,6 +42,9 @@ type Config struct {
 	// PropagationDelay delays the creation of a new token's MinIO identity (R2 documents up to a
 	// minute before a new token works). Default 0: the identity exists when the create answers.
 	PropagationDelay time.Duration
+	// Now is the fake's clock, for expires_on and not_before; default time.Now. Tests that move
+	// an operator's clock share it here, so a token expires when the operator thinks it does.
+	Now func() time.Time
 }
 
 // Token is a live token as the fake holds it, for assertions. It never carries the value.
@@ -129,6 +132,9 @@ type Server struct {
 		retryAfter time.Duration
 	}
 	pending sync.WaitGroup // delayed identity creations scheduled or running
+	temps   []TemporaryCredential
+	stop    chan struct{} // closed by Close: ends the expiry sweeper
+	swept   sync.WaitGroup
 }
 
 type token struct {
@@ -165,6 +171,9 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.RateWindow <= 0 {
 		cfg.RateWindow = 5 * time.Minute
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s3, err := minio.New(cfg.MinIO.Host, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.MinIO.RootUser, cfg.MinIO.RootPassword, ""),
 		Region: "us-east-1",
@@ -185,6 +194,7 @@ func Start(cfg Config) (*Server, error) {
 		byValue:    map[string]string{},
 		buckets:    map[string]*bucket{},
 		rate:       map[string]*rateState{},
+		stop:       make(chan struct{}),
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -194,7 +204,62 @@ func Start(cfg Config) (*Server, error) {
 	_ = s.httpSrv.Listener.Close() // httptest's own listener may be on [::1]; use 127.0.0.1 only
 	s.httpSrv.Listener = l
 	s.httpSrv.Start()
+	s.swept.Add(1)
+	go s.sweepExpired()
 	return s, nil
+}
+
+// sweepInterval is how often tokens past their expires_on lose their S3 identity.
+const sweepInterval = 250 * time.Millisecond
+
+func (s *Server) sweepExpired() {
+	defer s.swept.Done()
+	tick := time.NewTicker(sweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+			_ = s.ExpireDue()
+		}
+	}
+}
+
+// ExpireDue expires every token whose expires_on has passed on the fake's clock: its status
+// becomes "expired" (it stays listed, as on Cloudflare) and its MinIO identity is removed, so its
+// S3 keys and the temporary credentials derived from it are refused. The fake runs it every
+// 250 ms; a test that moved Config.Now calls it to have it happen at once.
+func (s *Server) ExpireDue() error {
+	s.iamMu.Lock()
+	defer s.iamMu.Unlock()
+	now := s.cfg.Now()
+	var due []*token
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	for _, id := range s.order {
+		t := s.tokens[id]
+		if !t.ExpiresOn.IsZero() && !now.Before(t.ExpiresOn) && t.Status != "expired" {
+			t.Status = "expired"
+			s.stopTimer(t)
+			due = append(due, t)
+		}
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, t := range due {
+		if err := s.identities.Delete(ctx, t.ID); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		t.S3Identity = false
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 // URL is the API base URL, e.g. http://127.0.0.1:PORT/client/v4/ (for option.WithBaseURL).
@@ -254,11 +319,13 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	close(s.stop)
 	for _, t := range s.tokens {
 		s.stopTimer(t)
 	}
 	s.mu.Unlock()
 	s.pending.Wait()
+	s.swept.Wait()
 	s.iamMu.Lock()
 	defer s.iamMu.Unlock()
 	s.mu.Lock()
@@ -382,6 +449,8 @@ func (s *Server) routes() []route {
 		{http.MethodGet, seg("accounts/{acct}/tokens"), []string{pgTokensRead, pgTokensWrite}, s.handleListTokens},
 		{http.MethodPost, seg("accounts/{acct}/tokens"), []string{pgTokensWrite}, s.handleCreateToken},
 		{http.MethodGet, seg("accounts/{acct}/tokens/{id}"), []string{pgTokensRead, pgTokensWrite}, s.handleGetToken},
+		{http.MethodPut, seg("accounts/{acct}/tokens/{id}"), []string{pgTokensWrite}, s.handleUpdateToken},
+		{http.MethodPost, seg("accounts/{acct}/r2/temp-access-credentials"), []string{pgR2Write}, s.handleTempCredentials},
 		{http.MethodDelete, seg("accounts/{acct}/tokens/{id}"), []string{pgTokensWrite}, s.handleDeleteToken},
 		{http.MethodGet, seg("accounts/{acct}/r2/buckets"), []string{pgR2Read, pgR2Write}, s.handleListBuckets},
 		{http.MethodPost, seg("accounts/{acct}/r2/buckets"), []string{pgR2Write}, s.handleCreateBucket},
@@ -470,10 +539,10 @@ func (s *Server) serve(c *call) {
 
 	// Authentication. [inference] 401/1000 for a missing, unknown, expired or not-yet-valid token.
 	value, _ := strings.CutPrefix(c.r.Header.Get("Authorization"), "Bearer ")
-	now := time.Now()
+	now := s.cfg.Now()
 	s.mu.Lock()
 	t := s.tokens[s.byValue[strings.TrimSpace(value)]]
-	if t == nil || value == "" || (!t.ExpiresOn.IsZero() && !now.Before(t.ExpiresOn)) || (!t.NotBefore.IsZero() && now.Before(t.NotBefore)) {
+	if t == nil || value == "" || t.Status != "active" || (!t.ExpiresOn.IsZero() && !now.Before(t.ExpiresOn)) || (!t.NotBefore.IsZero() && now.Before(t.NotBefore)) {
 		s.mu.Unlock()
 		c.fail(http.StatusUnauthorized, codeInvalidToken, "Invalid API Token")
 		return

@@ -59,6 +59,13 @@ func groupByID(id string) (permissionGroup, bool) {
 	return permissionGroup{}, false
 }
 
+// PermissionGroupID is the id of the named permission group ("" if the fake has none), as a test
+// playing the dashboard would pick it.
+func PermissionGroupID(name string) string {
+	g, _ := groupByName(name)
+	return g.ID
+}
+
 func groupByName(name string) (permissionGroup, bool) {
 	for _, g := range catalogue {
 		if g.Name == name {
@@ -377,7 +384,7 @@ func (s *Server) handleCreateToken(c *call) {
 	if !c.decodeJSON(&body) {
 		return
 	}
-	t, err := s.newToken(body, time.Now().UTC().Truncate(time.Second))
+	t, err := s.newToken(body, s.cfg.Now().UTC().Truncate(time.Second))
 	if err != nil {
 		c.fail(http.StatusBadRequest, codeBadRequest, err.Error())
 		return
@@ -718,7 +725,7 @@ func (s *Server) AddToken(name string, permissionGroups ...string) (id, value st
 			ID string `json:"id"`
 		}{g.ID})
 	}
-	t, err := s.newToken(createTokenBody{Name: &name, Policies: []policyBody{pb}}, time.Now().UTC().Truncate(time.Second))
+	t, err := s.newToken(createTokenBody{Name: &name, Policies: []policyBody{pb}}, s.cfg.Now().UTC().Truncate(time.Second))
 	if err != nil {
 		return "", "", fmt.Errorf("fakecloudflare: %w", err)
 	}

@@ -9,10 +9,11 @@
 //	GET    v2/spaces/keys                ?page=&per_page=
 //	POST   v2/spaces/keys                {"name","grants":[{"bucket","permission"}]}   -> 201
 //	GET    v2/spaces/keys/{access_key}
+//	PUT    v2/spaces/keys/{access_key}   {"name","grants":[{"bucket","permission"}]}   -> 200
 //	DELETE v2/spaces/keys/{access_key}                                                  -> 204
 //
 // Replies use the documented shapes: {"key":{...}} for one key (the "secret_key" only in the
-// create reply), {"keys":[...],"links":{"pages":{...}},"meta":{"total":N}} for a list, and
+// create reply; an update answers the key as stored), {"keys":[...],"links":{"pages":{...}},"meta":{"total":N}} for a list, and
 // {"id","message","request_id"} for every error, with the request id also in x-request-id.
 //
 // # The data plane is a real MinIO
@@ -28,14 +29,17 @@
 //	                   DigitalOcean's client docs say)
 //	no grant        -> a deny-all identity (its keys authenticate and are denied)
 //
-// The identity exists before the create answers and is removed before the delete answers.
+// The identity exists before the create answers and is removed before the delete answers. An
+// update replaces the identity's policy before it answers, with the same keys: S3 enforces the new
+// grants at once and the key never stops authenticating. As the API reference says of updates, a
+// fullaccess key cannot become a scoped one or the reverse (400 "bad_request").
 //
 // # Authentication, scopes, limits
 //
 // Every request needs "Authorization: Bearer <token>" of a token made with AddToken. A token made
 // with scopes holds only those (custom-scoped tokens); one made without holds every scope (a
 // full-access token). Listing and reading keys needs spaces_key:read, creating them
-// spaces_key:create_credentials, deleting them spaces_key:delete.
+// spaces_key:create_credentials, updating them spaces_key:update, deleting them spaces_key:delete.
 //
 // Rate limits, per token, as documented: Config.PerMinute (250) requests in any rolling minute and
 // Config.PerHour (5,000) in any rolling hour. Every authenticated reply carries RateLimit-Limit (the
@@ -50,8 +54,12 @@
 //     to perform this operation", 404 "not_found" also for unknown routes, 405 "method_not_allowed".
 //   - The key-limit refusal: 422 "unprocessable_entity" with a message naming the limit, as
 //     DigitalOcean answers other per-account limits (Droplets).
-//   - 422 for a missing name, an unknown permission, or a read/readwrite grant without a bucket;
-//     a grant naming a bucket that does not exist is accepted.
+//   - 422 for a missing name, an unknown permission, or a read/readwrite grant without a bucket,
+//     on create and update alike; a grant naming a bucket that does not exist is accepted. An
+//     update needs both name and grants (it replaces the key; doctl requires both).
+//   - The refusal of an update between fullaccess and scoped grants is 400 "bad_request" (the
+//     only client error the update operation documents); an update of an unknown key is 404
+//     whatever its body.
 //   - per_page defaults to 20 and must be 1..200; page must be >= 1. Config.MaxPerPage (tests)
 //     cuts pages shorter than asked, as APIs that clamp page sizes do.
 //   - Access keys are "DO" and 18 characters of [0-9A-Z]; secrets are 43 characters of base64.
@@ -61,6 +69,7 @@
 //
 //   - One account, one region: every bucket is on MinIO's single endpoint S3Endpoint(), and a
 //     grant is not checked against the bucket's region.
-//   - Key update (PUT/PATCH on a key answers 405 "method_not_allowed"); the list's name, bucket
-//     and permission filters and sorting are ignored. godo sends only page and per_page.
+//   - Partial key update (PATCH on a key answers 405 "method_not_allowed"; godo has no Patch);
+//     the list's name, bucket and permission filters and sorting are ignored. godo sends only
+//     page and per_page.
 package fakedigitalocean

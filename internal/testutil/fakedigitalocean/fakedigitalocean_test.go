@@ -188,6 +188,20 @@ func TestGodo(t *testing.T) {
 			t.Fatalf("List: %+v, %v", keys, err)
 		}
 	})
+	t.Run("Update replaces name and grants, answers the key as stored, and Get agrees", func(t *testing.T) {
+		newGrants := []*godo.Grant{{Bucket: "b3", Permission: godo.SpacesKeyRead}}
+		updated, resp, err := c.SpacesKeys.Update(ctx, created.AccessKey, &godo.SpacesKeyUpdateRequest{Name: "k1-renamed", Grants: newGrants})
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("update: %v", err)
+		}
+		want := godo.SpacesKey{Name: "k1-renamed", AccessKey: created.AccessKey, Grants: newGrants, CreatedAt: created.CreatedAt}
+		if !reflect.DeepEqual(*updated, want) {
+			t.Fatalf("update reply %+v, want %+v (no secret)", updated, want)
+		}
+		if got, _, err := c.SpacesKeys.Get(ctx, created.AccessKey); err != nil || !reflect.DeepEqual(*got, want) {
+			t.Fatalf("Get after update: %+v, %v; want %+v", got, err, want)
+		}
+	})
 	t.Run("Delete, then Get is a 404 ErrorResponse", func(t *testing.T) {
 		resp, err := c.SpacesKeys.Delete(ctx, created.AccessKey)
 		if err != nil || resp.StatusCode != http.StatusNoContent {
@@ -200,6 +214,10 @@ func TestGodo(t *testing.T) {
 		}
 		if _, err := c.SpacesKeys.Delete(ctx, created.AccessKey); !errors.As(err, &e) || e.Response.StatusCode != http.StatusNotFound {
 			t.Fatalf("second delete: %v", err)
+		}
+		_, _, err = c.SpacesKeys.Update(ctx, created.AccessKey, &godo.SpacesKeyUpdateRequest{Name: "k1", Grants: grants})
+		if !errors.As(err, &e) || e.Response.StatusCode != http.StatusNotFound {
+			t.Fatalf("update of the deleted key: err = %v, want a 404 *godo.ErrorResponse", err)
 		}
 	})
 }
@@ -230,6 +248,8 @@ func TestWireShapes(t *testing.T) {
 		{"a deeper path under a key is 404", http.MethodGet, "v2/spaces/keys/" + ak + "/x", tok, 404, "not_found"},
 		{"DELETE on the collection is 405", http.MethodDelete, "v2/spaces/keys", tok, 405, "method_not_allowed"},
 		{"POST on a key is 405", http.MethodPost, "v2/spaces/keys/" + ak, tok, 405, "method_not_allowed"},
+		{"PUT on the collection is 405", http.MethodPut, "v2/spaces/keys", tok, 405, "method_not_allowed"},
+		{"PATCH on a key is 405 (godo has no Patch)", http.MethodPatch, "v2/spaces/keys/" + ak, tok, 405, "method_not_allowed"},
 		{"no token is 401", http.MethodGet, "v2/spaces/keys", "", 401, "unauthorized"},
 		{"an unknown token is 401", http.MethodGet, "v2/spaces/keys", "dop_v1_nope", 401, "unauthorized"},
 		{"a token in another scheme is 401", http.MethodGet, "v2/spaces/keys", "Basic " + tok, 401, "unauthorized"},
@@ -314,7 +334,9 @@ func TestScopes(t *testing.T) {
 	ak, _ := createKey(t, s, admin, "scoped", `[]`)
 	reader := s.AddToken("reader", ScopeRead)
 	creator := s.AddToken("creator", ScopeCreate)
+	updater := s.AddToken("updater", ScopeUpdate)
 	deleter := s.AddToken("deleter", ScopeDelete)
+	rename := `{"name":"renamed","grants":[]}`
 	cases := []struct {
 		reason      string
 		token       string
@@ -329,6 +351,10 @@ func TestScopes(t *testing.T) {
 		{"read may not delete", reader, http.MethodDelete, "v2/spaces/keys/" + ak, "", 403, "forbidden"},
 		{"create_credentials may not list", creator, http.MethodGet, "v2/spaces/keys", "", 403, "forbidden"},
 		{"delete may not get", deleter, http.MethodGet, "v2/spaces/keys/" + ak, "", 403, "forbidden"},
+		{"read may not update", reader, http.MethodPut, "v2/spaces/keys/" + ak, rename, 403, "forbidden"},
+		{"create_credentials may not update", creator, http.MethodPut, "v2/spaces/keys/" + ak, rename, 403, "forbidden"},
+		{"update may update", updater, http.MethodPut, "v2/spaces/keys/" + ak, rename, 200, ""},
+		{"update may not delete", updater, http.MethodDelete, "v2/spaces/keys/" + ak, "", 403, "forbidden"},
 		{"delete may delete", deleter, http.MethodDelete, "v2/spaces/keys/" + ak, "", 204, ""},
 		{"create_credentials may create", creator, http.MethodPost, "v2/spaces/keys", `{"name":"n","grants":[]}`, 201, ""},
 	}
@@ -373,6 +399,124 @@ func TestValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUpdateValidation: an update is checked as a create is, plus the documented refusal to turn a
+// fullaccess key into a scoped one or back; a refused update changes nothing.
+func TestUpdateValidation(t *testing.T) {
+	s, tok := newFake(t, Config{})
+	scoped, _ := createKey(t, s, tok, "scoped", `[{"bucket":"b1","permission":"read"}]`)
+	full, _ := createKey(t, s, tok, "full", `[{"bucket":"","permission":"fullaccess"}]`)
+	cases := []struct {
+		reason     string
+		accessKey  string
+		body       string
+		status     int
+		id         string  // "" = updated
+		wantName   string  // on success
+		wantGrants []Grant // on success
+	}{
+		{"an unknown key is 404 whatever the body", "DONOSUCHKEY", `{"name":"x","grants":[]}`, 404, "not_found", "", nil},
+		{"a body that is not JSON", scoped, `{"name":`, 400, "bad_request", "", nil},
+		{"a missing name", scoped, `{"grants":[]}`, 422, "unprocessable_entity", "", nil},
+		{"a blank name", scoped, `{"name":" ","grants":[]}`, 422, "unprocessable_entity", "", nil},
+		{"missing grants (a PUT replaces the whole key)", scoped, `{"name":"x"}`, 422, "unprocessable_entity", "", nil},
+		{"an unknown permission", scoped, `{"name":"x","grants":[{"bucket":"b1","permission":"admin"}]}`, 422, "unprocessable_entity", "", nil},
+		{"readwrite without a bucket", scoped, `{"name":"x","grants":[{"bucket":"","permission":"readwrite"}]}`, 422, "unprocessable_entity", "", nil},
+		{"a scoped key cannot become fullaccess", scoped, `{"name":"x","grants":[{"bucket":"","permission":"fullaccess"}]}`, 400, "bad_request", "", nil},
+		{"a scoped key cannot gain fullaccess beside its scoped grants", scoped,
+			`{"name":"x","grants":[{"bucket":"b1","permission":"read"},{"bucket":"","permission":"fullaccess"}]}`, 400, "bad_request", "", nil},
+		{"a fullaccess key cannot become scoped", full, `{"name":"x","grants":[{"bucket":"b1","permission":"readwrite"}]}`, 400, "bad_request", "", nil},
+		{"a fullaccess key cannot drop every grant", full, `{"name":"x","grants":[]}`, 400, "bad_request", "", nil},
+		{"a scoped key moves to other buckets and permissions, in the order sent", scoped,
+			`{"name":"scoped-2","grants":[{"bucket":"b2","permission":"readwrite"},{"bucket":"b1","permission":"read"}]}`, 200, "",
+			"scoped-2", []Grant{{"b2", PermissionReadWrite}, {"b1", PermissionRead}}},
+		{"a scoped key may drop every grant", scoped, `{"name":"scoped-3","grants":[]}`, 200, "", "scoped-3", []Grant{}},
+		{"a fullaccess key may be renamed", full, `{"name":"full-2","grants":[{"bucket":"","permission":"fullaccess"}]}`, 200, "",
+			"full-2", []Grant{{"", PermissionFullAccess}}},
+	}
+	find := func(accessKey string) *Key {
+		for _, k := range s.Keys() {
+			if k.AccessKey == accessKey {
+				return &k
+			}
+		}
+		return nil
+	}
+	for _, tc := range cases {
+		t.Run(tc.reason, func(t *testing.T) {
+			before := s.Keys()
+			r := raw(t, s, http.MethodPut, "v2/spaces/keys/"+tc.accessKey, tok, tc.body)
+			if wantStatus(t, r, tc.status, tc.id); tc.id != "" {
+				if after := s.Keys(); !reflect.DeepEqual(after, before) {
+					t.Fatalf("a refused update changed the keys: %+v, was %+v", after, before)
+				}
+				return
+			}
+			got := find(tc.accessKey)
+			if got == nil || got.Name != tc.wantName || !reflect.DeepEqual(got.Grants, tc.wantGrants) {
+				t.Fatalf("after the update the fake holds %+v, want name %q grants %+v", got, tc.wantName, tc.wantGrants)
+			}
+			k, _ := r.body["key"].(map[string]any)
+			_, hasSecret := k["secret_key"]
+			if len(r.body) != 1 || k["access_key"] != tc.accessKey || k["name"] != tc.wantName || hasSecret || k["created_at"] == nil {
+				t.Fatalf("update reply %s, want {\"key\":{...}} as stored, without a secret", r.raw)
+			}
+		})
+	}
+}
+
+// TestUpdateMovesEnforcement: after an update answers, S3 enforces the new grants for the same
+// keys, which never stop authenticating.
+func TestUpdateMovesEnforcement(t *testing.T) {
+	ctx := context.Background()
+	s, tok := newFake(t, Config{})
+	root := s3(t, srv.RootUser, srv.RootPassword)
+	a, b := uniq(), uniq()
+	for _, bk := range []string{a, b} {
+		if err := root.MakeBucket(ctx, bk, minio.MakeBucketOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := put(root, bk, "seed", "seed-"+bk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ak, sk := createKey(t, s, tok, "moving", `[{"bucket":"`+a+`","permission":"read"}]`)
+	c := s3(t, ak, sk)
+	update := func(grants string) {
+		t.Helper()
+		if r := raw(t, s, http.MethodPut, "v2/spaces/keys/"+ak, tok, `{"name":"moving","grants":`+grants+`}`); r.status != http.StatusOK {
+			t.Fatalf("update: %d %s", r.status, r.raw)
+		}
+	}
+
+	update(`[{"bucket":"` + a + `","permission":"readwrite"},{"bucket":"` + b + `","permission":"readwrite"}]`)
+	t.Run("widened: writes both buckets", func(t *testing.T) {
+		for _, bk := range []string{a, b} {
+			if err := put(c, bk, "w", "x"); err != nil {
+				t.Fatalf("put to %s: %v", bk, err)
+			}
+		}
+	})
+
+	update(`[{"bucket":"` + b + `","permission":"read"}]`)
+	t.Run("narrowed to reading the other bucket: reads it, writes nothing, the first bucket is gone", func(t *testing.T) {
+		if got, err := get(c, b, "seed"); err != nil || string(got) != "seed-"+b || list(c, b) != nil {
+			t.Fatalf("get: %q %v; list: %v", got, err, list(c, b))
+		}
+		wantS3Code(t, put(c, b, "w2", "x"), "AccessDenied")
+		wantS3Code(t, put(c, a, "w2", "x"), "AccessDenied")
+		_, err := get(c, a, "seed")
+		wantS3Code(t, err, "AccessDenied")
+	})
+
+	update(`[]`)
+	t.Run("no grants: still authenticates, denied everywhere", func(t *testing.T) {
+		_, err := get(c, b, "seed")
+		wantS3Code(t, err, "AccessDenied")
+		_, err = c.ListBuckets(ctx)
+		wantS3Code(t, err, "AccessDenied")
+	})
 }
 
 func TestKeyLimit(t *testing.T) {

@@ -1,0 +1,4 @@
+package minio
+
+// SamePolicy exposes samePolicy to the external test package.
+var SamePolicy = samePolicy
