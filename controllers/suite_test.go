@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/probe"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/memory"
 	"github.com/tfstate-operator/tfstate-operator/internal/providers"
@@ -62,6 +63,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
+	defer stopSharedMinIO()
 
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
@@ -157,8 +159,15 @@ func recordRelease(_ context.Context, src providers.Source) error {
 	return nil
 }
 
+// realClients holds, by store name, provider clients of real stores (a fake API over MinIO) that
+// tests use in place of a memory store.
+var realClients sync.Map
+
 func memoryClient(_ context.Context, src providers.Source, p provider.Placement) (provider.Client, error) {
 	spec, creds := src.Spec, src.Credentials
+	if c, ok := realClients.Load(string(creds[storeKey])); ok {
+		return c.(provider.Client), nil
+	}
 	s, ok := stores.Load(string(creds[storeKey]))
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown store %q", provider.ErrInvalidConfig, creds[storeKey])
@@ -189,7 +198,9 @@ func (p placedStore) Settings() provider.BackendSettings {
 	return s
 }
 
-// proberFor routes a probe to the store that issued the credential.
+var realProber = probe.New()
+
+// proberFor routes a probe to the memory store that issued the credential, or to the real prober.
 type proberFor struct{}
 
 func (proberFor) Probe(ctx context.Context, settings provider.BackendSettings, bucket string, cred provider.Credential, access provider.Access) (provider.ProbeResult, error) {
@@ -203,7 +214,7 @@ func (proberFor) Probe(ctx context.Context, settings provider.BackendSettings, b
 		return true
 	})
 	if found == nil {
-		return provider.ProbeResult{}, fmt.Errorf("unknown access key: %w", provider.ErrCredentialNotYetValid)
+		return realProber.Probe(ctx, settings, bucket, cred, access) // a real store's credential
 	}
 	return found.Probe(ctx, settings, bucket, cred, access)
 }
