@@ -15,11 +15,13 @@
 //
 // Each credential is an IAM user named CredentialRequest.Name under Config.IAMPath, with the inline
 // policy PolicyName and one access key; Credential.ID is the user's name. Issue creates the user,
-// puts the policy, then creates the key; revocation deletes the keys, the policy, then the user
-// (IAM refuses to delete a user that still has either). A crash between any two of these calls
-// leaves a user under the backend's name prefix, which the controller lists and revokes. IAM is
-// eventually consistent: a new key is refused by S3 for a few seconds, which the controller's
-// credential probe waits out (reason CredentialPropagating).
+// puts the policy, then creates the key; revocation deletes the keys, the inline policies,
+// detaches managed policies someone attached, then deletes the user (IAM refuses to delete a user
+// that still has any of them). A crash between any two of these calls leaves a user under the
+// backend's name prefix, which the controller lists and revokes. RepairGrant puts the policy back
+// and removes what was added beside it, keeping the key. IAM is eventually consistent: a new key
+// is refused by S3 for a few seconds, which the controller's credential probe waits out (reason
+// CredentialPropagating).
 package awss3
 
 import (
@@ -28,6 +30,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -358,8 +361,7 @@ func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialReq
 			return provider.Credential{}, classify("create IAM user", err)
 		}
 	}
-	doc := Policy(PolicyRequest{Partition: Partition(c.cfg.Region), Bucket: req.Bucket, Access: req.Access, KeyPrefix: req.KeyPrefix, KMSKeyARN: c.cfg.KMSKeyID})
-	if _, err := c.iam.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: user, PolicyName: aws.String(PolicyName), PolicyDocument: aws.String(string(doc))}); err != nil {
+	if _, err := c.iam.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: user, PolicyName: aws.String(PolicyName), PolicyDocument: aws.String(string(c.policy(req)))}); err != nil {
 		return provider.Credential{}, classify("put the user's policy", err)
 	}
 	out, err := c.iam.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: user})
@@ -408,8 +410,8 @@ func (c *Client) ListCredentials(ctx context.Context, namePrefix string) ([]prov
 	return out, nil
 }
 
-// RevokeCredential implements provider.Client: the user's access keys, its inline policies, then
-// the user. Whatever is already gone is skipped.
+// RevokeCredential implements provider.Client: the user's access keys, its inline policies, the
+// managed policies attached to it out of band, then the user. Whatever is already gone is skipped.
 func (c *Client) RevokeCredential(ctx context.Context, id string) error {
 	user := aws.String(id)
 	gone := func(err error) bool {
@@ -439,10 +441,143 @@ func (c *Client) RevokeCredential(ctx context.Context, id string) error {
 			}
 		}
 	}
+	attached, err := c.attachedPolicies(ctx, id)
+	if err != nil && !gone(err) {
+		return err
+	}
+	for _, arn := range attached {
+		if _, err := c.iam.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: user, PolicyArn: aws.String(arn)}); err != nil && !gone(err) {
+			return classify("detach user policy", err)
+		}
+	}
 	if _, err := c.iam.DeleteUser(ctx, &iam.DeleteUserInput{UserName: user}); err != nil && !gone(err) {
 		return classify("delete IAM user", err)
 	}
 	return nil
+}
+
+// RepairGrant implements provider.Client. What an IAM user's keys may do is the union of its
+// inline policies, its attached managed policies and its groups' policies, so the grant is whole
+// only when the inline policy PolicyName says (EquivalentPolicies) what IssueCredential would put
+// for req and nothing else is there. What was added beside the policy goes first (other inline
+// policies are deleted, managed policies detached), then the policy is put again if it differs,
+// so a repair cut short by an error has already removed what it could and the next one finishes
+// it. The access key is not touched, so runners keep working. Group memberships are not looked
+// at yet: the test fake has no groups to prove such a repair against.
+func (c *Client) RepairGrant(ctx context.Context, id string, req provider.CredentialRequest) (bool, error) {
+	user := aws.String(id)
+	gone := func(err error) bool {
+		var nse *iamtypes.NoSuchEntityException
+		return errors.As(err, &nse)
+	}
+	notFound := fmt.Errorf("repair the grant of IAM user %q: %w", id, provider.ErrCredentialNotFound)
+	var inline []string
+	p := iam.NewListUserPoliciesPaginator(c.iam, &iam.ListUserPoliciesInput{UserName: user})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if gone(err) {
+			return false, notFound
+		}
+		if err != nil {
+			return false, classify("list user policies", err)
+		}
+		inline = append(inline, page.PolicyNames...)
+	}
+	attached, err := c.attachedPolicies(ctx, id)
+	if gone(err) {
+		return false, notFound
+	}
+	if err != nil {
+		return false, err
+	}
+
+	repaired := false
+	for _, name := range inline {
+		if name == PolicyName {
+			continue
+		}
+		if _, err := c.iam.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: user, PolicyName: aws.String(name)}); err != nil {
+			if gone(err) {
+				continue // deleted meanwhile
+			}
+			return repaired, classify("delete user policy", err)
+		}
+		repaired = true
+	}
+	for _, arn := range attached {
+		if _, err := c.iam.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: user, PolicyArn: aws.String(arn)}); err != nil {
+			if gone(err) {
+				continue // detached meanwhile
+			}
+			return repaired, classify("detach user policy", err)
+		}
+		repaired = true
+	}
+
+	want := c.policy(req)
+	current, err := c.userPolicy(ctx, id, slices.Contains(inline, PolicyName))
+	if err != nil {
+		return repaired, err
+	}
+	if current != nil && EquivalentPolicies(current, want) {
+		return repaired, nil
+	}
+	if _, err := c.iam.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: user, PolicyName: aws.String(PolicyName), PolicyDocument: aws.String(string(want))}); err != nil {
+		if gone(err) {
+			return repaired, notFound
+		}
+		return repaired, classify("put the user's policy", err)
+	}
+	return true, nil
+}
+
+// policy is the inline policy IssueCredential puts for req.
+func (c *Client) policy(req provider.CredentialRequest) []byte {
+	return Policy(PolicyRequest{Partition: Partition(c.cfg.Region), Bucket: req.Bucket, Access: req.Access, KeyPrefix: req.KeyPrefix, KMSKeyARN: c.cfg.KMSKeyID})
+}
+
+// userPolicy is the user's inline policy PolicyName as JSON, nil when it has none (listed is
+// whether ListUserPolicies named it; it may have gone since). IAM answers the document
+// URL-encoded (RFC 3986); AWS suggests a form decoder (java.net.URLDecoder), which is also right
+// should a space ever come as "+".
+func (c *Client) userPolicy(ctx context.Context, user string, listed bool) ([]byte, error) {
+	if !listed {
+		return nil, nil
+	}
+	out, err := c.iam.GetUserPolicy(ctx, &iam.GetUserPolicyInput{UserName: aws.String(user), PolicyName: aws.String(PolicyName)})
+	if err != nil {
+		var nse *iamtypes.NoSuchEntityException
+		if errors.As(err, &nse) {
+			return nil, nil // the put that follows tells a missing user apart
+		}
+		return nil, classify("get the user's policy", err)
+	}
+	doc, err := url.QueryUnescape(aws.ToString(out.PolicyDocument))
+	if err != nil {
+		return nil, fmt.Errorf("get the user's policy: IAM answered a document that is not URL-encoded: %w", err)
+	}
+	return []byte(doc), nil
+}
+
+// attachedPolicies are the ARNs of the managed policies attached to user, every page. A missing
+// user is an error wrapping *iamtypes.NoSuchEntityException, other errors are classified.
+func (c *Client) attachedPolicies(ctx context.Context, user string) ([]string, error) {
+	var arns []string
+	p := iam.NewListAttachedUserPoliciesPaginator(c.iam, &iam.ListAttachedUserPoliciesInput{UserName: aws.String(user)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			var nse *iamtypes.NoSuchEntityException
+			if errors.As(err, &nse) {
+				return nil, err
+			}
+			return nil, classify("list attached user policies", err)
+		}
+		for _, ap := range page.AttachedPolicies {
+			arns = append(arns, aws.ToString(ap.PolicyArn))
+		}
+	}
+	return arns, nil
 }
 
 // Check implements provider.Checker: STS accepts the credentials, and IAM lets them list the

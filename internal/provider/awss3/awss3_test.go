@@ -2,6 +2,7 @@ package awss3_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -128,13 +129,244 @@ func TestConformance(t *testing.T) {
 }
 
 // TestEnforcement: the IAM users the provider creates, enforced by real S3 behind the fake.
-func s3Harness(t *testing.T) providertest.S3Harness {
-	return providertest.S3Harness{Harness: newEnv(t, fakeaws.Config{}).harness(t), S3: data().S3}
+func s3Harness(t *testing.T) providertest.S3Harness { return newEnv(t, fakeaws.Config{}).s3Harness(t) }
+
+func (e *env) s3Harness(t *testing.T) providertest.S3Harness {
+	return providertest.S3Harness{Harness: e.harness(t), S3: data().S3}
 }
 
 func TestEnforcement(t *testing.T) { providertest.RunEnforcement(t, s3Harness) }
 
 func TestRotation(t *testing.T) { providertest.RunRotation(t, s3Harness) }
+
+// TestGrantRepair: an administrator's second inline policy on the user, made through IAM itself,
+// is found and removed, and real S3 follows.
+func TestGrantRepair(t *testing.T) {
+	providertest.RunGrantRepair(t, func(t *testing.T) providertest.GrantHarness {
+		e := newEnv(t, fakeaws.Config{})
+		return providertest.GrantHarness{S3Harness: e.s3Harness(t), Widen: e.widenWithInlinePolicy}
+	})
+}
+
+// widenWithInlinePolicy gives cred's user a second inline policy with s3:* on both buckets, as an
+// administrator editing the user in the console would.
+func (e *env) widenWithInlinePolicy(t *testing.T, cred provider.Credential, own, other string) {
+	t.Helper()
+	_, err := e.iam().PutUserPolicy(context.Background(), &iam.PutUserPolicyInput{UserName: aws.String(cred.ID),
+		PolicyName: aws.String("console-edit"), PolicyDocument: aws.String(everythingIn(own, other))})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// everythingIn is a policy with s3:* on the buckets and their objects.
+func everythingIn(buckets ...string) string {
+	var resources []string
+	for _, b := range buckets {
+		resources = append(resources, `"arn:aws:s3:::`+b+`"`, `"arn:aws:s3:::`+b+`/*"`)
+	}
+	return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":[` + strings.Join(resources, ",") + `]}]}`
+}
+
+// TestGrantRepairRestoresAPrefixScopedPolicy: a prefix-scoped credential whose policy was replaced
+// by a whole-bucket one gets its prefix back with the same keys; a policy that says the same thing
+// written differently (what the console does to JSON) is left alone, without a write.
+func TestGrantRepairRestoresAPrefixScopedPolicy(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{})
+	c := e.client(t)
+	bucket := createdBucket(t, c)
+	// '+' and '=' are percent-encoded by IAM's GetUserPolicy: the read-back must decode them.
+	req := provider.CredentialRequest{Name: "tfso-repair-prefix", Bucket: bucket, Access: provider.ReadWrite, KeyPrefix: "network+core=eu"}
+	cred, err := c.IssueCredential(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := data().S3(t, cred)
+	write := func(key string) error {
+		_, err := runner.PutObject(ctx, bucket, key, strings.NewReader("{}"), 2, miniogo.PutObjectOptions{})
+		return err
+	}
+	repair := func(want bool) {
+		t.Helper()
+		if got, err := c.RepairGrant(ctx, cred.ID, req); err != nil || got != want {
+			t.Fatalf("RepairGrant = %v, %v; want %v", got, err, want)
+		}
+	}
+	putPolicy := func(doc string) {
+		t.Helper()
+		if _, err := e.iam().PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(cred.ID), PolicyName: aws.String(awss3.PolicyName),
+			PolicyDocument: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	issued := string(awss3.Policy(awss3.PolicyRequest{Partition: "aws", Bucket: bucket, Access: req.Access, KeyPrefix: req.KeyPrefix}))
+
+	repair(false)
+	putPolicy(string(awss3.Policy(awss3.PolicyRequest{Partition: "aws", Bucket: bucket, Access: provider.ReadWrite})))
+	if err := write("elsewhere/terraform.tfstate"); err != nil {
+		t.Fatalf("the replaced policy did not take (the test proves nothing): %v", err)
+	}
+	repair(true)
+	if err := write("elsewhere/terraform.tfstate"); miniogo.ToErrorResponse(err).Code != "AccessDenied" {
+		t.Errorf("after repair, writing outside the prefix: err = %v, want AccessDenied", err)
+	}
+	if err := write(req.KeyPrefix + "/terraform.tfstate"); err != nil {
+		t.Errorf("after repair, writing under the prefix with the same keys: %v", err)
+	}
+	if u := e.user(cred.ID); u == nil || len(u.Policies) != 1 || u.Policies[awss3.PolicyName] != issued || len(u.AccessKeys) != 1 || u.AccessKeys[0].ID != cred.AccessKeyID {
+		t.Fatalf("after repair the user holds %+v, want exactly the issued policy and key", u)
+	}
+	repair(false)
+
+	// The same grant, reordered and reformatted: statements reversed, one-element lists as
+	// strings, actions in another case, Sids gone, indented.
+	var doc struct {
+		Version   string
+		Statement []map[string]any
+	}
+	if err := json.Unmarshal([]byte(issued), &doc); err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(doc.Statement)
+	for _, st := range doc.Statement {
+		delete(st, "Sid")
+		if r := st["Resource"].([]any); len(r) == 1 {
+			st["Resource"] = r[0]
+		}
+		actions := st["Action"].([]any)
+		slices.Reverse(actions)
+		for i, a := range actions {
+			actions[i] = strings.ToUpper(a.(string)[:3]) + a.(string)[3:]
+		}
+	}
+	rewritten, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	putPolicy(string(rewritten))
+	before := len(e.fake.Requests())
+	repair(false)
+	for _, r := range e.fake.Requests()[before:] {
+		if r.Service == "iam" && !strings.HasPrefix(r.Action, "Get") && !strings.HasPrefix(r.Action, "List") {
+			t.Errorf("an equivalent grant was written to: %s", r.Action)
+		}
+	}
+	if got := e.user(cred.ID).Policies[awss3.PolicyName]; got != string(rewritten) {
+		t.Errorf("the equivalent policy was replaced by %s", got)
+	}
+}
+
+// TestGrantRepairDetachesManagedPolicies: a managed policy attached to the user out of band is
+// detached (the user's keys lose what it granted), and a user that still has one is revoked
+// completely all the same.
+func TestGrantRepairDetachesManagedPolicies(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{})
+	c := e.client(t)
+	own, other := createdBucket(t, c), createdBucket(t, c)
+	req := provider.CredentialRequest{Name: "tfso-repair-managed", Bucket: own, Access: provider.ReadOnly}
+	cred, err := c.IssueCredential(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := e.iam()
+	wide, err := o.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("team-s3-admin"), PolicyDocument: aws.String(everythingIn(own, other))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attach := func() {
+		t.Helper()
+		if _, err := o.AttachUserPolicy(ctx, &iam.AttachUserPolicyInput{UserName: aws.String(cred.ID), PolicyArn: wide.Policy.Arn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runner := data().S3(t, cred)
+	write := func() error {
+		_, err := runner.PutObject(ctx, other, "x", strings.NewReader("x"), 1, miniogo.PutObjectOptions{})
+		return err
+	}
+
+	attach()
+	if err := write(); err != nil {
+		t.Fatalf("the attached policy did not take (the test proves nothing): %v", err)
+	}
+	if got, err := c.RepairGrant(ctx, cred.ID, req); err != nil || !got {
+		t.Fatalf("RepairGrant with a managed policy attached = %v, %v; want repaired", got, err)
+	}
+	if u := e.user(cred.ID); len(u.AttachedPolicies) != 0 || len(u.Policies) != 1 {
+		t.Fatalf("after repair: attached %v, inline %v; want only the issued inline policy", u.AttachedPolicies, u.Policies)
+	}
+	if err := write(); miniogo.ToErrorResponse(err).Code != "AccessDenied" {
+		t.Errorf("after repair, writing the other bucket: err = %v, want AccessDenied", err)
+	}
+	if got, err := c.RepairGrant(ctx, cred.ID, req); err != nil || got {
+		t.Fatalf("a second RepairGrant = %v, %v; want nothing to do", got, err)
+	}
+
+	attach()
+	if err := c.RevokeCredential(ctx, cred.ID); err != nil {
+		t.Fatalf("revoking a user with an attached policy: %v", err)
+	}
+	if e.user(cred.ID) != nil {
+		t.Fatal("the user is still there")
+	}
+}
+
+// TestEquivalentPolicies: what makes two policy documents the same grant for RepairGrant.
+func TestEquivalentPolicies(t *testing.T) {
+	issued := `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"ListState","Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::b"],"Condition":{"StringLike":{"s3:prefix":["net/*",".tfstate-operator/*"]}}},` +
+		`{"Sid":"ReadState","Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::b/net/*"]}]}`
+	cases := []struct {
+		reason string
+		other  string
+		same   bool
+	}{
+		{"the same bytes", issued, true},
+		{"statements in another order, whitespace, strings for one-element lists, no Sids",
+			`{ "Statement": [ {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/net/*"},
+			   {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b","Condition":{"StringLike":{"s3:prefix":[".tfstate-operator/*","net/*"]}}} ],
+			  "Version": "2012-10-17" }`, true},
+		{"action names in another case (IAM ignores it) and a duplicate statement",
+			`{"Version":"2012-10-17","Statement":[` +
+				`{"Effect":"Allow","Action":"S3:listbucket","Resource":"arn:aws:s3:::b","Condition":{"StringLike":{"S3:Prefix":["net/*",".tfstate-operator/*"]}}},` +
+				`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/net/*"},{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/net/*"}]}`, true},
+		{"another bucket",
+			strings.ReplaceAll(issued, ":::b", ":::c"), false},
+		{"an extra action",
+			strings.Replace(issued, `["s3:GetObject"]`, `["s3:GetObject","s3:PutObject"]`, 1), false},
+		{"the prefix condition dropped (the whole bucket listable)",
+			strings.Replace(issued, `,"Condition":{"StringLike":{"s3:prefix":["net/*",".tfstate-operator/*"]}}`, "", 1), false},
+		{"a wider object resource (object keys are case-sensitive, so is this)",
+			strings.Replace(issued, "b/net/*", "b/*", 1), false},
+		{"a resource in another case",
+			strings.Replace(issued, "b/net/*", "b/NET/*", 1), false},
+		{"Deny instead of Allow",
+			strings.Replace(issued, `"Sid":"ReadState","Effect":"Allow"`, `"Sid":"ReadState","Effect":"Deny"`, 1), false},
+		{"NotAction is not Action",
+			strings.Replace(issued, `"Action":["s3:GetObject"]`, `"NotAction":["s3:GetObject"]`, 1), false},
+		{"an extra statement",
+			strings.TrimSuffix(issued, `]}`) + `,{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`, false},
+		{"no Version (2008-10-17 to IAM: policy variables read differently)",
+			strings.Replace(issued, `"Version":"2012-10-17",`, "", 1), false},
+		{"not JSON", `{"Version":`, false},
+		{"a principal (not an identity policy)",
+			strings.Replace(issued, `"Sid":"ReadState",`, `"Principal":"*",`, 1), false},
+	}
+	for _, tc := range cases {
+		if got := awss3.EquivalentPolicies([]byte(issued), []byte(tc.other)); got != tc.same {
+			t.Errorf("%s: EquivalentPolicies = %v, want %v\n%s", tc.reason, got, tc.same, tc.other)
+		}
+		if got := awss3.EquivalentPolicies([]byte(tc.other), []byte(issued)); got != tc.same {
+			t.Errorf("%s: not symmetric", tc.reason)
+		}
+	}
+	kms := awss3.Policy(awss3.PolicyRequest{Bucket: "b", Access: provider.ReadWrite, KeyPrefix: "net", KMSKeyARN: "arn:aws:kms:us-east-1:123456789012:key/k"})
+	if !awss3.EquivalentPolicies(kms, kms) {
+		t.Error("awss3.Policy is not equivalent to itself")
+	}
+}
 
 // TestIssuedUserHoldsExactlyThePolicy: what IAM holds for a credential is one user under the IAM
 // path, with the permissions boundary, one inline policy whose text is awss3.Policy's, and one
@@ -504,6 +736,24 @@ func TestErrorsAreClassified(t *testing.T) {
 		_, err := e.client(t).IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-denied-1", Bucket: "b-x", Access: provider.ReadOnly})
 		if !errors.Is(err, provider.ErrPermissionDenied) || !strings.Contains(err.Error(), "iam:PutUserPolicy") {
 			t.Fatalf("IssueCredential = %v, want ErrPermissionDenied naming iam:PutUserPolicy", err)
+		}
+	})
+	t.Run("a permission missing for grant repair is PermissionDenied and names it", func(t *testing.T) {
+		e := newEnv(t, fakeaws.Config{})
+		c := e.client(t)
+		req := provider.CredentialRequest{Name: "tfso-denied-repair", Bucket: createdBucket(t, c), Access: provider.ReadOnly}
+		cred, err := c.IssueCredential(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What the README listed before grant repair existed.
+		e.ak, e.sk, err = e.fake.AddPrincipal("tfstate-operator-old", "iam:ListUserPolicies", "iam:DeleteUserPolicy", "iam:PutUserPolicy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.client(t).RepairGrant(ctx, cred.ID, req)
+		if !errors.Is(err, provider.ErrPermissionDenied) || !strings.Contains(err.Error(), "iam:ListAttachedUserPolicies") {
+			t.Fatalf("RepairGrant = %v, want ErrPermissionDenied naming iam:ListAttachedUserPolicies", err)
 		}
 	})
 	t.Run("IAM's two-keys-per-user quota is QuotaExceeded", func(t *testing.T) {

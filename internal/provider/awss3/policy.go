@@ -2,6 +2,8 @@ package awss3
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
@@ -126,4 +128,144 @@ func iamSigningRegion(region string) string {
 	default:
 		return "us-east-1"
 	}
+}
+
+// EquivalentPolicies reports whether two identity policy documents grant the same thing as far as
+// their text can tell: the same Version and the same set of statements, where a statement is its
+// Effect, Action or NotAction (names ignoring case, as IAM reads them), Resource or NotResource,
+// and Condition (operator, key ignoring case, values), each list compared as a set whatever its
+// order and whether it was written "x" or ["x"]. A Sid and the policy's Id name things and grant
+// nothing, so they are not compared. Statements split or merged differently are not recognised
+// as equivalent, nor is a document that is not a policy: the caller then writes its own again,
+// which costs one PutUserPolicy.
+func EquivalentPolicies(a, b []byte) bool {
+	ca, errA := canonicalPolicy(a)
+	cb, errB := canonicalPolicy(b)
+	return errA == nil && errB == nil && ca == cb
+}
+
+// canonicalPolicy is a policy document as one comparable string (see EquivalentPolicies).
+func canonicalPolicy(doc []byte) (string, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &top); err != nil {
+		return "", err
+	}
+	version := "2008-10-17" // IAM's reading of a policy without Version
+	var stmts []json.RawMessage
+	for k, v := range top {
+		switch k {
+		case "Version":
+			if err := json.Unmarshal(v, &version); err != nil {
+				return "", err
+			}
+		case "Id":
+		case "Statement":
+			one, err := oneOrMany[json.RawMessage](v)
+			if err != nil {
+				return "", err
+			}
+			stmts = one
+		default:
+			return "", fmt.Errorf("unknown policy element %q", k)
+		}
+	}
+	var canon []string
+	for _, raw := range stmts {
+		s, err := canonicalStatement(raw)
+		if err != nil {
+			return "", err
+		}
+		canon = append(canon, s)
+	}
+	slices.Sort(canon)
+	canon = slices.Compact(canon)
+	out, err := json.Marshal(struct {
+		Version   string
+		Statement []string
+	}{version, canon})
+	return string(out), err
+}
+
+// canonicalStatement is one statement as a comparable string: every list sorted and without
+// duplicates, action names and condition keys in lower case.
+func canonicalStatement(raw json.RawMessage) (string, error) {
+	var st map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return "", err
+	}
+	canon := map[string]any{}
+	for k, v := range st {
+		switch k {
+		case "Sid":
+		case "Effect":
+			var effect string
+			if err := json.Unmarshal(v, &effect); err != nil {
+				return "", err
+			}
+			canon[k] = effect
+		case "Action", "NotAction", "Resource", "NotResource":
+			list, err := oneOrMany[string](v)
+			if err != nil {
+				return "", err
+			}
+			if k == "Action" || k == "NotAction" {
+				for i := range list {
+					list[i] = strings.ToLower(list[i])
+				}
+			}
+			canon[k] = set(list)
+		case "Condition":
+			var ops map[string]map[string]json.RawMessage
+			if err := json.Unmarshal(v, &ops); err != nil {
+				return "", err
+			}
+			cond := map[string]map[string][]string{}
+			for op, keys := range ops {
+				cond[op] = map[string][]string{}
+				for key, values := range keys {
+					list, err := oneOrMany[any](values)
+					if err != nil {
+						return "", err
+					}
+					// Values keep their JSON type: "true" and true stay apart (a rewrite at worst).
+					texts := make([]string, len(list))
+					for i, value := range list {
+						b, err := json.Marshal(value)
+						if err != nil {
+							return "", err
+						}
+						texts[i] = string(b)
+					}
+					lower := strings.ToLower(key)
+					cond[op][lower] = set(append(cond[op][lower], texts...))
+				}
+			}
+			canon[k] = cond
+		default:
+			// Principal and the like have no place in an identity policy: never equivalent.
+			return "", fmt.Errorf("unexpected statement element %q", k)
+		}
+	}
+	out, err := json.Marshal(canon) // map keys marshal sorted
+	return string(out), err
+}
+
+// oneOrMany reads a JSON value that policies write either alone or in a list.
+func oneOrMany[T any](raw json.RawMessage) ([]T, error) {
+	var list []T
+	if err := json.Unmarshal(raw, &list); err == nil {
+		return list, nil
+	}
+	var one T
+	if err := json.Unmarshal(raw, &one); err != nil {
+		return nil, err
+	}
+	return []T{one}, nil
+}
+
+// set is list sorted without duplicates.
+func set(list []string) []string {
+	out := slices.Clone(list)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -159,6 +159,60 @@ func TestDataPlaneEnforcesTheInlinePolicy(t *testing.T) {
 	})
 }
 
+// TestDataPlaneEnforcesAttachedPolicies: a key may do what the union of its user's inline and
+// attached managed policies allows, and S3 follows every attach and detach before it answers.
+func TestDataPlaneEnforcesAttachedPolicies(t *testing.T) {
+	f := newFake(t, Config{})
+	ctx := context.Background()
+	admin := f.admin()
+	b, other := f.makeBucket(t), f.makeBucket(t)
+	ak, sk := f.createUser(t, "widened", statePolicy(b, "prefix"))
+	c := f.s3(ak, sk)
+	wantS3(t, "write the other bucket before any attach", put(c, other, "x"), "AccessDenied", 403)
+
+	wide, err := admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("all-of-other"), PolicyDocument: aws.String(
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::` + other + `","arn:aws:s3:::` + other + `/*"]}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attach := &iam.AttachUserPolicyInput{UserName: aws.String("widened"), PolicyArn: wide.Policy.Arn}
+	if _, err := admin.AttachUserPolicy(ctx, attach); err != nil {
+		t.Fatal(err)
+	}
+	wantS3(t, "write the other bucket once attached", put(c, other, "x"), "", 0)
+	wantS3(t, "the inline policy still holds", put(c, b, "prefix/x"), "", 0)
+	wantS3(t, "and still confines the own bucket", put(c, b, "elsewhere/x"), "AccessDenied", 403)
+
+	t.Run("a key made while attached gets the union", func(t *testing.T) {
+		out, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("widened")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2 := f.s3(*out.AccessKey.AccessKeyId, *out.AccessKey.SecretAccessKey)
+		wantS3(t, "second key writes the other bucket", put(c2, other, "y"), "", 0)
+		wantS3(t, "second key writes its prefix", put(c2, b, "prefix/y"), "", 0)
+	})
+
+	if _, err := admin.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: attach.UserName, PolicyArn: attach.PolicyArn}); err != nil {
+		t.Fatal(err)
+	}
+	wantS3(t, "write the other bucket once detached", put(c, other, "x"), "AccessDenied", 403)
+	wantS3(t, "the inline policy is untouched by the detach", put(c, b, "prefix/x"), "", 0)
+
+	t.Run("a managed policy MinIO cannot enforce is not attached", func(t *testing.T) {
+		odd, err := admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("lower-case"), PolicyDocument: aws.String(
+			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:getobject","Resource":"arn:aws:s3:::b/*"}]}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = admin.AttachUserPolicy(ctx, &iam.AttachUserPolicyInput{UserName: attach.UserName, PolicyArn: odd.Policy.Arn})
+		wantAPIError(t, err, CodeServiceFailure, 500)
+		if got := f.Users()[0].AttachedPolicies; len(got) != 0 {
+			t.Fatalf("attached %v after a refused attach", got)
+		}
+	})
+}
+
 func TestKMSStatementsAreStrippedForMinIO(t *testing.T) {
 	f := newFake(t, Config{})
 	ctx := context.Background()

@@ -1,6 +1,7 @@
 // Package fakeaws is a test fake of the parts of AWS that tfstate-operator's AWS provider uses:
-// the IAM Query API for users, inline policies and access keys, STS GetCallerIdentity, and a thin
-// S3 front over a real MinIO. It is test-support code and is never linked into the operator.
+// the IAM Query API for users, inline and managed policies and access keys, STS GetCallerIdentity,
+// and a thin S3 front over a real MinIO. It is test-support code and is never linked into the
+// operator.
 //
 // # What it fakes
 //
@@ -11,6 +12,7 @@
 //	    GetUser           UserName (none: the calling principal)
 //	    ListUsers         PathPrefix (a plain string prefix of the path), Marker, MaxItems
 //	    DeleteUser        UserName                       409 DeleteConflict while keys or policies remain
+//	                                                     (inline or attached)
 //	    PutUserPolicy     UserName, PolicyName, PolicyDocument
 //	    GetUserPolicy     UserName, PolicyName           PolicyDocument URL-encoded (RFC 3986), as AWS
 //	    ListUserPolicies  UserName, Marker, MaxItems
@@ -19,6 +21,14 @@
 //	    ListAccessKeys    UserName (none: the calling principal's key), Marker, MaxItems
 //	    DeleteAccessKey   UserName, AccessKeyId
 //	    GetAccessKeyLastUsed AccessKeyId
+//	    CreatePolicy      PolicyName, Path (default "/"), PolicyDocument, Description, Tags:
+//	                      a customer managed policy arn:aws:iam::<account>:policy<path><name>,
+//	                      id "ANPA" and 17 of [A-Z2-7], DefaultVersionId v1, IsAttachable
+//	    AttachUserPolicy  UserName, PolicyArn            at most 10 per user (409 LimitExceeded);
+//	                                                     attaching an attached one again is success
+//	    DetachUserPolicy  UserName, PolicyArn
+//	    ListAttachedUserPolicies UserName, PathPrefix (of the policies' paths), Marker, MaxItems:
+//	                      AttachedPolicies of PolicyName and PolicyArn
 //	STSEndpoint()  Action=GetCallerIdentity, Version=2011-06-15: Account, Arn, UserId of the caller
 //	S3Endpoint()   path-style S3, forwarded to MinIO except the operations listed below
 //
@@ -38,9 +48,14 @@
 //	    InvalidAction, IncompleteSignature
 //	403 MissingAuthenticationToken, InvalidClientTokenId, SignatureDoesNotMatch, AccessDenied
 //	404 NoSuchEntity ("The user with name X cannot be found.", "The user policy with name P
-//	    cannot be found.", "The Access Key with id K cannot be found.")
-//	409 EntityAlreadyExists, DeleteConflict, LimitExceeded ("Cannot exceed quota for
-//	    AccessKeysPerUser: 2", "Maximum policy size of 2048 bytes exceeded for user X")
+//	    cannot be found.", "The Access Key with id K cannot be found.", "Policy A does not exist
+//	    or is not attachable." (AttachUserPolicy of an unknown ARN), "Policy A was not found."
+//	    (DetachUserPolicy of a policy not attached))
+//	409 EntityAlreadyExists ("A policy called P already exists. Duplicate names are not
+//	    allowed."), DeleteConflict ("Cannot delete entity, must detach all policies first." for
+//	    attached policies), LimitExceeded ("Cannot exceed quota for AccessKeysPerUser: 2",
+//	    "Maximum policy size of 2048 bytes exceeded for user X", "Cannot exceed quota for
+//	    PoliciesPerUser: 10", "Cannot exceed quota for PolicySize: 6144")
 //	500 ServiceFailure (only when MinIO fails or cannot take a policy, see below)
 //
 // aws-sdk-go-v2 maps them to iamtypes.EntityAlreadyExistsException, NoSuchEntityException,
@@ -53,7 +68,8 @@
 // ("*" or "service:name"), Resource or NotResource ("*" or "arn:..."), optionally Sid and
 // Condition, and no Principal. The messages are AWS's ("Syntax errors in policy.", "Policy
 // statement must contain resources.", ...). A user's inline policies together may hold 2,048
-// characters not counting whitespace.
+// characters not counting whitespace; a managed policy 6,144 (both AWS's quotas). Managed policy
+// names are unique in the account ignoring case, whatever their path.
 //
 // Access keys are "AKIA" and 16 characters of [A-Z2-7], secrets 40 characters of base64, user
 // ids "AIDA" and 17 of [A-Z2-7]. ARNs are arn:aws:iam::<Config.AccountID>:user<path><name>.
@@ -81,10 +97,12 @@
 //
 // Each access key (and each principal's key) is a MinIO identity (internal/testutil/minioidentity,
 // prefix "aws-key-") with exactly the issued keys, so real S3 clients and Terraform are
-// authenticated and authorised by a real S3 server. A user key's MinIO policy is the user's
-// inline policies: the statements of every policy, in policy-name order, as one policy under
-// Version 2012-10-17 (the only version MinIO takes). Every PutUserPolicy and DeleteUserPolicy
-// updates the policy of every key of the user before it answers; a user without policies has a
+// authenticated and authorised by a real S3 server. A user key's MinIO policy is the union of the
+// user's inline and attached managed policies, as AWS evaluates them: the statements of every
+// inline policy in policy-name order, then of every attached policy in ARN order, as one policy
+// under Version 2012-10-17 (the only version MinIO takes). Every PutUserPolicy,
+// DeleteUserPolicy, AttachUserPolicy and DetachUserPolicy updates the policy of every key of the
+// user before it answers, so S3 follows out-of-band edits at once; a user without policies has a
 // deny-all identity (its keys authenticate and get AccessDenied, as on AWS). A principal's
 // identity has s3:* (no actions) or its s3: actions (deny-all without any).
 //
@@ -150,14 +168,22 @@
 //     counts as a use, whatever it was answered.
 //   - InvalidAction "Could not find operation X for version V" for an unknown action or a wrong
 //     Version; ValidationError for a marker the fake did not make.
-//   - Users are listed in name order ignoring case, policy names and key ids in byte order.
+//   - Users are listed in name order ignoring case, policy names, attached policy ARNs and key
+//     ids in byte order.
+//   - DetachUserPolicy of a policy not attached answers "Policy A was not found." (the wording
+//     of AWS emulators; the API reference gives none), and AttachUserPolicy of a policy already
+//     attached succeeds. DeleteUser names access keys, then inline, then attached policies.
 //   - "Syntax errors in policy." also for an empty Statement list and a bad Effect.
 //
 // # Limits of the fake
 //
-//   - No roles, groups, managed policies, UpdateAccessKey (keys are always Active), tagging
-//     actions, login profiles or MFA; CreateAccessKey and DeleteAccessKey need UserName (the fake
-//     does not manage principals' keys).
+//   - No roles, groups (so no group membership granting a user more), UpdateAccessKey (keys are
+//     always Active), tagging actions, login profiles or MFA; CreateAccessKey and DeleteAccessKey
+//     need UserName (the fake does not manage principals' keys).
+//   - Managed policies are customer managed ones made by CreatePolicy, with one version: no
+//     GetPolicy, GetPolicyVersion, policy versions, DeletePolicy or AWS managed policies
+//     (arn:aws:iam::aws:policy/... is unknown: NoSuchEntity); CreatePolicy answers
+//     AttachmentCount 0 and no Description.
 //   - On AWS, a GetObject of a missing key answers 403 when the caller may not ListBucket
 //     without a condition (an s3:prefix condition does not hold for GetObject); MinIO answers
 //     404 NoSuchKey whenever GetObject is allowed.

@@ -296,6 +296,118 @@ func TestUserLifecycle(t *testing.T) {
 	})
 }
 
+// TestManagedPolicies: customer managed policies are made, attached to users, listed in pages and
+// detached with IAM's shapes, and hold a user back from deletion while attached.
+func TestManagedPolicies(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := newFake(t, Config{Now: func() time.Time { return now }, MaxItems: 2})
+	ctx := context.Background()
+	c := f.admin()
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}`
+	create := func(name, path string) *iamtypes.Policy {
+		t.Helper()
+		in := &iam.CreatePolicyInput{PolicyName: aws.String(name), PolicyDocument: aws.String(doc)}
+		if path != "" {
+			in.Path = aws.String(path)
+		}
+		out, err := c.CreatePolicy(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Policy
+	}
+
+	wide := create("widen", "/ops/")
+	if *wide.PolicyName != "widen" || *wide.Path != "/ops/" || *wide.Arn != "arn:aws:iam::123456789012:policy/ops/widen" ||
+		!regexp.MustCompile(`^ANPA[A-Z2-7]{17}$`).MatchString(*wide.PolicyId) || *wide.DefaultVersionId != "v1" ||
+		!wide.IsAttachable || *wide.AttachmentCount != 0 || !wide.CreateDate.Equal(now) || !wide.UpdateDate.Equal(now) {
+		t.Fatalf("CreatePolicy answered %+v", wide)
+	}
+	_, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("WIDEN"), PolicyDocument: aws.String(doc)})
+	var exists *iamtypes.EntityAlreadyExistsException
+	if !errors.As(err, &exists) || *exists.Message != "A policy called WIDEN already exists. Duplicate names are not allowed." {
+		t.Fatalf("a second policy of the same name (another case, another path): %v", err)
+	}
+	a, b := create("a-extra", ""), create("b-extra", "")
+
+	if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("holder")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*iamtypes.Policy{wide, b, a, wide} { // wide twice: attaching again changes nothing
+		if _, err := c.AttachUserPolicy(ctx, &iam.AttachUserPolicyInput{UserName: aws.String("holder"), PolicyArn: p.Arn}); err != nil {
+			t.Fatalf("attach %s: %v", *p.Arn, err)
+		}
+	}
+	wantARNs := []string{*a.Arn, *b.Arn, *wide.Arn} // ARN order
+	if got := f.Users()[0].AttachedPolicies; strings.Join(got, ",") != strings.Join(wantARNs, ",") {
+		t.Fatalf("Users() attached %v, want %v", got, wantARNs)
+	}
+
+	t.Run("ListAttachedUserPolicies pages by Marker and filters by the policies' path", func(t *testing.T) {
+		first, err := c.ListAttachedUserPolicies(ctx, &iam.ListAttachedUserPoliciesInput{UserName: aws.String("holder")})
+		if err != nil || len(first.AttachedPolicies) != 2 || !first.IsTruncated || first.Marker == nil ||
+			*first.AttachedPolicies[0].PolicyArn != *a.Arn || *first.AttachedPolicies[0].PolicyName != "a-extra" {
+			t.Fatalf("first page: %+v, %v", first, err)
+		}
+		var all []string
+		p := iam.NewListAttachedUserPoliciesPaginator(c, &iam.ListAttachedUserPoliciesInput{UserName: aws.String("holder"), MaxItems: aws.Int32(1)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ap := range page.AttachedPolicies {
+				all = append(all, *ap.PolicyArn)
+			}
+		}
+		if strings.Join(all, ",") != strings.Join(wantARNs, ",") {
+			t.Fatalf("paginator: %v, want %v", all, wantARNs)
+		}
+		ops, err := c.ListAttachedUserPolicies(ctx, &iam.ListAttachedUserPoliciesInput{UserName: aws.String("holder"), PathPrefix: aws.String("/ops/")})
+		if err != nil || len(ops.AttachedPolicies) != 1 || *ops.AttachedPolicies[0].PolicyArn != *wide.Arn || ops.IsTruncated {
+			t.Fatalf("PathPrefix /ops/: %+v, %v", ops, err)
+		}
+		_, err = c.ListAttachedUserPolicies(ctx, &iam.ListAttachedUserPoliciesInput{UserName: aws.String("holder"), PathPrefix: aws.String("/ops")})
+		wantAPIError(t, err, CodeValidationError, 400)
+	})
+
+	t.Run("an attached policy holds the user back from deletion", func(t *testing.T) {
+		_, err := c.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("holder")})
+		var dc *iamtypes.DeleteConflictException
+		if !errors.As(err, &dc) || *dc.Message != "Cannot delete entity, must detach all policies first." {
+			t.Fatalf("DeleteUser with attached policies: %v", err)
+		}
+		for _, arn := range wantARNs {
+			if _, err := c.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: aws.String("holder"), PolicyArn: aws.String(arn)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("holder")}); err != nil {
+			t.Fatalf("DeleteUser once detached: %v", err)
+		}
+	})
+
+	t.Run("at most 10 managed policies per user", func(t *testing.T) {
+		if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("collector")}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 11 {
+			p := create(fmt.Sprintf("quota-%02d", i), "")
+			_, err := c.AttachUserPolicy(ctx, &iam.AttachUserPolicyInput{UserName: aws.String("collector"), PolicyArn: p.Arn})
+			if i < 10 && err != nil {
+				t.Fatalf("attach number %d: %v", i+1, err)
+			}
+			if i == 10 {
+				var le *iamtypes.LimitExceededException
+				if !errors.As(err, &le) || *le.Message != "Cannot exceed quota for PoliciesPerUser: 10" {
+					t.Fatalf("the 11th attach: %v", err)
+				}
+				wantAPIError(t, err, CodeLimitExceeded, 409)
+			}
+		}
+	})
+}
+
 func TestErrors(t *testing.T) {
 	f := newFake(t, Config{})
 	ctx := context.Background()
@@ -412,6 +524,33 @@ func TestErrors(t *testing.T) {
 					{Key: aws.String("a"), Value: aws.String("1")}, {Key: aws.String("A"), Value: aws.String("2")}}})
 				return err
 			}, CodeInvalidInput, 400, typed(new(*iamtypes.InvalidInputException)), ""},
+		{"attach an unknown managed policy", "AWS managed policies and ARNs nobody made are unknown here",
+			func() error {
+				_, err := c.AttachUserPolicy(ctx, &iam.AttachUserPolicyInput{UserName: aws.String("big"), PolicyArn: aws.String("arn:aws:iam::aws:policy/AmazonS3FullAccess")})
+				return err
+			}, CodeNoSuchEntity, 404, typed(new(*iamtypes.NoSuchEntityException)), "Policy arn:aws:iam::aws:policy/AmazonS3FullAccess does not exist or is not attachable."},
+		{"detach a policy that is not attached", "DetachUserPolicy needs the attachment [inference: the message]",
+			func() error {
+				_, err := c.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: aws.String("big"), PolicyArn: aws.String("arn:aws:iam::123456789012:policy/nope")})
+				return err
+			}, CodeNoSuchEntity, 404, typed(new(*iamtypes.NoSuchEntityException)), "Policy arn:aws:iam::123456789012:policy/nope was not found."},
+		{"list attached policies of an unknown user", "ListAttachedUserPolicies needs the user",
+			func() error {
+				_, err := c.ListAttachedUserPolicies(ctx, &iam.ListAttachedUserPoliciesInput{UserName: aws.String("nobody")})
+				return err
+			}, CodeNoSuchEntity, 404, typed(new(*iamtypes.NoSuchEntityException)), "The user with name nobody cannot be found."},
+		{"a managed policy over 6,144 characters", "AWS's managed policy size quota",
+			func() error {
+				huge := `{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":[` +
+					strings.TrimSuffix(strings.Repeat(`"arn:aws:s3:::`+strings.Repeat("x", 40)+`/*",`, 110), ",") + `]}]}`
+				_, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("huge"), PolicyDocument: aws.String(huge)})
+				return err
+			}, CodeLimitExceeded, 409, typed(new(*iamtypes.LimitExceededException)), "Cannot exceed quota for PolicySize: 6144"},
+		{"a managed policy path without the trailing slash", "a path begins and ends with /",
+			func() error {
+				_, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("p"), Path: aws.String("/x"), PolicyDocument: aws.String(bigDoc)})
+				return err
+			}, CodeValidationError, 400, nil, ""},
 		{"MaxItems over 1000", "AWS takes 1..1000",
 			func() error {
 				_, err := c.ListUsers(ctx, &iam.ListUsersInput{MaxItems: aws.Int32(1001)})
@@ -475,30 +614,39 @@ func TestMinIOPolicyTranslation(t *testing.T) {
 	for _, tc := range []struct {
 		reason   string
 		policies map[string]string
+		managed  []string
 		want     string
 	}{
-		{"no policy: deny-all", nil, string(denyAll)},
+		{"no policy: deny-all", nil, nil, string(denyAll)},
 		{"S3 statements are kept as they are, policies in name order",
 			map[string]string{
 				"b": `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}}`,
 				"a": `{"Version":"2008-10-17","Statement":[{"Sid":"L","Effect":"Allow","Action":["s3:ListBucket"],"Resource":"arn:aws:s3:::b","Condition":{"StringLike":{"s3:prefix":["p/*"]}}}]}`,
-			},
+			}, nil,
 			`{"Statement":[{"Action":["s3:ListBucket"],"Condition":{"StringLike":{"s3:prefix":["p/*"]}},"Effect":"Allow","Resource":["arn:aws:s3:::b"],"Sid":"L"},` +
 				`{"Action":["s3:PutObject"],"Effect":"Allow","Resource":["arn:aws:s3:::b/*"]}],"Version":"2012-10-17"}`},
 		{"KMS statements go; mixed ones keep their S3 part; * becomes s3:*; S3 prefix case is fixed",
 			map[string]string{"p": `{"Version":"2012-10-17","Statement":[
 				{"Effect":"Allow","Action":["kms:Decrypt","kms:GenerateDataKey"],"Resource":"arn:aws:kms:us-east-1:123456789012:key/k"},
 				{"Effect":"Allow","Action":["S3:GetObject","kms:Decrypt"],"Resource":["arn:aws:s3:::b/*","arn:aws:kms:us-east-1:123456789012:key/k"]},
-				{"Effect":"Deny","Action":"*","Resource":"*"}]}`},
+				{"Effect":"Deny","Action":"*","Resource":"*"}]}`}, nil,
 			`{"Statement":[{"Action":["s3:GetObject"],"Effect":"Allow","Resource":["arn:aws:s3:::b/*"]},{"Action":["s3:*"],"Effect":"Deny","Resource":["*"]}],"Version":"2012-10-17"}`},
 		{"NotAction/NotResource of other services exclude nothing on S3",
-			map[string]string{"p": `{"Statement":[{"Effect":"Deny","NotAction":"iam:*","NotResource":"arn:aws:kms:*:*:key/*"}]}`},
+			map[string]string{"p": `{"Statement":[{"Effect":"Deny","NotAction":"iam:*","NotResource":"arn:aws:kms:*:*:key/*"}]}`}, nil,
 			`{"Statement":[{"Action":["s3:*"],"Effect":"Deny","Resource":["*"]}],"Version":"2012-10-17"}`},
 		{"only KMS: deny-all",
-			map[string]string{"p": `{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`},
+			map[string]string{"p": `{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`}, nil,
 			string(denyAll)},
+		{"attached managed policies add their statements after the inline ones",
+			map[string]string{"z": `{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}`},
+			[]string{`{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::b","arn:aws:s3:::c/*"]}}`},
+			`{"Statement":[{"Action":["s3:GetObject"],"Effect":"Allow","Resource":["arn:aws:s3:::b/*"]},` +
+				`{"Action":["s3:*"],"Effect":"Allow","Resource":["arn:aws:s3:::b","arn:aws:s3:::c/*"]}],"Version":"2012-10-17"}`},
+		{"a managed policy alone",
+			nil, []string{`{"Statement":{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}}`},
+			`{"Statement":[{"Action":["s3:ListBucket"],"Effect":"Allow","Resource":["arn:aws:s3:::b"]}],"Version":"2012-10-17"}`},
 	} {
-		if got := string(minioPolicy(tc.policies)); got != tc.want {
+		if got := string(minioPolicy(tc.policies, tc.managed...)); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.reason, got, tc.want)
 		}
 	}
@@ -687,6 +835,17 @@ func TestRestrictedPrincipal(t *testing.T) {
 			"User: arn:aws:iam::123456789012:user/limited is not authorized to perform: iam:DeleteUser on resource: arn:aws:iam::123456789012:user/t/made because no identity-based policy allows the iam:DeleteUser action"},
 		{"ListUsers", func() error { _, err := c.ListUsers(ctx, &iam.ListUsersInput{}); return err },
 			"User: arn:aws:iam::123456789012:user/limited is not authorized to perform: iam:ListUsers on resource: arn:aws:iam::123456789012:user/ because no identity-based policy allows the iam:ListUsers action"},
+		{"CreatePolicy names the policy it would make", func() error {
+			_, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("wide"), Path: aws.String("/ops/"),
+				PolicyDocument: aws.String(`{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}`)})
+			return err
+		},
+			"User: arn:aws:iam::123456789012:user/limited is not authorized to perform: iam:CreatePolicy on resource: arn:aws:iam::123456789012:policy/ops/wide because no identity-based policy allows the iam:CreatePolicy action"},
+		{"DetachUserPolicy names the user", func() error {
+			_, err := c.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: aws.String("made"), PolicyArn: aws.String("arn:aws:iam::123456789012:policy/wide")})
+			return err
+		},
+			"User: arn:aws:iam::123456789012:user/limited is not authorized to perform: iam:DetachUserPolicy on resource: arn:aws:iam::123456789012:user/t/made because no identity-based policy allows the iam:DetachUserPolicy action"},
 	} {
 		err := tc.call()
 		wantAPIError(t, err, CodeAccessDenied, 403)

@@ -201,6 +201,11 @@ var iamActions = map[string]func(*Server, *call){
 	"ListAccessKeys":       (*Server).listAccessKeys,
 	"DeleteAccessKey":      (*Server).deleteAccessKey,
 	"GetAccessKeyLastUsed": (*Server).getAccessKeyLastUsed,
+
+	"CreatePolicy":             (*Server).createPolicy,
+	"AttachUserPolicy":         (*Server).attachUserPolicy,
+	"DetachUserPolicy":         (*Server).detachUserPolicy,
+	"ListAttachedUserPolicies": (*Server).listAttachedUserPolicies,
 }
 
 func (s *Server) serveIAM(w http.ResponseWriter, r *http.Request) {
@@ -249,6 +254,12 @@ func (s *Server) resourceOf(c *call, action string) string {
 			path = "/"
 		}
 		return "arn:aws:iam::" + s.cfg.AccountID + ":user" + path + name
+	case action == "CreatePolicy":
+		path := c.params.Get("Path")
+		if path == "" {
+			path = "/"
+		}
+		return "arn:aws:iam::" + s.cfg.AccountID + ":policy" + path + c.params.Get("PolicyName")
 	case name == "":
 		return c.caller.arn
 	}
@@ -512,6 +523,8 @@ func (s *Server) deleteUser(c *call) {
 		c.fail(http.StatusConflict, CodeDeleteConflict, "Cannot delete entity, must delete access keys first.")
 	case len(u.policies) > 0:
 		c.fail(http.StatusConflict, CodeDeleteConflict, "Cannot delete entity, must delete policies first.")
+	case len(u.attached) > 0:
+		c.fail(http.StatusConflict, CodeDeleteConflict, "Cannot delete entity, must detach all policies first.")
 	default:
 		delete(s.users, strings.ToLower(name))
 		c.reply("DeleteUser", nil)
@@ -560,17 +573,20 @@ func (s *Server) putUserPolicy(c *call) {
 		c.fail(http.StatusConflict, CodeLimitExceeded, fmt.Sprintf("Maximum policy size of %d bytes exceeded for user %s", maxUserPolicySize, u.name))
 		return
 	}
-	if !s.enforce(c, u, next) {
+	if !s.enforce(c, u, next, u.attached) {
 		return
 	}
 	c.reply("PutUserPolicy", nil)
 }
 
-// enforce makes policies the user's inline policies: MinIO must take their translation first
-// (a policy MinIO cannot enforce fails loudly with ServiceFailure instead of being enforced
-// differently), then every key that works gets it. s.opMu must be held.
-func (s *Server) enforce(c *call, u *user, policies map[string]string) bool {
-	doc := minioPolicy(policies)
+// enforce makes inline the user's inline policies and attached its managed ones: MinIO must take
+// the translation of their union first (a policy MinIO cannot enforce fails loudly with
+// ServiceFailure instead of being enforced differently), then every key that works gets it.
+// s.opMu must be held (it is what keeps u.policies and u.attached still for the caller).
+func (s *Server) enforce(c *call, u *user, inline map[string]string, attached []string) bool {
+	s.mu.Lock()
+	doc := s.minioPolicyOf(inline, attached)
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	check := "aws-check-" + randomHex(8)
@@ -581,7 +597,7 @@ func (s *Server) enforce(c *call, u *user, policies map[string]string) bool {
 	}
 	_ = s.admin.RemoveCannedPolicy(ctx, check)
 	s.mu.Lock()
-	u.policies = policies
+	u.policies, u.attached = inline, attached
 	var live []string
 	for _, k := range u.keys {
 		if k.propagated {
@@ -707,7 +723,7 @@ func (s *Server) deleteUserPolicy(c *call) {
 		c.fail(http.StatusNotFound, CodeNoSuchEntity, fmt.Sprintf("The user policy with name %s cannot be found.", policyName))
 		return
 	}
-	if !s.enforce(c, u, next) {
+	if !s.enforce(c, u, next, u.attached) {
 		return
 	}
 	c.reply("DeleteUserPolicy", nil)

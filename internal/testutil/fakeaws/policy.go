@@ -164,19 +164,26 @@ func validateStatement(st map[string]json.RawMessage) string {
 // the key authenticates and every request is denied, as AWS does for a user without policies.
 var denyAll = []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}`)
 
-// minioPolicy translates a user's inline policies (valid per validatePolicy) into one MinIO
-// policy: the statements of every policy, in policy-name order, each reduced to its S3 part
-// (see the package doc), under Version 2012-10-17 (the only version MinIO takes).
-func minioPolicy(policies map[string]string) []byte {
-	names := make([]string, 0, len(policies))
-	for n := range policies {
+// minioPolicy translates a user's inline policies and the documents of its attached managed
+// policies (all valid per validatePolicy) into one MinIO policy, their union as on AWS: the
+// statements of every inline policy in policy-name order, then those of every managed document
+// in the order given, each reduced to its S3 part (see the package doc), under Version
+// 2012-10-17 (the only version MinIO takes).
+func minioPolicy(inline map[string]string, managed ...string) []byte {
+	names := make([]string, 0, len(inline))
+	for n := range inline {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []map[string]any
+	docs := make([]string, 0, len(names)+len(managed))
 	for _, n := range names {
+		docs = append(docs, inline[n])
+	}
+	docs = append(docs, managed...)
+	var out []map[string]any
+	for _, doc := range docs {
 		var top map[string]json.RawMessage
-		if json.Unmarshal([]byte(policies[n]), &top) != nil {
+		if json.Unmarshal([]byte(doc), &top) != nil {
 			continue
 		}
 		stmts, _ := statements(top["Statement"])

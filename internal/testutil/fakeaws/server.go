@@ -41,8 +41,9 @@ type Config struct {
 	// keys fail with InvalidAccessKeyId for about 10 s. 0 makes them work when CreateAccessKey
 	// answers.
 	KeyPropagation time.Duration
-	// MaxItems is the largest page ListUsers, ListAccessKeys and ListUserPolicies return; a larger
-	// MaxItems is cut down to it. Default 100, AWS's default page.
+	// MaxItems is the largest page ListUsers, ListAccessKeys, ListUserPolicies and
+	// ListAttachedUserPolicies return; a larger MaxItems is cut down to it. Default 100, AWS's
+	// default page.
 	MaxItems int
 }
 
@@ -65,6 +66,7 @@ type User struct {
 	PermissionsBoundary     string // the ARN given to CreateUser, recorded and not enforced
 	Tags                    []Tag
 	Policies                map[string]string // inline policies by name: the documents as sent
+	AttachedPolicies        []string          // ARNs of the attached managed policies, in ARN order
 	AccessKeys              []AccessKey       // in creation order
 }
 
@@ -115,15 +117,16 @@ type Server struct {
 	identities minioidentity.Identities
 
 	// opMu serialises every change that touches MinIO identities, so an identity's policy is
-	// always that of the user's current inline policies.
+	// always that of the user's current inline and attached policies.
 	opMu    sync.Mutex
 	pending sync.WaitGroup // delayed key propagations scheduled or running
 
 	mu         sync.Mutex
 	closed     bool
-	users      map[string]*user      // by lower-case name: IAM user names are unique ignoring case
-	keys       map[string]*accessKey // issued keys by id
-	principals map[string]*principal // by access key id
+	users      map[string]*user          // by lower-case name: IAM user names are unique ignoring case
+	keys       map[string]*accessKey     // issued keys by id
+	principals map[string]*principal     // by access key id
+	managed    map[string]*managedPolicy // customer managed policies by ARN
 	buckets    map[string]*BucketSettings
 	requests   []Request
 	throttle   int
@@ -135,6 +138,7 @@ type user struct {
 	boundary       string
 	tags           []Tag
 	policies       map[string]string
+	attached       []string // managed policy ARNs, sorted
 	keys           []*accessKey
 }
 
@@ -201,6 +205,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		users:      map[string]*user{},
 		keys:       map[string]*accessKey{},
 		principals: map[string]*principal{},
+		managed:    map[string]*managedPolicy{},
 		buckets:    map[string]*BucketSettings{},
 	}
 	for _, srv := range []struct {
@@ -292,6 +297,7 @@ func (s *Server) Users() []User {
 		for n, d := range u.policies {
 			su.Policies[n] = d
 		}
+		su.AttachedPolicies = slices.Clone(u.attached)
 		for _, k := range u.keys {
 			su.AccessKeys = append(su.AccessKeys, AccessKey{ID: k.id, Status: statusActive, Created: k.created, Propagated: k.propagated})
 		}
@@ -399,7 +405,7 @@ func (s *Server) propagate(ctx context.Context, id string) error {
 		return nil
 	}
 	k.timer = nil
-	policy := minioPolicy(k.user.policies)
+	policy := s.minioPolicyOf(k.user.policies, k.user.attached)
 	secret := k.secret
 	s.mu.Unlock()
 	if err := s.identities.Put(ctx, id, secret, policy); err != nil {
@@ -438,11 +444,11 @@ func (s *Server) schedule(ctx context.Context, k *accessKey) error {
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // newID is prefix and 16 characters of [A-Z2-7] ("AKIA" for access keys, as AWS's long-term
-// keys; "AIDA" plus 17 for user ids).
+// keys; "AIDA" plus 17 for user ids, "ANPA" plus 17 for managed policy ids).
 func newID(prefix string) string {
 	n := 16
-	if prefix == "AIDA" {
-		n = 17 // user ids are 21 characters
+	if prefix == "AIDA" || prefix == "ANPA" {
+		n = 17 // user and policy ids are 21 characters
 	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
