@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
@@ -131,6 +134,8 @@ func TestR2TerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 		t.Fatalf("the read-only token lists %q, want %s among them", listed, rb.applied.Spec.Key)
 	}
 
+	sessionToken := b.temporarySessionApplies(ctx, t)
+
 	// Deleting the writer revokes its token, and only its token.
 	b.deleteKeepsStateRevokesKeys(ctx, t)
 	if tok := findToken(cf, b.sb.Status.Credential.ID); tok != nil {
@@ -145,7 +150,48 @@ func TestR2TerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 		"read-only secret key":        rb.secretEnv[backendconfig.EnvSecretAccessKey],
 		"admin API token":             admin.Value,
 		"admin token's S3 secret key": fakecloudflare.SecretAccessKey(admin.Value),
+		"session token":               sessionToken,
 	})
+}
+
+// temporarySessionApplies applies a StateBackend beside b with temporary credentials: its Secret
+// holds R2 session keys and AWS_SESSION_TOKEN, and real Terraform applies with nothing else. It
+// returns the session token (which must never reach the log).
+func (b *backend) temporarySessionApplies(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	sessions := &v1alpha1.StateBackend{
+		ObjectMeta: metav1.ObjectMeta{Namespace: b.applied.Namespace, Name: b.applied.Name + "-sessions"},
+		Spec: v1alpha1.StateBackendSpec{
+			ProviderRef:  b.applied.Spec.ProviderRef,
+			Key:          b.applied.Spec.Key,
+			CloudflareR2: b.applied.Spec.CloudflareR2,
+			Credentials:  &v1alpha1.CredentialPolicy{Temporary: true, ExpireAfter: &metav1.Duration{Duration: time.Hour}},
+		},
+	}
+	if err := b.env.CreateStateBackend(ctx, sessions); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b.env.WaitReady(ctx, types.NamespacedName{Namespace: sessions.Namespace, Name: sessions.Name}, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretEnv, err := b.env.SecretEnv(ctx, sb.Namespace, sb.Status.SecretName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := secretEnv[backendconfig.EnvSessionToken]
+	if token == "" || secretEnv[backendconfig.EnvAccessKeyID] == sb.Status.Credential.ID || sb.Status.Credential.ExpiresAt == nil {
+		t.Fatalf("temporary backend: session token set %v, access key is the parent token id %v, expiry %v; want session keys with a token and an expiry",
+			token != "", secretEnv[backendconfig.EnvAccessKeyID] == sb.Status.Credential.ID, sb.Status.Credential.ExpiresAt)
+	}
+	out, err := b.env.TerraformApply(ctx, "sessions", secretEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Apply complete!") {
+		t.Fatalf("terraform apply with session keys did not complete:\n%s", out)
+	}
+	return token
 }
 
 // tokenOnlyFor checks that Cloudflare holds the token whose id is b's access key id, that it is not

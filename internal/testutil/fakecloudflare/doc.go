@@ -13,7 +13,9 @@
 //	POST   accounts/{acct}/tokens
 //	GET    accounts/{acct}/tokens                   ?page=&per_page=&direction=
 //	GET    accounts/{acct}/tokens/{id}
+//	PUT    accounts/{acct}/tokens/{id}              (name, policies, expires_on, not_before, condition, status)
 //	DELETE accounts/{acct}/tokens/{id}
+//	POST   accounts/{acct}/r2/temp-access-credentials  {bucket, parentAccessKeyId, permission, ttlSeconds, prefixes, objects}
 //	POST   accounts/{acct}/r2/buckets               header cf-r2-jurisdiction
 //	GET    accounts/{acct}/r2/buckets               ?per_page=&cursor=&name_contains=&start_after=&order=&direction=
 //	GET    accounts/{acct}/r2/buckets/{name}
@@ -54,7 +56,21 @@
 // models that: the MinIO identity is created only after the delay (immediately when it is 0), so
 // S3 calls with new keys fail with InvalidAccessKeyId until then; deleting a token before then
 // cancels it. Tokens made with Server.AddToken stand for pre-existing admin tokens and work at once.
-// Deleting a token removes its MinIO identity before the DELETE answers.
+// Deleting a token removes its MinIO identity before the DELETE answers. Updating one (PUT) replaces
+// its identity's policy before the PUT answers, keeping its keys; status "disabled" disables it.
+//
+// Expiry: Config.Now is the fake's clock (default time.Now). A token past its expires_on is refused
+// by the REST API and, within 250 ms (or at once through ExpireDue), turns "expired" (still listed,
+// as on Cloudflare) and loses its MinIO identity, so its S3 keys are refused too.
+//
+// Temporary credentials: a real MinIO STS session (AssumeRole) of the parent token's identity with
+// a session policy for the bucket and permission (object-* may read, and with read-write write and
+// delete, objects under the prefixes or objects given, else all; admin-* may do anything in the
+// bucket), so S3 needs the session token and refuses anything beyond the parent's grant. The
+// parent must be a live token with an R2 permission covering the request ([inference] 400 10040
+// for an unknown or unusable parent, 403 10000 for one that does not cover it). Deleting or
+// expiring the parent removes its identity, and MinIO drops the sessions with it (documented: "
+// revoking the parent invalidates all derived credentials").
 //
 // # Authentication, permissions, limits
 //
@@ -105,9 +121,12 @@
 //   - Buckets created or deleted through S3 (e.g. with an admin token's s3:*) are invisible to
 //     the REST API; MinIO policies are computed when the identity is created, so a bucket created
 //     later in another jurisdiction does not revoke a grant already made.
-//   - Token conditions (request_ip) are stored and echoed but not enforced; expires_on/not_before
-//     are enforced on the REST API only, not on S3.
+//   - Token conditions (request_ip) are stored and echoed but not enforced; not_before is
+//     enforced on the REST API only, not on S3.
+//   - MinIO's STS grants at least 900 s: a temporary credential with a shorter ttlSeconds works
+//     on S3 for 900 s (unless its parent goes first). A session cannot be ended before its
+//     parent is. A parent whose identity is not yet propagated (PropagationDelay) is refused.
+//   - ListBucket of a temporary credential scoped to prefixes is not confined to them.
 //   - There is a single account; any other account id in a path is answered 403.
-//   - Token update/roll, user tokens, bucket edit/lock/lifecycle and temporary credentials are
-//     not implemented (404).
+//   - Token roll, user tokens and bucket edit/lock/lifecycle are not implemented (404).
 package fakecloudflare
