@@ -97,3 +97,24 @@ func TestDriftGrantThatCannotBeNarrowed(t *testing.T) {
 		t.Error("no warning event names the replacement")
 	}
 }
+
+// TestDriftBucketOpenedToThePublic: a bucket of ours made public outside the operator (a public
+// bucket policy, r2.dev access) is closed again at the next reconcile, with a warning event.
+func TestDriftBucketOpenedToThePublic(t *testing.T) {
+	tn := newTenant(t)
+	key := tn.backend("state", nil)
+	sb := waitReady(t, key)
+
+	tn.store.ExposeOutOfBand(sb.Status.BucketName)
+	bumpAnnotation(t, key)
+	eventually(t, 20*time.Second, func() error {
+		if b, _ := tn.store.Bucket(sb.Status.BucketName); b.Public {
+			return errors.New("the bucket is still public")
+		}
+		if !hasEvent(t, tn.ns, key.Name, corev1.EventTypeWarning, v1alpha1.ReasonBucketAccessRepaired) {
+			return errors.New("no BucketAccessRepaired event")
+		}
+		return nil
+	})
+	waitReady(t, key)
+}

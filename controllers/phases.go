@@ -170,6 +170,16 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 			sb.Status.Versioning = v1alpha1.VersioningEnabled
 		}
 	}
+	// State holds secrets: a bucket of ours that was opened to the public outside the operator
+	// is closed again.
+	opened, err := p.RepairBucketAccess(ctx, name)
+	if err != nil {
+		return r.bucketNotReady(s, fmt.Errorf("check public access to bucket %q: %w", name, err))
+	}
+	if opened {
+		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonBucketAccessRepaired, "RepairBucketAccess",
+			"bucket %q had been opened to the public outside the operator; public access was removed", name)
+	}
 	msg := fmt.Sprintf("bucket %q exists and is owned by this StateBackend", name)
 	if sb.Status.Versioning != v1alpha1.VersioningEnabled {
 		msg += "; the store has no object versioning, so earlier state versions are not kept"

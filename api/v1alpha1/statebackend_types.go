@@ -314,6 +314,10 @@ const (
 	// ReasonCredentialGrantRepaired (warning event): what the store let the credential do had been
 	// changed out of band and was restored to what it was issued for, keeping its keys.
 	ReasonCredentialGrantRepaired = "CredentialGrantRepaired"
+	// ReasonBucketAccessRepaired (warning event): the bucket had been opened to the public outside
+	// the operator (a public bucket policy, R2's r2.dev access, a weakened AWS public-access
+	// block) and was closed again.
+	ReasonBucketAccessRepaired = "BucketAccessRepaired"
 )
 
 // VersioningState is whether the bucket keeps old object versions.

@@ -18,6 +18,7 @@ const (
 	OpListCredentials  = "ListCredentials"
 	OpRevokeCredential = "RevokeCredential"
 	OpRepairGrant      = "RepairGrant"
+	OpRepairBucket     = "RepairBucketAccess"
 	OpCheck            = "Check"
 )
 
@@ -83,6 +84,10 @@ func (c *instrumented) ListCredentials(ctx context.Context, namePrefix string) (
 
 func (c *instrumented) RevokeCredential(ctx context.Context, id string) error {
 	return timedErr(c, OpRevokeCredential, func() error { return c.next.RevokeCredential(ctx, id) })
+}
+
+func (c *instrumented) RepairBucketAccess(ctx context.Context, bucket string) (bool, error) {
+	return timed(c, OpRepairBucket, func() (bool, error) { return c.next.RepairBucketAccess(ctx, bucket) })
 }
 
 func (c *instrumented) RepairGrant(ctx context.Context, id string, req provider.CredentialRequest) (bool, error) {

@@ -195,6 +195,14 @@ type Client interface {
 	// return an error wrapping ErrNotSupported.
 	EnableVersioning(ctx context.Context, bucket string) error
 
+	// RepairBucketAccess makes sure the bucket is reachable with credentials only, undoing what
+	// opened it to the public outside the operator: a bucket policy that allows anyone
+	// (Principal "*"; the operator never writes one), R2's public r2.dev access, a removed or
+	// weakened AWS public-access block. Other bucket policies (a team's own Deny statements,
+	// say) are left alone. It reports whether it changed anything; a second call right after
+	// returns false. An absent bucket is success (false).
+	RepairBucketAccess(ctx context.Context, bucket string) (repaired bool, err error)
+
 	// DeleteBucket deletes the bucket if it holds no object and no object version, including the
 	// ownership marker when that is an object. A non-empty bucket is left untouched and an error
 	// wrapping ErrBucketNotEmpty returned. An absent bucket is success.

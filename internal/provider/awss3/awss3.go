@@ -10,6 +10,9 @@
 // BucketAlreadyOwnedByYou and BucketAlreadyExists are both ErrBucketNameTaken: the controller then
 // observes the bucket again, and carries on if its tags name this StateBackend (a create retried
 // after a lost reply), while another account's bucket (HeadBucket: 403) is refused as not ours.
+// RepairBucketAccess undoes what opened a bucket to the public behind the operator's back: a
+// public-access block removed or weakened is put back whole, and a bucket policy granting anyone
+// (s3access.AllowsPublic) is deleted; other bucket policies are left alone.
 //
 // # Credentials
 //
@@ -250,10 +253,8 @@ func (c *Client) CreateBucket(ctx context.Context, req provider.BucketRequest) e
 // repeating them is harmless) and writes the ownership tags last, keeping tags of others.
 func (c *Client) MarkBucket(ctx context.Context, bucket string, owner provider.Owner) error {
 	b := aws.String(bucket)
-	if _, err := c.s3.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: b, PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
-		BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
-	}}); err != nil {
-		return classify("block public access", err)
+	if err := c.blockPublicAccess(ctx, bucket); err != nil {
+		return err
 	}
 	if _, err := c.s3.PutBucketOwnershipControls(ctx, &s3.PutBucketOwnershipControlsInput{Bucket: b, OwnershipControls: &s3types.OwnershipControls{
 		Rules: []s3types.OwnershipControlsRule{{ObjectOwnership: s3types.ObjectOwnershipBucketOwnerEnforced}},

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	miniogo "github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/tags"
 
@@ -84,6 +86,17 @@ func (e *env) iam() *iam.Client {
 	return iam.New(iam.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(e.fake.IAMEndpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider(e.ak, e.sk, ""),
+	})
+}
+
+// s3 is a plain S3 client of the fake's front with the admin keys, for what a test does out of
+// band (never the Client under test).
+func (e *env) s3() *s3.Client {
+	return s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(e.fake.S3Endpoint()),
+		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(e.ak, e.sk, ""),
 	})
 }
@@ -756,6 +769,20 @@ func TestErrorsAreClassified(t *testing.T) {
 			t.Fatalf("RepairGrant = %v, want ErrPermissionDenied naming iam:ListAttachedUserPolicies", err)
 		}
 	})
+	t.Run("a permission missing for bucket access repair is PermissionDenied and names it", func(t *testing.T) {
+		e := newEnv(t, fakeaws.Config{})
+		bucket := createdBucket(t, e.client(t))
+		// What the README listed before bucket access repair existed, as far as the S3 front checks.
+		var err error
+		e.ak, e.sk, err = e.fake.AddPrincipal("tfstate-operator-old", "s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.client(t).RepairBucketAccess(ctx, bucket)
+		if !errors.Is(err, provider.ErrPermissionDenied) || !strings.Contains(err.Error(), "s3:GetBucketPolicy") {
+			t.Fatalf("RepairBucketAccess = %v, want ErrPermissionDenied naming s3:GetBucketPolicy", err)
+		}
+	})
 	t.Run("IAM's two-keys-per-user quota is QuotaExceeded", func(t *testing.T) {
 		e := newEnv(t, fakeaws.Config{})
 		c := e.client(t)
@@ -856,4 +883,125 @@ func TestDefaultCredentialChain(t *testing.T) {
 	if err := c.Check(context.Background()); !errors.Is(err, provider.ErrInvalidConfig) {
 		t.Fatalf("Check with a wrong secret in the environment: %v, want ErrInvalidConfig", err)
 	}
+}
+
+// TestBucketAccessRepair: a bucket opened to the public through S3 itself (public-access block
+// deleted, a public-read bucket policy put with the admin keys) is closed again. The fake's front
+// serves no anonymous request, so exposure is read from what the front recorded.
+func TestBucketAccessRepair(t *testing.T) {
+	providertest.RunBucketAccessRepair(t, func(t *testing.T) providertest.AccessHarness {
+		e := newEnv(t, fakeaws.Config{})
+		return providertest.AccessHarness{Harness: e.harness(t), Expose: e.expose, Exposed: e.exposed}
+	})
+}
+
+// expose opens bucket as someone in the console would: the public-access block goes first (with
+// BlockPublicPolicy on, S3 refuses a public policy), then a public-read policy.
+func (e *env) expose(t *testing.T, bucket string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.s3().DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	e.putBucketPolicy(t, bucket, publicRead(bucket))
+}
+
+func (e *env) putBucketPolicy(t *testing.T, bucket, doc string) {
+	t.Helper()
+	if _, err := e.s3().PutBucketPolicy(context.Background(), &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exposed: the block is not whole, or a bucket policy is there (the operator never writes one, and
+// the only one these tests' exposures write is public).
+func (e *env) exposed(t *testing.T, bucket string) bool {
+	got := e.fake.Bucket(bucket)
+	return !allFour(got.PublicAccessBlock) || got.Policy != ""
+}
+
+func allFour(p *fakeaws.PublicAccessBlock) bool {
+	return p != nil && p.BlockPublicAcls && p.IgnorePublicAcls && p.BlockPublicPolicy && p.RestrictPublicBuckets
+}
+
+func publicRead(bucket string) string {
+	return `{"Version":"2012-10-17","Statement":[{"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::` + bucket + `/*"}]}`
+}
+
+// teamPolicy is a team's own hardening: a Deny of insecure transport to everyone and a grant to a
+// named account (their CI), neither public.
+func teamPolicy(bucket string) string {
+	arn := "arn:aws:s3:::" + bucket
+	return `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"TLSOnly","Effect":"Deny","Principal":{"AWS":"*"},"Action":"s3:*","Resource":["` + arn + `","` + arn + `/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}},` +
+		`{"Sid":"CI","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/ci"},"Action":"s3:GetObject","Resource":"` + arn + `/*"}]}`
+}
+
+// s3Calls are the S3 operations the front recorded for bucket from the n-th request on.
+func (e *env) s3Calls(bucket string, from int) []string {
+	var out []string
+	for _, r := range e.fake.Requests()[from:] {
+		if r.Service == "s3" && r.Params.Get("Bucket") == bucket {
+			out = append(out, r.Action)
+		}
+	}
+	return out
+}
+
+// TestBucketAccessRepairDetails: what the repair leaves alone, what it counts as public, and the
+// order of its calls.
+func TestBucketAccessRepairDetails(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakeaws.Config{})
+	c := e.client(t)
+	repair := func(t *testing.T, bucket string, want bool) {
+		t.Helper()
+		if got, err := c.RepairBucketAccess(ctx, bucket); err != nil || got != want {
+			t.Fatalf("RepairBucketAccess = %v, %v; want %v", got, err, want)
+		}
+	}
+
+	t.Run("a team's own policy is left alone, a weakened block is put back whole", func(t *testing.T) {
+		bucket := createdBucket(t, c)
+		team := teamPolicy(bucket)
+		e.putBucketPolicy(t, bucket, team)
+		repair(t, bucket, false)
+		if got := e.fake.Bucket(bucket).Policy; got != team {
+			t.Fatalf("policy after repair %q, want the team's untouched", got)
+		}
+		weak := &s3types.PublicAccessBlockConfiguration{BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(false)}
+		if _, err := e.s3().PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(bucket), PublicAccessBlockConfiguration: weak}); err != nil {
+			t.Fatal(err)
+		}
+		repair(t, bucket, true)
+		got := e.fake.Bucket(bucket)
+		if !allFour(got.PublicAccessBlock) || got.Policy != team {
+			t.Fatalf("after repair: block %+v, policy %q; want all four on and the team's policy", got.PublicAccessBlock, got.Policy)
+		}
+		repair(t, bucket, false)
+	})
+
+	t.Run("the block goes back before the public policy is deleted", func(t *testing.T) {
+		bucket := createdBucket(t, c)
+		e.expose(t, bucket)
+		from := len(e.fake.Requests())
+		repair(t, bucket, true)
+		want := "GetPublicAccessBlock GetBucketPolicy PutPublicAccessBlock DeleteBucketPolicy"
+		if got := strings.Join(e.s3Calls(bucket, from), " "); got != want {
+			t.Fatalf("calls %s, want %s", got, want)
+		}
+	})
+
+	t.Run("a grant to anyone under a condition is deleted too", func(t *testing.T) {
+		// AWS takes it under BlockPublicPolicy (a fixed aws:SourceIp CIDR is not "public" to
+		// S3), but it still lets anyone in that range read without credentials.
+		bucket := createdBucket(t, c)
+		e.putBucketPolicy(t, bucket, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",`+
+			`"Resource":"arn:aws:s3:::`+bucket+`/*","Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}}]}`)
+		repair(t, bucket, true)
+		if got := e.fake.Bucket(bucket); got.Policy != "" || !allFour(got.PublicAccessBlock) {
+			t.Fatalf("after repair: block %+v, policy %q; want all four on and no policy", got.PublicAccessBlock, got.Policy)
+		}
+		repair(t, bucket, false)
+	})
 }

@@ -30,12 +30,13 @@ const (
 	OpListCredentials  Op = "ListCredentials"
 	OpRevokeCredential Op = "RevokeCredential"
 	OpRepairGrant      Op = "RepairGrant"
+	OpRepairBucket     Op = "RepairBucketAccess"
 	OpProbe            Op = "Probe"
 )
 
 // AllOps lists every Op.
 var AllOps = []Op{OpObserveBucket, OpCreateBucket, OpMarkBucket, OpEnableVersioning, OpDeleteBucket,
-	OpIssueCredential, OpListCredentials, OpRevokeCredential, OpRepairGrant, OpProbe}
+	OpIssueCredential, OpListCredentials, OpRevokeCredential, OpRepairGrant, OpRepairBucket, OpProbe}
 
 // Bucket is a bucket's state.
 type Bucket struct {
@@ -43,6 +44,8 @@ type Bucket struct {
 	Versioning bool
 	// Objects maps key to content; the store keeps no versions, so a deleted object is gone.
 	Objects map[string][]byte
+	// Public is true while anyone may read the bucket (opened out of band).
+	Public bool
 }
 
 type credential struct {
@@ -188,7 +191,7 @@ func (s *Store) Bucket(name string) (Bucket, bool) {
 	if !ok {
 		return Bucket{}, false
 	}
-	cp := Bucket{Versioning: b.Versioning, Objects: maps.Clone(b.Objects)}
+	cp := Bucket{Versioning: b.Versioning, Objects: maps.Clone(b.Objects), Public: b.Public}
 	if b.Owner != nil {
 		o := *b.Owner
 		cp.Owner = &o
@@ -249,6 +252,15 @@ func (s *Store) SetGrantOutOfBand(accessKeyID, bucket string, access provider.Ac
 	defer s.mu.Unlock()
 	if c, ok := s.creds[accessKeyID]; ok {
 		c.bucket, c.access = bucket, access
+	}
+}
+
+// ExposeOutOfBand opens a bucket to the public behind the operator's back (a public bucket policy).
+func (s *Store) ExposeOutOfBand(bucket string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.buckets[bucket]; ok {
+		b.Public = true
 	}
 }
 
@@ -425,6 +437,25 @@ func (s *Store) RevokeCredential(_ context.Context, id string) error {
 		s.revoked[id] = true
 	}
 	return after
+}
+
+// RepairBucketAccess implements provider.Client.
+func (s *Store) RepairBucketAccess(_ context.Context, name string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, after := s.begin(OpRepairBucket)
+	if before != nil {
+		return false, before
+	}
+	b, ok := s.buckets[name]
+	repaired := ok && b.Public
+	if ok {
+		b.Public = false
+	}
+	if after != nil {
+		return false, after
+	}
+	return repaired, nil
 }
 
 // RepairGrant implements provider.Client.

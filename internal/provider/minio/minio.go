@@ -24,6 +24,7 @@ import (
 
 	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/s3access"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/s3marker"
 )
 
@@ -205,6 +206,12 @@ func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 		return classify("delete bucket", err)
 	}
 	return nil
+}
+
+// RepairBucketAccess implements provider.Client: a bucket policy that allows anyone (what
+// `mc anonymous set` writes) is removed.
+func (c *Client) RepairBucketAccess(ctx context.Context, bucket string) (bool, error) {
+	return s3access.RemovePublicPolicy(ctx, c.s3, bucket, classify)
 }
 
 // Policy is the inline policy of a credential: the bucket and its objects, nothing else.

@@ -76,6 +76,14 @@ func TestEnforcement(t *testing.T) { providertest.RunEnforcement(t, s3Harness) }
 
 func TestRotation(t *testing.T) { providertest.RunRotation(t, s3Harness) }
 
+// TestBucketAccessRepair: a bucket made public with `mc anonymous set download` is closed again.
+func TestBucketAccessRepair(t *testing.T) {
+	providertest.RunBucketAccessRepair(t, func(t *testing.T) providertest.AccessHarness {
+		dp := providertest.MinIODataPlane{Host: srv.Host, RootUser: srv.RootUser, RootPassword: srv.RootPassword}
+		return providertest.AccessHarness{Harness: harness(t), Expose: dp.ExposeWithBucketPolicy, AnonymousGet: dp.AnonymousGet}
+	})
+}
+
 // TestDeleteNeverEmptiesABucket: a bucket with state (even only old versions) keeps every object.
 func TestDeleteNeverEmptiesABucket(t *testing.T) {
 	ctx := context.Background()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -319,6 +320,33 @@ func (m MinIODataPlane) PutObject(t *testing.T) func(ctx context.Context, bucket
 	}
 }
 
+// AnonymousGet reads bucket/key with no credentials at all, as the public would
+// (AccessHarness.AnonymousGet); an error unless the data plane answers 200.
+func (m MinIODataPlane) AnonymousGet(t *testing.T, bucket, key string) error {
+	t.Helper()
+	resp, err := http.Get("http://" + m.Host + "/" + bucket + "/" + key)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("anonymous GET %s/%s: HTTP %d", bucket, key, resp.StatusCode)
+	}
+	return nil
+}
+
+// ExposeWithBucketPolicy opens bucket to anonymous reads with a bucket policy written with the
+// root keys, as `mc anonymous set download` (or an S3 console) would (AccessHarness.Expose on
+// stores with bucket policies).
+func (m MinIODataPlane) ExposeWithBucketPolicy(t *testing.T, bucket string) {
+	t.Helper()
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/*"]}]}`, bucket)
+	if err := m.Client(t, m.RootUser, m.RootPassword).SetBucketPolicy(context.Background(), bucket, policy); err != nil {
+		t.Fatalf("exposing %s out of band: %v", bucket, err)
+	}
+}
+
 // RunRotation drives a store the way the controller rotates a backend's credential 100 times: a
 // new credential is issued, the one before it stays live for its grace, and the one before that is
 // revoked. Listing never shows more than the current one plus the one in grace, the current one
@@ -458,4 +486,72 @@ func RunGrantRepair(t *testing.T, newHarness func(t *testing.T) GrantHarness) {
 			}
 		})
 	}
+}
+
+// AccessHarness is what RunBucketAccessRepair needs: a way to open a bucket to the public behind
+// the Client's back, and to try an anonymous read.
+type AccessHarness struct {
+	Harness
+	// Expose opens bucket to anonymous reads through the store's own API, as someone clicking
+	// "public" in a console would, never through the Client under test.
+	Expose func(t *testing.T, bucket string)
+	// AnonymousGet reads bucket/key without credentials, the way the public would; nil on stores
+	// whose test double cannot serve anonymous requests (the provider's own tests then check the
+	// setting itself).
+	AnonymousGet func(t *testing.T, bucket, key string) error
+	// Exposed reports, from the store's side, whether bucket is open to the public; used when
+	// AnonymousGet is nil.
+	Exposed func(t *testing.T, bucket string) bool
+}
+
+// RunBucketAccessRepair checks RepairBucketAccess: a bucket as created is left alone, a bucket
+// opened to the public out of band is closed again (proved by an anonymous read where the store
+// serves one), a second repair finds nothing, and an absent bucket is no error.
+func RunBucketAccessRepair(t *testing.T, newHarness func(t *testing.T) AccessHarness) {
+	t.Run("a bucket opened to the public out of band is closed again", func(t *testing.T) {
+		h := newHarness(t)
+		ctx, c := context.Background(), h.Client
+		bucket := h.BucketName(t)
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: provider.Owner{Namespace: "n", Name: bucket, UID: bucket}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.PutObject(ctx, bucket, "network/terraform.tfstate", []byte(`{"secrets":"in state"}`)); err != nil {
+			t.Fatal(err)
+		}
+		public := func() bool {
+			t.Helper()
+			if h.AnonymousGet != nil {
+				return h.AnonymousGet(t, bucket, "network/terraform.tfstate") == nil
+			}
+			return h.Exposed(t, bucket)
+		}
+		repair := func(want bool) {
+			t.Helper()
+			got, err := c.RepairBucketAccess(ctx, bucket)
+			if err != nil {
+				t.Fatalf("RepairBucketAccess: %v", err)
+			}
+			if got != want {
+				t.Fatalf("RepairBucketAccess reported repaired=%v, want %v", got, want)
+			}
+		}
+
+		repair(false)
+		if public() {
+			t.Fatal("a bucket as created is readable by anyone")
+		}
+		h.Expose(t, bucket)
+		if !public() {
+			t.Fatal("the out-of-band exposure did not take (the test proves nothing)")
+		}
+		repair(true)
+		if public() {
+			t.Fatal("after repair the state is still readable by anyone")
+		}
+		repair(false)
+
+		if got, err := c.RepairBucketAccess(ctx, h.BucketName(t)); err != nil || got {
+			t.Errorf("RepairBucketAccess of an absent bucket = %v, %v; want false, nil", got, err)
+		}
+	})
 }

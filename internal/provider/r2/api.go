@@ -202,6 +202,39 @@ func (a *api) deleteBucket(ctx context.Context, name, jurisdiction string) error
 	return nil
 }
 
+// managedDomainEnabled reads whether the bucket's r2.dev (R2-managed) domain serves its objects
+// to anyone: GET accounts/{account_id}/r2/buckets/{bucket_name}/domains/managed.
+func (a *api) managedDomainEnabled(ctx context.Context, name, jurisdiction string) (bool, error) {
+	res, err := a.buckets.Domains.Managed.List(ctx, name, cfr2.BucketDomainManagedListParams{
+		AccountID:    cf.F(a.accountID),
+		Jurisdiction: cf.F(cfr2.BucketDomainManagedListParamsCfR2Jurisdiction(jurisdiction)),
+	})
+	if err != nil {
+		return false, classify("get r2.dev domain", err)
+	}
+	if res.JSON.Enabled.IsMissing() || res.JSON.Enabled.IsNull() {
+		return false, errors.New("cloudflare get r2.dev domain: the reply does not say whether the domain is enabled")
+	}
+	return res.Enabled, nil
+}
+
+// setManagedDomain turns the bucket's r2.dev domain on or off (PUT .../domains/managed with
+// {"enabled": ...}) and returns the state Cloudflare reports afterwards.
+func (a *api) setManagedDomain(ctx context.Context, name, jurisdiction string, enabled bool) (bool, error) {
+	res, err := a.buckets.Domains.Managed.Update(ctx, name, cfr2.BucketDomainManagedUpdateParams{
+		AccountID:    cf.F(a.accountID),
+		Enabled:      cf.F(enabled),
+		Jurisdiction: cf.F(cfr2.BucketDomainManagedUpdateParamsCfR2Jurisdiction(jurisdiction)),
+	})
+	if err != nil {
+		return false, classify("update r2.dev domain", err)
+	}
+	if res.JSON.Enabled.IsMissing() || res.JSON.Enabled.IsNull() {
+		return false, errors.New("cloudflare update r2.dev domain: the reply does not say whether the domain is enabled")
+	}
+	return res.Enabled, nil
+}
+
 // listBucketsOne lists at most one bucket: a read-only check of the token's R2 permission.
 func (a *api) listBucketsOne(ctx context.Context, jurisdiction string) error {
 	_, err := a.buckets.List(ctx, cfr2.BucketListParams{

@@ -5,7 +5,8 @@
 //
 // R2 buckets carry no tags, so ownership is marked by an object the operator writes under
 // provider.ReservedPrefix, through the S3 API with the admin token's own S3 keys. R2 has no object
-// versioning: EnableVersioning reports provider.ErrNotSupported.
+// versioning: EnableVersioning reports provider.ErrNotSupported. R2 has no bucket policies either:
+// RepairBucketAccess turns off a bucket's public r2.dev domain.
 //
 // Every Cloudflare API call of one account goes through the Account's shared limiter, so the
 // account's documented limit (1,200 requests per five minutes) holds across all reconciles.
@@ -196,7 +197,7 @@ func SecretAccessKey(tokenValue string) string {
 // ObserveBucket implements provider.Client.
 func (c *Client) ObserveBucket(ctx context.Context, bucket string) (provider.BucketObservation, error) {
 	if err := c.api.getBucket(ctx, bucket, c.cfg.Jurisdiction); err != nil {
-		if apiErrorHas(err, codeNoSuchBucket) || apiStatus(err) == http.StatusNotFound {
+		if noSuchBucket(err) {
 			return provider.BucketObservation{}, nil
 		}
 		return provider.BucketObservation{}, err
@@ -244,11 +245,47 @@ func (c *Client) EnableVersioning(context.Context, string) error {
 	return fmt.Errorf("R2 object versioning: %w", provider.ErrNotSupported)
 }
 
+// RepairBucketAccess implements provider.Client. R2 has no bucket policies and no public-access
+// block: a bucket is readable by anyone only through a domain. Its r2.dev (R2-managed) domain,
+// turned on with one click in the dashboard, is what the operator undoes: when enabled it is
+// turned off (repaired). Custom domains (…/domains/custom) are neither read nor removed: one can
+// be attached only from a zone of the same account, a deliberate act of whoever runs that zone
+// (a platform team fronting the bucket with Access, say), so removing it is not the operator's
+// call. An absent bucket is (false, nil).
+func (c *Client) RepairBucketAccess(ctx context.Context, bucket string) (bool, error) {
+	enabled, err := c.api.managedDomainEnabled(ctx, bucket, c.cfg.Jurisdiction)
+	if err != nil {
+		if noSuchBucket(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	if !enabled {
+		return false, nil
+	}
+	still, err := c.api.setManagedDomain(ctx, bucket, c.cfg.Jurisdiction, false)
+	if err != nil {
+		if noSuchBucket(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	if still {
+		return false, fmt.Errorf("cloudflare update r2.dev domain of bucket %q: still enabled after disabling it", bucket)
+	}
+	return true, nil
+}
+
+// noSuchBucket says the API answered that the bucket does not exist (in this jurisdiction).
+func noSuchBucket(err error) bool {
+	return apiErrorHas(err, codeNoSuchBucket) || apiStatus(err) == http.StatusNotFound
+}
+
 // DeleteBucket implements provider.Client. Any object outside provider.ReservedPrefix makes the
 // bucket non-empty; the operator's own objects are removed last, just before the bucket.
 func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	if err := c.api.getBucket(ctx, bucket, c.cfg.Jurisdiction); err != nil {
-		if apiErrorHas(err, codeNoSuchBucket) || apiStatus(err) == http.StatusNotFound {
+		if noSuchBucket(err) {
 			return nil
 		}
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -619,4 +620,112 @@ func findToken(f *fakecloudflare.Server, id string) *fakecloudflare.Token {
 		}
 	}
 	return nil
+}
+
+// setManagedDomain turns a bucket's r2.dev domain on or off the way the dashboard does: a PUT of
+// the Cloudflare API with the admin token, never through the Client under test.
+func (e *env) setManagedDomain(t *testing.T, jurisdiction, bucket string, enabled bool) {
+	t.Helper()
+	body := fmt.Sprintf(`{"enabled":%t}`, enabled)
+	req, err := http.NewRequest(http.MethodPut, e.fake.URL()+"accounts/"+e.fake.AccountID()+"/r2/buckets/"+bucket+"/domains/managed", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("cf-r2-jurisdiction", jurisdiction)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(resp.Body)
+		t.Fatalf("PUT r2.dev domain of %s: HTTP %d %s", bucket, resp.StatusCode, raw)
+	}
+}
+
+// anonymousGet reads bucket/key without credentials, as the public reads an r2.dev domain (the
+// fake serves those reads on the S3 endpoint).
+func anonymousGet(t *testing.T, bucket, key string) error {
+	t.Helper()
+	resp, err := http.Get(srv.Endpoint + "/" + bucket + "/" + key)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("anonymous GET %s/%s: HTTP %d", bucket, key, resp.StatusCode)
+	}
+	return nil
+}
+
+// TestBucketAccessRepair: a bucket whose r2.dev domain was enabled out of band is readable by
+// anyone until RepairBucketAccess turns the domain off.
+func TestBucketAccessRepair(t *testing.T) {
+	providertest.RunBucketAccessRepair(t, func(t *testing.T) providertest.AccessHarness {
+		e := newEnv(t, fakecloudflare.Config{})
+		return providertest.AccessHarness{
+			Harness:      e.harness(t),
+			Expose:       func(t *testing.T, bucket string) { e.setManagedDomain(t, "default", bucket, true) },
+			AnonymousGet: anonymousGet,
+		}
+	})
+}
+
+// TestBucketAccessRepairDetails: the repair follows the client's jurisdiction, needs Workers R2
+// Storage Write (a read-only token is told so and changes nothing), and one read is all a private
+// bucket costs.
+func TestBucketAccessRepairDetails(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, fakecloudflare.Config{})
+	eu := e.client(t, "eu", nil)
+	name := freshBucket(t)
+	if err := eu.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "n", Name: "x", UID: "u"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	before := len(e.fake.Requests())
+	if got, err := eu.RepairBucketAccess(ctx, name); err != nil || got {
+		t.Fatalf("repair of a private bucket = %v, %v; want false, nil", got, err)
+	}
+	if n := len(e.fake.Requests()) - before; n != 1 {
+		t.Errorf("repair of a private bucket made %d API calls, want 1 (the read)", n)
+	}
+
+	e.setManagedDomain(t, "eu", name, true)
+	if got, err := e.client(t, "default", nil).RepairBucketAccess(ctx, name); err != nil || got {
+		t.Fatalf("default-jurisdiction repair of an EU bucket = %v, %v; want false, nil (not its bucket)", got, err)
+	}
+	if _, enabled, _ := e.fake.ManagedDomain(name); !enabled {
+		t.Fatal("a client of another jurisdiction turned the domain off")
+	}
+
+	_, readOnly, err := e.fake.AddToken("read-only", "Workers R2 Storage Read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := r2.New(r2.Config{AccountID: e.fake.AccountID(), Jurisdiction: "eu", APIBaseURL: e.fake.URL(), S3Endpoint: e.fake.S3Endpoint(), APIToken: readOnly}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ro.RepairBucketAccess(ctx, name); !errors.Is(err, provider.ErrPermissionDenied) || got {
+		t.Fatalf("repair with a read-only token = %v, %v; want ErrPermissionDenied", got, err)
+	}
+	if _, enabled, _ := e.fake.ManagedDomain(name); !enabled {
+		t.Fatal("a refused repair changed the domain")
+	}
+
+	if got, err := eu.RepairBucketAccess(ctx, name); err != nil || !got {
+		t.Fatalf("repair of an exposed EU bucket = %v, %v; want true, nil", got, err)
+	}
+	if _, enabled, _ := e.fake.ManagedDomain(name); enabled {
+		t.Fatal("the r2.dev domain is still enabled after the repair")
+	}
+	for _, r := range e.fake.Requests() {
+		if strings.HasSuffix(r.Path, "/domains/managed") && r.TokenID != "" && r.Jurisdiction == "" {
+			t.Errorf("%s %s sent no jurisdiction", r.Method, r.Path)
+		}
+	}
 }

@@ -41,6 +41,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider/s3access"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/s3marker"
 	"github.com/tfstate-operator/tfstate-operator/internal/ratelimit"
 )
@@ -250,6 +251,17 @@ func (c *Client) MarkBucket(ctx context.Context, bucket string, owner provider.O
 		return err
 	}
 	return s3marker.Write(ctx, s3, bucket, owner, c.classifyS3)
+}
+
+// RepairBucketAccess implements provider.Client: a bucket policy that allows anyone is removed
+// (Spaces takes bucket policies over its S3 API). Public-read ACLs are not looked at: the test
+// data plane (MinIO) has no ACLs to prove such a repair against.
+func (c *Client) RepairBucketAccess(ctx context.Context, bucket string) (bool, error) {
+	s3, err := c.adminS3(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s3access.RemovePublicPolicy(ctx, s3, bucket, c.classifyS3)
 }
 
 // EnableVersioning implements provider.Client (Spaces: through the S3 API only).

@@ -212,6 +212,14 @@ func TestEnforcement(t *testing.T) {
 
 // TestGrantRepair: a key widened in the console to read and write another bucket is narrowed back
 // in place, with the same keys, as S3 enforces.
+// TestBucketAccessRepair: a Space made public with a bucket policy over the S3 API is closed again.
+func TestBucketAccessRepair(t *testing.T) {
+	providertest.RunBucketAccessRepair(t, func(t *testing.T) providertest.AccessHarness {
+		e := newEnv(t, fakedigitalocean.Config{})
+		return providertest.AccessHarness{Harness: e.harness(t), Expose: data().ExposeWithBucketPolicy, AnonymousGet: data().AnonymousGet}
+	})
+}
+
 func TestGrantRepair(t *testing.T) {
 	providertest.RunGrantRepair(t, func(t *testing.T) providertest.GrantHarness {
 		e := newEnv(t, fakedigitalocean.Config{})

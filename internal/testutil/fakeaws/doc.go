@@ -139,17 +139,38 @@
 //	PUT /{bucket}?encryption with aws:kms and a key other than MinIO's KMS key (an AWS key ARN, or
 //	    none for the AWS managed key): MinIO refuses them (kms:KeyNotFound), so the front keeps
 //	    the configuration (Encryption.Intercepted) and answers GET ?encryption with it.
+//	PUT/GET/DELETE /{bucket}?policy              PUT and DELETE 204; GET 200 with the document
+//	                                             as PUT (BucketSettings.Policy), unset: 404
+//	                                             NoSuchBucketPolicy "The bucket policy does not
+//	                                             exist"; DELETE of none is 204 too
+//
+// A bucket policy PUT is checked as S3 checks one: 400 MalformedPolicy with AWS's wording
+// ("Policies must be valid JSON and the first byte must be '{'", "Missing required field
+// Statement", "Missing required field Principal", "Invalid principal in policy", "Policy has
+// invalid action", "Policy has invalid resource", ...) unless it is a JSON object with Version
+// 2012-10-17 or 2008-10-17 (or none) and a non-empty Statement whose statements each have Effect
+// Allow|Deny, Principal or NotPrincipal ("*" or an object of strings or lists), s3: actions (or
+// "*") and resources that are this bucket or objects in it. With the bucket's BlockPublicPolicy
+// on, a public policy is refused with 403 AccessDenied, as AWS documents; public here is an Allow
+// for everyone ("*" as the Principal or among its values, or a NotPrincipal) without a Condition.
+// The policy is kept by the front, not given to MinIO: MinIO answers GET with its own re-encoding
+// of the document, refuses condition keys it does not support, and knows nothing of the
+// public-access block. So a bucket policy is recorded and answered, never enforced: it grants and
+// denies nothing on the data plane, and an anonymous read of a bucket with a public policy still
+// goes to MinIO, which refuses it (tests read Bucket(name).Policy instead).
 //
 // These are authenticated like IAM (service s3): only a principal allowed the operation's IAM
 // action (s3:PutBucketPublicAccessBlock, s3:GetBucketPublicAccessBlock,
 // s3:PutBucketOwnershipControls, s3:GetBucketOwnershipControls, s3:PutEncryptionConfiguration,
-// s3:GetEncryptionConfiguration; deletes need the Put action) may call them; user keys get 403
-// AccessDenied whatever their policy, unknown keys InvalidAccessKeyId, bad signatures
-// SignatureDoesNotMatch, a missing bucket 404 NoSuchBucket.
+// s3:GetEncryptionConfiguration, whose deletes need the Put action; s3:PutBucketPolicy,
+// s3:GetBucketPolicy, s3:DeleteBucketPolicy) may call them; user keys get 403 AccessDenied
+// whatever their policy, unknown keys InvalidAccessKeyId, bad signatures SignatureDoesNotMatch, a
+// missing bucket 404 NoSuchBucket.
 //
 // Forwarded but inspected: CreateBucket (MinIO ignores x-amz-object-ownership, so the signed
 // request goes as it came; on success the header's value is recorded as the bucket's
-// ObjectOwnership and the bucket's settings start afresh), DeleteBucket (forgets the settings),
+// ObjectOwnership and the bucket's settings start afresh), DeleteBucket (forgets the settings,
+// the bucket policy with them),
 // and AES256 (or MinIO-key aws:kms) PutBucketEncryption, GET and DELETE ?encryption (recorded
 // on success). MinIO has a KMS (miniotest sets MINIO_KMS_SECRET_KEY), so AES256 bucket
 // encryption and SSE-S3 object writes (x-amz-server-side-encryption: AES256, which Terraform's
@@ -174,6 +195,12 @@
 //     of AWS emulators; the API reference gives none), and AttachUserPolicy of a policy already
 //     attached succeeds. DeleteUser names access keys, then inline, then attached policies.
 //   - "Syntax errors in policy." also for an empty Statement list and a bad Effect.
+//   - Bucket policies: the order of the checks, "Invalid effect: X" for a bad Effect, the
+//     Content-Type of GET ?policy (application/json), and 204 for DELETE ?policy of a bucket
+//     without one. BlockPublicPolicy takes any Condition as narrowing, where AWS calls a grant
+//     to everyone non-public only when it is pinned to fixed values of certain keys
+//     (aws:SourceIp CIDRs, aws:SourceVpce, aws:SourceArn, ...): the fake refuses less than AWS.
+//     AWS's 20 KB limit on bucket policies is not checked.
 //
 // # Limits of the fake
 //

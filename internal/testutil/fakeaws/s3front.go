@@ -23,6 +23,9 @@ var s3OpAction = map[string]string{
 	"PutBucketEncryption":           "s3:PutEncryptionConfiguration",
 	"GetBucketEncryption":           "s3:GetEncryptionConfiguration",
 	"DeleteBucketEncryption":        "s3:PutEncryptionConfiguration",
+	"PutBucketPolicy":               "s3:PutBucketPolicy",
+	"GetBucketPolicy":               "s3:GetBucketPolicy",
+	"DeleteBucketPolicy":            "s3:DeleteBucketPolicy",
 }
 
 const s3Namespace = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -53,12 +56,15 @@ func (c *s3call) fail(status int, code, message string) {
 	c.write(status, []byte(xml.Header+string(out)))
 }
 
-func (c *s3call) write(status int, body []byte) {
+func (c *s3call) write(status int, body []byte) { c.writeContent(status, "application/xml", body) }
+
+// writeContent answers status with body of contentType (no Content-Type without a body).
+func (c *s3call) writeContent(status int, contentType string, body []byte) {
 	c.status = status
 	c.w.Header().Set("x-amz-request-id", c.reqID)
 	c.w.Header().Set("x-amz-id-2", c.reqID)
 	if len(body) > 0 {
-		c.w.Header().Set("Content-Type", "application/xml")
+		c.w.Header().Set("Content-Type", contentType)
 	}
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(body)
@@ -92,6 +98,8 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request) {
 		c.op, handle = byMethod("PutBucketOwnershipControls", "GetBucketOwnershipControls", "DeleteBucketOwnershipControls"), s.ownershipControls
 	case has("encryption"):
 		c.op, handle = byMethod("PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption"), s.encryption
+	case has("policy"):
+		c.op, handle = byMethod("PutBucketPolicy", "GetBucketPolicy", "DeleteBucketPolicy"), s.bucketPolicy
 	case len(q) == 0 && r.Method == http.MethodPut:
 		c.op, handle = "CreateBucket", s.createBucket
 	case len(q) == 0 && r.Method == http.MethodDelete:
@@ -478,4 +486,48 @@ func (s *Server) createBucket(c *s3call) {
 	defer s.mu.Unlock()
 	b := &BucketSettings{ObjectOwnership: c.r.Header.Get("x-amz-object-ownership")}
 	s.buckets[c.bucket] = b // a bucket made anew starts with no settings
+}
+
+// bucketPolicy answers PUT, GET and DELETE ?policy itself, keeping the document as sent: MinIO
+// would take and enforce it (for anonymous requests), but it answers GET with its own re-encoding
+// of the document, refuses condition keys it does not support, and knows nothing of the
+// public-access block. BucketSettings.Policy is what GET answers; nothing enforces the policy on
+// the data plane.
+func (s *Server) bucketPolicy(c *s3call) {
+	body, err := readBody(c.r)
+	if err != nil || !s.admit(c, body) {
+		if err != nil {
+			c.fail(http.StatusBadRequest, "MalformedPolicy", malformedJSONPolicy)
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch c.r.Method {
+	case http.MethodPut:
+		doc := string(body)
+		if msg := validateBucketPolicy(doc, c.bucket); msg != "" {
+			c.fail(http.StatusBadRequest, "MalformedPolicy", msg)
+			return
+		}
+		if b := s.buckets[c.bucket]; b != nil && b.PublicAccessBlock != nil && b.PublicAccessBlock.BlockPublicPolicy && publicBucketPolicy(doc) {
+			c.fail(http.StatusForbidden, "AccessDenied", "Access Denied")
+			return
+		}
+		s.settings(c.bucket).Policy = doc
+		c.write(http.StatusNoContent, nil)
+	case http.MethodGet:
+		b := s.buckets[c.bucket]
+		if b == nil || b.Policy == "" {
+			c.fail(http.StatusNotFound, "NoSuchBucketPolicy", "The bucket policy does not exist")
+			return
+		}
+		// [inference] The Content-Type of AWS's answer is not documented; the body is the JSON.
+		c.writeContent(http.StatusOK, "application/json", []byte(b.Policy))
+	case http.MethodDelete:
+		if b := s.buckets[c.bucket]; b != nil {
+			b.Policy = ""
+		}
+		c.write(http.StatusNoContent, nil) // [inference] also when there was none
+	}
 }

@@ -276,3 +276,143 @@ func TestFrontRegion(t *testing.T) {
 		})
 	}
 }
+
+func TestFrontBucketPolicy(t *testing.T) {
+	f := newFake(t, Config{})
+	ctx := context.Background()
+	b := f.makeBucket(t)
+	c := f.s3(f.adminKey, f.adminSecret)
+	public := `{"Version":"2012-10-17","Statement":[{"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::` + b + `/*"}]}`
+	tls := `{"Version":"2012-10-17","Statement":[{"Sid":"TLSOnly","Effect":"Deny","Principal":{"AWS":"*"},"Action":"s3:*",` +
+		`"Resource":["arn:aws:s3:::` + b + `","arn:aws:s3:::` + b + `/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`
+	putPolicy := func(c *s3.Client, bucket, doc string) error {
+		_, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(doc)})
+		return err
+	}
+	getPolicy := func(c *s3.Client) (string, error) {
+		out, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(b)})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.Policy), nil
+	}
+
+	_, err := getPolicy(c)
+	wantS3(t, "GET before any PUT", err, "NoSuchBucketPolicy", 404)
+	if err := putPolicy(c, b, tls); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := getPolicy(c); err != nil || got != tls {
+		t.Fatalf("GET = %q, %v; want the document as PUT", got, err)
+	}
+	if got := f.Bucket(b).Policy; got != tls {
+		t.Fatalf("recorded %q", got)
+	}
+	if _, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(b), PublicAccessBlockConfiguration: allBlocked()}); err != nil {
+		t.Fatal(err)
+	}
+	wantS3(t, "a public policy under BlockPublicPolicy", putPolicy(c, b, public), "AccessDenied", 403)
+	if got := f.Bucket(b).Policy; got != tls {
+		t.Fatalf("a refused PUT changed the policy to %q", got)
+	}
+	if _, err := c.DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(b)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := putPolicy(c, b, public); err != nil {
+		t.Fatalf("a public policy without a public access block: %v", err)
+	}
+	if got := f.Bucket(b).Policy; got != public {
+		t.Fatalf("recorded %q", got)
+	}
+	for range 2 { // deleting twice is success
+		if _, err := c.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = getPolicy(c)
+	wantS3(t, "GET after DELETE", err, "NoSuchBucketPolicy", 404)
+
+	userKey, userSecret := f.createUser(t, "user", `{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}`)
+	getOnly, getSecret, err := f.AddPrincipal("policy-reader", "s3:GetBucketPolicy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		reason string
+		call   func() error
+		code   string
+		status int
+	}{
+		{"not JSON", func() error { return putPolicy(c, b, "Statement") }, "MalformedPolicy", 400},
+		{"no Principal (an identity policy)", func() error {
+			return putPolicy(c, b, `{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::`+b+`/*"}]}`)
+		}, "MalformedPolicy", 400},
+		{"another bucket's resource", func() error {
+			return putPolicy(c, b, `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::other/*"}]}`)
+		}, "MalformedPolicy", 400},
+		{"a bucket that does not exist", func() error { return putPolicy(c, uniq("fa-none"), tls) }, "NoSuchBucket", 404},
+		{"a user's key, even with s3:* in its policy", func() error { return putPolicy(f.s3(userKey, userSecret), b, tls) }, "AccessDenied", 403},
+		{"a principal allowed only the GET may GET", func() error {
+			_, err := getPolicy(f.s3(getOnly, getSecret))
+			return err
+		}, "NoSuchBucketPolicy", 404},
+		{"and may not PUT", func() error { return putPolicy(f.s3(getOnly, getSecret), b, tls) }, "AccessDenied", 403},
+		{"nor DELETE", func() error {
+			_, err := f.s3(getOnly, getSecret).DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(b)})
+			return err
+		}, "AccessDenied", 403},
+	} {
+		t.Run(tc.reason, func(t *testing.T) { wantS3(t, tc.reason, tc.call(), tc.code, tc.status) })
+	}
+
+	var recorded []string
+	for _, r := range f.Requests() {
+		if r.Service == "s3" && r.Params.Get("Bucket") == b && strings.Contains(r.Action, "BucketPolicy") && r.Caller == "operator" {
+			recorded = append(recorded, r.Action+":"+strconv.Itoa(r.Status))
+		}
+	}
+	want := "GetBucketPolicy:404 PutBucketPolicy:204 GetBucketPolicy:200 PutBucketPolicy:403 PutBucketPolicy:204 " +
+		"DeleteBucketPolicy:204 DeleteBucketPolicy:204 GetBucketPolicy:404 PutBucketPolicy:400 PutBucketPolicy:400 PutBucketPolicy:400"
+	if strings.Join(recorded, " ") != want {
+		t.Fatalf("Requests:\n got %s\nwant %s", strings.Join(recorded, " "), want)
+	}
+}
+
+// TestBucketPolicyValidation: what PutBucketPolicy refuses, and what BlockPublicPolicy counts as
+// public (a grant to everyone without a condition).
+func TestBucketPolicyValidation(t *testing.T) {
+	res := `"Resource":"arn:aws:s3:::b/*"`
+	for _, tc := range []struct {
+		reason, doc, msg string
+		public           bool
+	}{
+		{"Principal *", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",` + res + `}}`, "", true},
+		{"AWS * in a list", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":"s3:GetObject",` + res + `}]}`, "", true},
+		{"NotPrincipal grants everyone else", `{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:GetObject",` + res + `}]}`, "", true},
+		{"a named account", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:GetObject",` + res + `}]}`, "", false},
+		{"Deny to everyone", `{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*",` + res + `}]}`, "", false},
+		{"a condition (not judged: taken as narrowing)", `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",` + res + `,"Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}}]}`, "", false},
+		{"the bucket itself as resource", `{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"]}]}`, "", false},
+		{"leading whitespace is fine", ` {"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*",` + res + `}}`, "", false},
+		{"an array", `[]`, malformedJSONPolicy, false},
+		{"broken JSON", `{"Statement":`, invalidPolicyJSON, false},
+		{"no Statement", `{"Version":"2012-10-17"}`, missingStatement, false},
+		{"empty Statement", `{"Statement":[]}`, emptyStatement, false},
+		{"a bad Version", `{"Version":"2020-01-01","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*",` + res + `}}`, invalidPolicyVersion, false},
+		{"a bad Effect", `{"Statement":{"Effect":"allow","Principal":"*","Action":"s3:*",` + res + `}}`, invalidEffect + "allow", false},
+		{"no Principal", `{"Statement":{"Effect":"Allow","Action":"s3:*",` + res + `}}`, missingPrincipal, false},
+		{"Principal neither * nor an object", `{"Statement":{"Effect":"Allow","Principal":"someone","Action":"s3:*",` + res + `}}`, invalidPrincipal, false},
+		{"an IAM action", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"iam:GetUser",` + res + `}}`, invalidPolicyAction, false},
+		{"another bucket", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::bb/*"}}`, invalidPolicyResource, false},
+		{"no Resource", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*"}}`, invalidPolicyResource, false},
+	} {
+		if got := validateBucketPolicy(tc.doc, "b"); got != tc.msg {
+			t.Errorf("%s: validateBucketPolicy = %q, want %q", tc.reason, got, tc.msg)
+		}
+		if tc.msg == "" {
+			if got := publicBucketPolicy(tc.doc); got != tc.public {
+				t.Errorf("%s: publicBucketPolicy = %v, want %v", tc.reason, got, tc.public)
+			}
+		}
+	}
+}

@@ -104,6 +104,7 @@ type BucketSettings struct {
 	PublicAccessBlock *PublicAccessBlock // nil if never set (or deleted)
 	ObjectOwnership   string             // from PutBucketOwnershipControls or CreateBucket's x-amz-object-ownership
 	Encryption        *Encryption        // nil if never set (or deleted) through the front
+	Policy            string             // the bucket policy as PUT, "" if none (or deleted)
 }
 
 // Server is a running fake. It is safe for concurrent use.

@@ -20,6 +20,11 @@ type bucket struct {
 	Location     string `json:"location"`
 	Jurisdiction string `json:"jurisdiction"`
 	StorageClass string `json:"storage_class"`
+
+	// ID is the bucket id the r2.dev domain endpoints report (bucketId) [inference: 32 hex].
+	ID string `json:"-"`
+	// Public is true while the r2.dev domain is enabled: MinIO then lets anyone read objects.
+	Public bool `json:"-"`
 }
 
 var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
@@ -73,6 +78,7 @@ func (s *Server) handleCreateBucket(c *call) {
 		Location:     location,
 		Jurisdiction: c.jurisdiction,
 		StorageClass: body.StorageClass,
+		ID:           randomHex(16),
 	}
 
 	s.bucketMu.Lock()

@@ -20,6 +20,8 @@
 //	GET    accounts/{acct}/r2/buckets               ?per_page=&cursor=&name_contains=&start_after=&order=&direction=
 //	GET    accounts/{acct}/r2/buckets/{name}
 //	DELETE accounts/{acct}/r2/buckets/{name}
+//	GET    accounts/{acct}/r2/buckets/{name}/domains/managed
+//	PUT    accounts/{acct}/r2/buckets/{name}/domains/managed  {enabled}
 //
 // Every JSON answer uses Cloudflare's envelope {"success","errors":[{"code","message"}],
 // "messages":[],"result"} (plus "result_info" for lists); errors carry "result":null.
@@ -72,11 +74,18 @@
 // expiring the parent removes its identity, and MinIO drops the sessions with it (documented: "
 // revoking the parent invalidates all derived credentials").
 //
+// Public access: a bucket's r2.dev domain (domains/managed) starts disabled. Enabling it sets an
+// anonymous read-only bucket policy on the MinIO bucket (s3:GetObject on bucket/* for Principal
+// {"AWS":["*"]}), so an unsigned GET of S3Endpoint()/<bucket>/<key> succeeds, as a GET of
+// https://pub-<id>.r2.dev/<key> would on R2; disabling removes the policy before the PUT answers.
+// Deleting the bucket drops the policy with it, and a bucket created again starts disabled.
+//
 // # Authentication, permissions, limits
 //
 // Every request needs "Authorization: Bearer <token value>". The permission each endpoint needs is
 // the "Accepted Permissions" list of Cloudflare's API reference: R2 bucket reads need Workers R2
-// Storage Read or Write, bucket create/delete need Workers R2 Storage Write; token list/get need
+// Storage Read or Write, bucket create/delete need Workers R2 Storage Write ([inference] the r2.dev
+// domain likewise: reading it needs Read or Write, changing it Write); token list/get need
 // Account API Tokens Read or Write, token create/delete need Account API Tokens Write, the
 // permission-group list needs either; verify needs only a valid token. A permission counts when an
 // "allow" policy grants it on com.cloudflare.api.account.<this account> and no "deny" policy takes
@@ -109,6 +118,10 @@
 //   - A bucket's "location" is the locationHint, else "enam"; "eu" buckets report "weur". Bucket
 //     list per_page defaults to 20 (documented range 1..1000); the cursor is opaque.
 //   - Listing buckets without the jurisdiction header lists only "default" buckets.
+//   - A bucket's id (bucketId of the r2.dev domain endpoints) is 32 random hex characters and its
+//     r2.dev domain "pub-<bucketId>.r2.dev" (the shape of the API reference's example answer).
+//   - PUT domains/managed without a boolean "enabled" is 400 10040; for a bucket absent from the
+//     request's jurisdiction both domains/managed calls are 404 10006, like the other bucket calls.
 //   - Ids of "Account API Tokens Read/Write" and of the unrelated groups are invented; those of
 //     the four R2 groups are the ones the reference notes give (one from Cloudflare docs, three
 //     from third-party code).
@@ -128,5 +141,8 @@
 //     parent is. A parent whose identity is not yet propagated (PropagationDelay) is refused.
 //   - ListBucket of a temporary credential scoped to prefixes is not confined to them.
 //   - There is a single account; any other account id in a path is answered 403.
-//   - Token roll, user tokens and bucket edit/lock/lifecycle are not implemented (404).
+//   - Token roll, user tokens, bucket edit/lock/lifecycle and custom domains (domains/custom) are
+//     not implemented (404).
+//   - Public r2.dev reads are served by the S3 endpoint (path style, unsigned), not on an r2.dev
+//     host; r2.dev's rate limiting is not modelled.
 package fakecloudflare

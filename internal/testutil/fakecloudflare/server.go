@@ -456,6 +456,8 @@ func (s *Server) routes() []route {
 		{http.MethodPost, seg("accounts/{acct}/r2/buckets"), []string{pgR2Write}, s.handleCreateBucket},
 		{http.MethodGet, seg("accounts/{acct}/r2/buckets/{name}"), []string{pgR2Read, pgR2Write}, s.handleGetBucket},
 		{http.MethodDelete, seg("accounts/{acct}/r2/buckets/{name}"), []string{pgR2Write}, s.handleDeleteBucket},
+		{http.MethodGet, seg("accounts/{acct}/r2/buckets/{name}/domains/managed"), []string{pgR2Read, pgR2Write}, s.handleGetManagedDomain},
+		{http.MethodPut, seg("accounts/{acct}/r2/buckets/{name}/domains/managed"), []string{pgR2Write}, s.handleUpdateManagedDomain},
 	}
 }
 
