@@ -97,10 +97,13 @@ func TestAWSTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	rb := b.addReader(ctx, t, f.S3Endpoint(), admin[0])
 	userOnlyFor(t, f, rb, provider.ReadOnly)
 
-	// Deleting the writer deletes its user (keys, policy, user, in IAM's order), and only its user.
+	b.applyAcrossRotation(ctx, t)
+
+	// Deleting the writer deletes its users (the current one and st's, in its grace: keys, policy,
+	// user, in IAM's order), and only its.
 	before := len(f.Requests())
 	b.deleteKeepsStateRevokesKeys(ctx, t)
-	if findUser(f, st.Credential.ID) != nil || findUser(f, rb.sb.Status.Credential.ID) == nil {
+	if findUser(f, st.Credential.ID) != nil || findUser(f, b.sb.Status.Credential.ID) != nil || findUser(f, rb.sb.Status.Credential.ID) == nil {
 		t.Fatalf("after deleting the writer, users %v: want %s gone and the reader's %s kept", userNames(f), st.Credential.ID, rb.sb.Status.Credential.ID)
 	}
 	var deletes []string

@@ -135,6 +135,7 @@ func TestR2TerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 	}
 
 	sessionToken := b.temporarySessionApplies(ctx, t)
+	b.applyAcrossRotation(ctx, t)
 
 	// Deleting the writer revokes its token, and only its token.
 	b.deleteKeepsStateRevokesKeys(ctx, t)

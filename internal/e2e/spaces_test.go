@@ -61,7 +61,9 @@ func TestSpacesTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 		t.Fatalf("the reader's key reading the writer's state: %v, want AccessDenied", err)
 	}
 
-	// Deleting the writer revokes its key, and only its key.
+	b.applyAcrossRotation(ctx, t)
+
+	// Deleting the writer revokes its keys (the current one and the one in grace), and only its.
 	b.deleteKeepsStateRevokesKeys(ctx, t)
 	if findKey(do, b.sb.Status.Credential.ID) != nil || findKey(do, rb.sb.Status.Credential.ID) == nil {
 		t.Fatalf("after deleting the writer, keys %+v: want the writer's %s gone and the reader's %s live",
