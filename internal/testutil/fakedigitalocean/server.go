@@ -381,22 +381,34 @@ func keyJSON(k *key, withSecret bool) map[string]any {
 	return out
 }
 
-func (s *Server) handleCreate(c *call, _ string) {
-	var body struct {
-		Name   *string  `json:"name"`
-		Grants *[]Grant `json:"grants"`
-	}
+// keyBody is the body of a key create or update.
+type keyBody struct {
+	Name   *string  `json:"name"`
+	Grants *[]Grant `json:"grants"`
+}
+
+// decodeKeyBody reads and validates a key create or update body, answering the refusal itself.
+// [inference] validation failures are 422.
+func decodeKeyBody(c *call) (keyBody, bool) {
+	var body keyBody
 	if err := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, 1<<20)).Decode(&body); err != nil {
 		c.fail(http.StatusBadRequest, "bad_request", "unable to parse the request body")
-		return
+		return body, false
 	}
-	// [inference] validation failures are 422.
 	if body.Name == nil || strings.TrimSpace(*body.Name) == "" {
 		c.fail(http.StatusUnprocessableEntity, "unprocessable_entity", "name is required")
-		return
+		return body, false
 	}
 	if msg := invalidGrants(body.Grants); msg != "" {
 		c.fail(http.StatusUnprocessableEntity, "unprocessable_entity", msg)
+		return body, false
+	}
+	return body, true
+}
+
+func (s *Server) handleCreate(c *call, _ string) {
+	body, ok := decodeKeyBody(c)
+	if !ok {
 		return
 	}
 	k := &key{Key: Key{Name: *body.Name, AccessKey: newAccessKey(), Grants: *body.Grants, CreatedAt: s.cfg.Now().UTC()}, secret: newSecret()}
@@ -524,22 +536,10 @@ func (s *Server) handleUpdate(c *call, accessKey string) {
 		c.fail(http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
 		return
 	}
-	var body struct {
-		Name   *string  `json:"name"`
-		Grants *[]Grant `json:"grants"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, 1<<20)).Decode(&body); err != nil {
-		c.fail(http.StatusBadRequest, "bad_request", "unable to parse the request body")
-		return
-	}
-	// [inference] As on create: validation failures are 422, and a PUT replaces the whole key, so
-	// both fields are required (doctl requires both; partial updates are PATCH's).
-	if body.Name == nil || strings.TrimSpace(*body.Name) == "" {
-		c.fail(http.StatusUnprocessableEntity, "unprocessable_entity", "name is required")
-		return
-	}
-	if msg := invalidGrants(body.Grants); msg != "" {
-		c.fail(http.StatusUnprocessableEntity, "unprocessable_entity", msg)
+	// [inference] As on create: a PUT replaces the whole key, so both fields are required (doctl
+	// requires both; partial updates are PATCH's).
+	body, ok := decodeKeyBody(c)
+	if !ok {
 		return
 	}
 	// The API reference (spacesKey_update): "you cannot convert a fullaccess key to a scoped key or
