@@ -67,6 +67,15 @@ func TestAdmissionRejectsBadSpecs(t *testing.T) {
 		{"credentials expiring within minutes would be renewed in a loop", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{ExpireAfter: &metav1.Duration{Duration: 5 * time.Minute}}
 		}, "expireAfter must be at least 10m"},
+		{"temporary credentials need a lifetime", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{Temporary: true}
+		}, "temporary needs spec.credentials.expireAfter"},
+		{"a session shorter than 15m is refused", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{Temporary: true, ExpireAfter: &metav1.Duration{Duration: 10 * time.Minute}}
+		}, "between 15m and 168h for temporary credentials"},
+		{"a session beyond R2's seven days is refused", func(sb *v1alpha1.StateBackend) {
+			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{Temporary: true, ExpireAfter: &metav1.Duration{Duration: 169 * time.Hour}}
+		}, "between 15m and 168h for temporary credentials"},
 		{"a rotation period under a minute would rotate in a loop", func(sb *v1alpha1.StateBackend) {
 			sb.Spec.Credentials = &v1alpha1.CredentialPolicy{RotationPeriod: &metav1.Duration{Duration: 30 * time.Second}}
 		}, "rotationPeriod must be at least 1m"},
