@@ -37,7 +37,7 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, leaderElectionNamespace  string
-		watchNamespaces                                  string
+		watchNamespaces, operatorNamespace               string
 		leaderElect                                      bool
 		concurrency                                      int
 		retryInterval, driftInterval, propagationTimeout time.Duration
@@ -47,6 +47,7 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's namespace).")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose StateBackends, StorageProviders, Secrets and ConfigMaps are watched (default: all). ClusterStorageProviders are always watched.")
+	flag.StringVar(&operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace: ClusterStorageProviders' credentials Secrets are read from it and no other (default: $POD_NAMESPACE; empty: not enforced).")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "StateBackends reconciled in parallel.")
 	flag.DurationVar(&retryInterval, "retry-interval", 30*time.Second, "How soon a backend waiting on something outside the cluster is looked at again.")
 	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute, "How often a Ready backend is checked against its provider.")
@@ -60,8 +61,8 @@ func main() {
 	if err := run(ctrl.SetupSignalHandler(), config{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect,
 		leaderElectionNamespace: leaderElectionNamespace, concurrency: concurrency,
-		watchNamespaces: splitList(watchNamespaces),
-		retryInterval:   retryInterval, driftInterval: driftInterval, propagationTimeout: propagationTimeout,
+		watchNamespaces: splitList(watchNamespaces), operatorNamespace: operatorNamespace,
+		retryInterval: retryInterval, driftInterval: driftInterval, propagationTimeout: propagationTimeout,
 	}); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
@@ -71,6 +72,7 @@ func main() {
 type config struct {
 	metricsAddr, probeAddr, leaderElectionNamespace  string
 	watchNamespaces                                  []string
+	operatorNamespace                                string
 	leaderElect                                      bool
 	concurrency                                      int
 	retryInterval, driftInterval, propagationTimeout time.Duration
@@ -124,17 +126,19 @@ func run(ctx context.Context, cfg config) error {
 		RetryInterval:      cfg.retryInterval,
 		DriftInterval:      cfg.driftInterval,
 		PropagationTimeout: cfg.propagationTimeout,
+		OperatorNamespace:  cfg.operatorNamespace,
 	}
 	if err := r.SetupWithManager(ctx, mgr, cfg.concurrency); err != nil {
 		return err
 	}
 	if err := (&controllers.StorageProviderReconciler{
-		Client:        mgr.GetClient(),
-		APIReader:     mgr.GetAPIReader(),
-		NewClient:     factory.New,
-		Release:       factory.Release,
-		RetryInterval: cfg.retryInterval,
-		CheckInterval: cfg.driftInterval,
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		NewClient:         factory.New,
+		Release:           factory.Release,
+		RetryInterval:     cfg.retryInterval,
+		CheckInterval:     cfg.driftInterval,
+		OperatorNamespace: cfg.operatorNamespace,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

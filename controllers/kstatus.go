@@ -22,6 +22,8 @@ var stalledReasons = map[string]bool{
 	v1alpha1.ReasonCredentialRejected:       true,
 	v1alpha1.ReasonInvalidBackendSettings:   true,
 	v1alpha1.ReasonBucketReferenceRefused:   true,
+	v1alpha1.ReasonBucketNameRefused:        true,
+	v1alpha1.ReasonNamespaceNotAllowed:      true,
 }
 
 // setKstatusConditions derives Reconciling and Stalled from Ready, the abnormal-true conditions

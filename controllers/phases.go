@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,8 +44,20 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			return r.providerMissing(s, err, fmt.Sprintf("ClusterStorageProvider %q not found", ref.Name))
 		}
 		spec, uid = &p.Spec, p.UID
-		if ref := p.Spec.CredentialsSecretRef; ref != nil {
-			secretNS = ref.Namespace
+		ns, err := clusterCredentialsNamespace(p, r.OperatorNamespace)
+		if err != nil {
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
+			return ctrl.Result{}, nil // the provider watch brings the backend back when it is fixed
+		}
+		secretNS = ns
+		if allowed, msg, err := r.namespaceAllowed(ctx, sb, p); err != nil || !allowed {
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNamespaceNotAllowed, msg)
+			// Re-checked when the provider changes (watched) and at the drift interval (a
+			// namespace's labels may change).
+			return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
 		}
 	}
 	if cref := spec.CredentialsSecretRef; ref.Kind == v1alpha1.StorageProviderKind && cref != nil && cref.Namespace != "" && cref.Namespace != secretNS {
@@ -84,12 +98,35 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 	}
 	s.provider, s.settings, s.allowAdoption, s.providerResolved = c, c.Settings(), spec.AllowBucketAdoption, true
 	s.allowCrossNamespaceReads = spec.AllowCrossNamespaceBucketReads
+	s.bucketNaming = spec.BucketNaming
 	s.sb.Status.Endpoint = s.settings.EndpointURL
 	s.sb.Status.Region = s.settings.Region
 	// Recorded with the bucket name, before the bucket is created: a later change of the
 	// provider's default jurisdiction must not move an existing backend.
 	s.sb.Status.Jurisdiction = v1alpha1.R2Jurisdiction(s.settings.Placement.Jurisdiction)
 	return ctrl.Result{}, nil
+}
+
+// namespaceAllowed applies the ClusterStorageProvider's allowedNamespaces to the StateBackend's
+// namespace. A StateBackend being deleted is always allowed, so narrowing a provider never strands
+// a credential that deletion must revoke.
+func (r *StateBackendReconciler) namespaceAllowed(ctx context.Context, sb *v1alpha1.StateBackend, p *v1alpha1.ClusterStorageProvider) (bool, string, error) {
+	if p.Spec.AllowedNamespaces == nil || !sb.DeletionTimestamp.IsZero() {
+		return true, "", nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(p.Spec.AllowedNamespaces)
+	if err != nil {
+		return false, fmt.Sprintf("ClusterStorageProvider %q has an invalid allowedNamespaces selector: %v", p.Name, err), nil
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: sb.Namespace}, ns); err != nil {
+		return false, "", fmt.Errorf("read namespace %q: %w", sb.Namespace, err)
+	}
+	if !sel.Matches(labels.Set(ns.Labels)) {
+		return false, fmt.Sprintf("ClusterStorageProvider %q does not serve namespace %q (its allowedNamespaces selects %s); ask the platform team, or use another provider",
+			p.Name, sb.Namespace, sel.String()), nil
+	}
+	return true, "", nil
 }
 
 // placement is where the backend's bucket lives: the spec's choice, else the one recorded when the
@@ -111,16 +148,38 @@ func (r *StateBackendReconciler) providerMissing(s *scope, err error, msg string
 }
 
 // bucketName is the bucket this backend uses: the spec's, else the one recorded in status, else
-// the deterministic default.
-func bucketName(sb *v1alpha1.StateBackend) string {
+// the deterministic default under the provider's naming prefix. A recorded name wins over the
+// default, so a naming policy added to the provider later never moves an existing bucket.
+func bucketName(sb *v1alpha1.StateBackend, policy *v1alpha1.BucketNamingPolicy) string {
 	switch {
 	case sb.Spec.BucketName != "":
 		return sb.Spec.BucketName
 	case sb.Status.BucketName != "":
 		return sb.Status.BucketName
+	case policy != nil:
+		return naming.PrefixedBucketName(policy.Prefix, sb.Namespace, sb.Name)
 	default:
 		return naming.DefaultBucketName(sb.Namespace, sb.Name)
 	}
+}
+
+// refusedBucketName says why the backend's spec.bucketName does not fit the provider's naming
+// policy ("" when it fits, or when there is no policy or no explicit name). A name already recorded
+// in status was accepted before the policy and is kept: a policy never moves an existing bucket.
+func refusedBucketName(sb *v1alpha1.StateBackend, policy *v1alpha1.BucketNamingPolicy) string {
+	name := sb.Spec.BucketName
+	if policy == nil || name == "" || sb.Status.BucketName == name {
+		return ""
+	}
+	want := naming.RequiredBucketPrefix(policy.Prefix, policy.PerNamespace, sb.Namespace)
+	if strings.HasPrefix(name, want) {
+		return ""
+	}
+	msg := fmt.Sprintf("spec.bucketName %q does not start with %q, which the provider's bucketNaming requires", name, want)
+	if policy.PerNamespace {
+		msg += " (its prefix and this StateBackend's namespace)"
+	}
+	return msg + "; spec.bucketName is immutable: re-create the StateBackend with a fitting name, or leave it unset for the default"
 }
 
 func owner(sb *v1alpha1.StateBackend) provider.Owner {
@@ -132,8 +191,14 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 	if s.sb.Spec.BucketFrom != nil {
 		return r.referencedBucket(ctx, s)
 	}
-	sb, p := s.sb, s.provider
-	name := bucketName(sb)
+	sb, p, policy := s.sb, s.provider, s.bucketNaming
+	if msg := refusedBucketName(sb, policy); msg != "" {
+		// Before the name is recorded and before any provider call: a refused name is never
+		// observed, created or claimed.
+		r.refuseBucket(s, v1alpha1.ReasonBucketNameRefused, msg)
+		return ctrl.Result{}, errTerminalCondition
+	}
+	name := bucketName(sb, policy)
 	if sb.Status.BucketName != name {
 		// Recorded before any provider call that could create it.
 		sb.Status.BucketName = name

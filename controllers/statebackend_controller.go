@@ -87,6 +87,9 @@ type StateBackendReconciler struct {
 	// minute). One still refused after it is not propagating but broken (a policy that denies its
 	// own bucket, say): it becomes an ordinary error with exponential backoff, not a 3-second loop.
 	PropagationTimeout time.Duration
+	// OperatorNamespace is where ClusterStorageProviders' credentials Secrets must live ("": not
+	// enforced).
+	OperatorNamespace string
 
 	// written maps a StateBackend's key to the resourceVersion this reconciler last wrote, until the
 	// cache has caught up with it (see readBackend).
@@ -104,6 +107,7 @@ type StateBackendReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=list;watch
 
 // Reconcile moves one StateBackend towards its spec. Status is written once, in a deferred patch,
 // except where a name must be recorded before the provider call that creates it.
@@ -149,7 +153,9 @@ type scope struct {
 	// allowCrossNamespaceReads: the provider lets readers (spec.bucketFrom) read buckets of
 	// StateBackends in other namespaces.
 	allowCrossNamespaceReads bool
-	providerResolved         bool
+	// bucketNaming is the provider's naming policy for new bucket names (nil: none).
+	bucketNaming     *v1alpha1.BucketNamingPolicy
+	providerResolved bool
 }
 
 func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {

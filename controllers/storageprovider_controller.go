@@ -44,6 +44,9 @@ type StorageProviderReconciler struct {
 	// CheckInterval is how often a provider is checked again (the credentials Secret is not
 	// watched); RetryInterval how soon after a failed check.
 	CheckInterval, RetryInterval time.Duration
+	// OperatorNamespace is where ClusterStorageProviders' credentials Secrets must live ("": not
+	// enforced, for tests that run without a namespace of their own).
+	OperatorNamespace string
 }
 
 // +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=patch
@@ -83,15 +86,27 @@ type providerObject interface {
 
 type clusterProvider struct {
 	*v1alpha1.ClusterStorageProvider
+	operatorNamespace string
 }
 
 func (p clusterProvider) spec() *v1alpha1.StorageProviderSpec     { return &p.Spec }
 func (p clusterProvider) status() *v1alpha1.StorageProviderStatus { return &p.Status }
 func (p clusterProvider) credentialsNamespace() (string, error) {
-	if ref := p.Spec.CredentialsSecretRef; ref != nil {
-		return ref.Namespace, nil
+	return clusterCredentialsNamespace(p.ClusterStorageProvider, p.operatorNamespace)
+}
+
+// clusterCredentialsNamespace is where a ClusterStorageProvider's credentials Secret is read: the
+// operator's own namespace and no other, so a provider can never be pointed at a Secret in a
+// tenant's namespace (which the tenant could write).
+func clusterCredentialsNamespace(p *v1alpha1.ClusterStorageProvider, operatorNamespace string) (string, error) {
+	ref := p.Spec.CredentialsSecretRef
+	if ref == nil {
+		return "", nil
 	}
-	return "", nil
+	if operatorNamespace != "" && ref.Namespace != operatorNamespace {
+		return "", fmt.Errorf("a ClusterStorageProvider's credentialsSecretRef must name a Secret in the operator's namespace %q, not %q", operatorNamespace, ref.Namespace)
+	}
+	return ref.Namespace, nil
 }
 
 type namespacedProvider struct{ *v1alpha1.StorageProvider }
@@ -105,10 +120,10 @@ func (p namespacedProvider) credentialsNamespace() (string, error) {
 	return p.Namespace, nil
 }
 
-func wrapProvider(o client.Object) providerObject {
+func wrapProvider(o client.Object, operatorNamespace string) providerObject {
 	switch p := o.(type) {
 	case *v1alpha1.ClusterStorageProvider:
-		return clusterProvider{p}
+		return clusterProvider{p, operatorNamespace}
 	case *v1alpha1.StorageProvider:
 		return namespacedProvider{p}
 	}
@@ -119,7 +134,7 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	p := wrapProvider(obj)
+	p := wrapProvider(obj, r.OperatorNamespace)
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return r.reconcileDelete(ctx, obj, p)
 	}

@@ -96,6 +96,7 @@ func runSuite(m *testing.M) int {
 		DriftInterval: time.Minute,
 		// Short, so that a credential that never propagates turns into an error within a test.
 		PropagationTimeout: 8 * time.Second,
+		OperatorNamespace:  operatorNamespace,
 	}
 	if err := r.SetupWithManager(ctx, mgr, 4); err != nil {
 		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
@@ -103,7 +104,7 @@ func runSuite(m *testing.M) int {
 	}
 	if err := (&StorageProviderReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NewClient: memoryClient, Release: recordRelease,
-		RetryInterval: 500 * time.Millisecond, CheckInterval: time.Minute,
+		RetryInterval: 500 * time.Millisecond, CheckInterval: time.Minute, OperatorNamespace: operatorNamespace,
 	}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintf(os.Stderr, "setup providers: %v\n", err)
 		return 1

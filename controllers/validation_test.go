@@ -184,6 +184,11 @@ func TestAdmissionProviderSpecs(t *testing.T) {
 		{"R2 knows six location hints", r2Spec("bad-hint", func(p *v1alpha1.CloudflareR2Provider) { p.LocationHint = "mars" }), "spec.cloudflareR2.locationHint"},
 		{"the client-side limit cannot exceed Cloudflare's", r2Spec("bad-limit", func(p *v1alpha1.CloudflareR2Provider) { p.RequestsPerFiveMinutes = 5000 }), "spec.cloudflareR2.requestsPerFiveMinutes"},
 		{"an API base URL needs a scheme", r2Spec("bad-api-url", func(p *v1alpha1.CloudflareR2Provider) { p.APIBaseURL = "api.cloudflare.com" }), "spec.cloudflareR2.apiBaseURL"},
+		{"a bucket name prefix is lowercase (S3 names are)", namingProvider("bad-prefix-case", "y", &v1alpha1.BucketNamingPolicy{Prefix: "Acme-"}), "spec.bucketNaming.prefix"},
+		{"a bucket name prefix starts with a letter or digit", namingProvider("bad-prefix-start", "y", &v1alpha1.BucketNamingPolicy{Prefix: "-acme"}), "spec.bucketNaming.prefix"},
+		{"dots and underscores are not allowed in a bucket name prefix", namingProvider("bad-prefix-chars", "y", &v1alpha1.BucketNamingPolicy{Prefix: "acme_x."}), "spec.bucketNaming.prefix"},
+		{"a bucket name prefix leaves room for the namespace and hash (20 characters)", namingProvider("bad-prefix-long", "y", &v1alpha1.BucketNamingPolicy{Prefix: strings.Repeat("a", 21)}), "spec.bucketNaming.prefix"},
+		{"a bucket name prefix may not start with one S3 reserves", namingProvider("bad-prefix-reserved", "y", &v1alpha1.BucketNamingPolicy{Prefix: "xn--acme"}), "S3 reserves"},
 	}
 	for _, tc := range cases {
 		err := k8s.Create(ctx, tc.obj)

@@ -318,6 +318,12 @@ const (
 	// the operator (a public bucket policy, R2's r2.dev access, a weakened AWS public-access
 	// block) and was closed again.
 	ReasonBucketAccessRepaired = "BucketAccessRepaired"
+	// ReasonNamespaceNotAllowed: the ClusterStorageProvider's allowedNamespaces does not select
+	// this StateBackend's namespace; no provider call is made.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonBucketNameRefused: spec.bucketName does not fit the provider's bucketNaming policy;
+	// no provider call is made for the bucket.
+	ReasonBucketNameRefused = "BucketNameRefused"
 )
 
 // VersioningState is whether the bucket keeps old object versions.

@@ -43,6 +43,12 @@ type StorageProviderSpec struct {
 	// +optional
 	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
 
+	// BucketNaming constrains the names of the buckets this provider's StateBackends use, so that
+	// a tenant cannot pick a name that collides with another tenant's bucket. It applies when a
+	// bucket is first named: a backend whose bucket name is already recorded in status keeps it.
+	// +optional
+	BucketNaming *BucketNamingPolicy `json:"bucketNaming,omitempty"`
+
 	// AllowBucketAdoption lets StateBackends that set spec.adoptExistingBucket take over an existing
 	// bucket that carries no ownership marker. A bucket marked as owned by another StateBackend is
 	// never adopted. Default false: an existing bucket that is not ours is refused.
@@ -53,6 +59,33 @@ type StorageProviderSpec struct {
 	// of a StateBackend in another namespace. Default false: only within a namespace.
 	// +optional
 	AllowCrossNamespaceBucketReads bool `json:"allowCrossNamespaceBucketReads,omitempty"`
+
+	// AllowedNamespaces selects, by label, the namespaces whose StateBackends may use this
+	// ClusterStorageProvider (every namespace carries kubernetes.io/metadata.name, so a list of
+	// names is a matchExpressions In). Absent: every namespace, as with cert-manager's
+	// ClusterIssuer. A StateBackend elsewhere gets Ready=False, reason NamespaceNotAllowed, and no
+	// provider call. ClusterStorageProvider only: a StorageProvider serves its own namespace.
+	// +optional
+	AllowedNamespaces *metav1.LabelSelector `json:"allowedNamespaces,omitempty"`
+}
+
+// BucketNamingPolicy is a provider's rule for bucket names.
+type BucketNamingPolicy struct {
+	// Prefix starts every bucket name: default names become "<prefix><namespace>-<name>-<hash8>"
+	// (at most 63 characters), and an explicit spec.bucketName that does not start with it is
+	// refused (reason BucketNameRefused, no provider call). Lowercase letters, digits and hyphens,
+	// starting with a letter or digit, at most 20 characters.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9-]*$`
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('xn--') && !self.startsWith('sthree-') && !self.startsWith('amzn-s3-demo-')",message="spec.bucketNaming.prefix uses a prefix that S3 reserves"
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+
+	// PerNamespace requires an explicit spec.bucketName to start with "<prefix><namespace>-", the
+	// StateBackend's own namespace. Default false: the prefix alone.
+	// +optional
+	PerNamespace bool `json:"perNamespace,omitempty"`
 }
 
 // MinIOProvider configures a MinIO server.
@@ -282,6 +315,7 @@ type ClusterStorageProviderList struct {
 // StorageProvider is an object store and its admin credentials, usable only by StateBackends in its
 // own namespace. Its credentials Secret is read from its own namespace (CEL cannot see metadata.namespace,
 // so a different spec.credentialsSecretRef.namespace is refused by the controller with ProviderInvalid).
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.allowedNamespaces)",message="spec.allowedNamespaces is for ClusterStorageProviders; a StorageProvider serves its own namespace only"
 type StorageProvider struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

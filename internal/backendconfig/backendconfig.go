@@ -211,6 +211,9 @@ func SecretData(in Input, cred provider.Credential) (map[string][]byte, error) {
 		return nil, errors.New("credential has no access key id or secret access key")
 	}
 	if in.Isolation != nil {
+		if err := checkCredentialValues(cred); err != nil {
+			return nil, err
+		}
 		return sharedFiles(in, cred), nil
 	}
 	data := map[string][]byte{
@@ -244,8 +247,25 @@ func SecretData(in Input, cred provider.Credential) (map[string][]byte, error) {
 
 // sharedFiles is the isolated Secret: a credentials file and a config file with one profile. The
 // config file carries what the environment would (region, endpoint, checksum settings), so a
-// runner's environment holds nothing of the state backend. Keys and secrets are of the characters
-// AWS and the stores use ([A-Za-z0-9+/=]), which need no quoting in these INI files.
+// runner's environment holds nothing of the state backend. INI values need no quoting as long as
+// they hold no whitespace or control character (a newline would add keys or sections), which
+// checkCredentialValues makes sure of before this runs.
+// checkCredentialValues refuses a credential that could not be written into the shared files as
+// is: keys, secrets and session tokens from every store are printable ASCII without spaces
+// (session tokens carry '.', '-', '_' besides base64).
+func checkCredentialValues(cred provider.Credential) error {
+	for _, v := range []struct{ what, value string }{
+		{"access key id", cred.AccessKeyID}, {"secret access key", cred.SecretAccessKey}, {"session token", cred.SessionToken},
+	} {
+		for _, c := range v.value {
+			if c <= ' ' || c > '~' {
+				return fmt.Errorf("the issued %s holds a character that cannot go into an AWS shared credentials file", v.what)
+			}
+		}
+	}
+	return nil
+}
+
 func sharedFiles(in Input, cred provider.Credential) map[string][]byte {
 	p := in.Isolation.Profile
 	var creds, cfg strings.Builder

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -294,7 +298,13 @@ func wantPutDenied(ctx context.Context, t *testing.T, c *minio.Client, bucket, w
 	}
 }
 
-// logHoldsNoSecret checks that none of secrets (what -> value) reached the operator's log.
+// logHoldsNoSecret checks that none of secrets (what -> value) reached anything the operator writes
+// where more readers than the Secret's see it: its log; every Event in every namespace (core/v1 and
+// events.k8s.io/v1: message, note, reason, annotations, the whole object); the status of every
+// StateBackend, ClusterStorageProvider and StorageProvider; every ConfigMap it manages (data,
+// annotations, the whole object); and its metrics endpoint while it runs. A secret is looked for
+// as is and base64-encoded (as a []byte field marshals). It also fails on any refusal by the
+// operator's RBAC in its log.
 func logHoldsNoSecret(t *testing.T, env *Env, secrets map[string]string) {
 	t.Helper()
 	opLog := env.OperatorLog()
@@ -307,13 +317,114 @@ func logHoldsNoSecret(t *testing.T, env *Env, secrets map[string]string) {
 			t.Errorf("the operator was refused something by its RBAC: %s", line)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	places := append([]leakPlace{{"the operator log", opLog}}, operatorOutputs(ctx, t, env)...)
 	for what, secret := range secrets {
 		if secret == "" {
-			t.Errorf("no %s to look for in the operator log", what)
-		} else if strings.Contains(opLog, secret) {
-			t.Errorf("the operator log contains the %s", what)
+			t.Errorf("no %s to look for in what the operator writes", what)
+			continue
+		}
+		encoded := base64.StdEncoding.EncodeToString([]byte(secret))
+		for _, p := range places {
+			if strings.Contains(p.text, secret) {
+				t.Errorf("%s contains the %s", p.name, what)
+			} else if strings.Contains(p.text, encoded) {
+				t.Errorf("%s contains the %s, base64-encoded", p.name, what)
+			}
 		}
 	}
+}
+
+// leakPlace is text the operator wrote somewhere readable, and where.
+type leakPlace struct{ name, text string }
+
+// operatorOutputs collects, with the admin client, what logHoldsNoSecret scans besides the log.
+// A list that fails is an error: a scan that silently saw nothing would prove nothing.
+func operatorOutputs(ctx context.Context, t *testing.T, env *Env) []leakPlace {
+	t.Helper()
+	var out []leakPlace
+	add := func(name string, obj any, fields ...string) {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // keep '+', '&', '<' and '>' of a secret as they are
+		if err := enc.Encode(obj); err != nil {
+			t.Errorf("marshal %s: %v", name, err)
+		}
+		for _, f := range fields {
+			b.WriteString("\n" + f)
+		}
+		out = append(out, leakPlace{name, b.String()})
+	}
+	list := func(what string, l client.ObjectList, opts ...client.ListOption) bool {
+		if err := env.Kube.List(ctx, l, opts...); err != nil {
+			t.Errorf("list %s to check them for secrets: %v", what, err)
+			return false
+		}
+		return true
+	}
+	counts := map[string]int{}
+
+	coreEvents := &corev1.EventList{}
+	if list("core/v1 Events", coreEvents) {
+		for _, e := range coreEvents.Items {
+			fields := append([]string{e.Message, e.Reason, e.Action}, slices.Collect(maps.Values(e.Annotations))...)
+			add(fmt.Sprintf("core/v1 Event %s/%s (%s)", e.Namespace, e.Name, e.Reason), e, fields...)
+		}
+		counts["core/v1 Events"] = len(coreEvents.Items)
+	}
+	events := &eventsv1.EventList{}
+	if list("events.k8s.io/v1 Events", events) {
+		for _, e := range events.Items {
+			fields := append([]string{e.Note, e.Reason, e.Action, e.DeprecatedSource.Component}, slices.Collect(maps.Values(e.Annotations))...)
+			add(fmt.Sprintf("events.k8s.io/v1 Event %s/%s (%s)", e.Namespace, e.Name, e.Reason), e, fields...)
+		}
+		counts["events.k8s.io/v1 Events"] = len(events.Items)
+	}
+	backends := &v1alpha1.StateBackendList{}
+	if list("StateBackends", backends) {
+		for _, sb := range backends.Items {
+			add(fmt.Sprintf("the status of StateBackend %s/%s", sb.Namespace, sb.Name), sb.Status)
+		}
+		counts["StateBackends"] = len(backends.Items)
+	}
+	clusterProviders := &v1alpha1.ClusterStorageProviderList{}
+	if list("ClusterStorageProviders", clusterProviders) {
+		for _, p := range clusterProviders.Items {
+			add("the status of ClusterStorageProvider "+p.Name, p.Status)
+		}
+		counts["ClusterStorageProviders"] = len(clusterProviders.Items)
+	}
+	providers := &v1alpha1.StorageProviderList{}
+	if list("StorageProviders", providers) {
+		for _, p := range providers.Items {
+			add(fmt.Sprintf("the status of StorageProvider %s/%s", p.Namespace, p.Name), p.Status)
+		}
+		counts["StorageProviders"] = len(providers.Items)
+	}
+	// The operator labels every ConfigMap (and Secret) it writes; only the Secrets may hold keys.
+	configMaps := &corev1.ConfigMapList{}
+	if list("ConfigMaps", configMaps, client.MatchingLabels{"app.kubernetes.io/managed-by": "tfstate-operator"}) {
+		for _, cm := range configMaps.Items {
+			fields := append(slices.Collect(maps.Values(cm.Data)), slices.Collect(maps.Values(cm.Annotations))...)
+			for _, v := range cm.BinaryData {
+				fields = append(fields, string(v))
+			}
+			add(fmt.Sprintf("ConfigMap %s/%s", cm.Namespace, cm.Name), cm, fields...)
+		}
+		counts["operator ConfigMaps"] = len(configMaps.Items)
+	}
+	// The metrics endpoint answers only while the operator runs.
+	if env.operator != nil && env.MetricsURL != "" {
+		if text, err := httpGet(ctx, env.MetricsURL+"/metrics"); err != nil {
+			t.Errorf("scrape the operator's metrics to check them for secrets: %v", err)
+		} else {
+			out = append(out, leakPlace{"the operator's metrics", text})
+			counts["metrics bytes"] = len(text)
+		}
+	}
+	t.Logf("checked for secrets: the operator log and %v", counts)
+	return out
 }
 
 func readObject(ctx context.Context, c *minio.Client, bucket, key string) (string, error) {

@@ -22,16 +22,59 @@ const (
 // truncated to fit 63 characters. The hash of "namespace/name" keeps names that sanitise or truncate
 // to the same text apart ("a-b"/"c" and "a"/"b-c").
 func DefaultBucketName(namespace, name string) string {
+	return PrefixedBucketName("", namespace, name)
+}
+
+// MaxBucketPrefix is the longest prefix PrefixedBucketName keeps (the API's limit on a provider's
+// bucketNaming.prefix), so that a prefixed name still has room for the namespace and the hash.
+const MaxBucketPrefix = 20
+
+// PrefixedBucketName is DefaultBucketName under a provider's naming prefix:
+// "<prefix><namespace>-<name>-<hash8>", truncated (in the namespace and name, never the prefix or
+// the hash) to fit 63 characters. The prefix must already be a valid start of a bucket name
+// (lowercase letters, digits and hyphens, starting with a letter or digit); one longer than
+// MaxBucketPrefix is cut to it. The hash is of "namespace/name" alone, so distinct pairs get
+// distinct names under every prefix, and "" gives DefaultBucketName's names exactly.
+func PrefixedBucketName(prefix, namespace, name string) string {
+	if len(prefix) > MaxBucketPrefix {
+		prefix = prefix[:MaxBucketPrefix]
+	}
 	sum := sha256.Sum256([]byte(namespace + "/" + name))
 	suffix := "-" + hex.EncodeToString(sum[:])[:8]
 	base := sanitize(namespace + "-" + name)
-	if max := maxBucketName - len(suffix); len(base) > max {
+	if prefix == "" && reservedStart(base+suffix) {
+		// S3 refuses names starting like this; a namespace "sthree-dev" must still get a bucket.
+		prefix = "tf-"
+	}
+	if max := maxBucketName - len(prefix) - len(suffix); len(base) > max {
 		base = strings.TrimRight(base[:max], "-")
 	}
 	if base == "" {
 		base = "tfstate"
 	}
-	return base + suffix
+	return prefix + base + suffix
+}
+
+// reservedBucketStarts are the name prefixes S3 reserves ("xn--" cannot survive sanitize, which
+// collapses runs of '-', but is listed for completeness).
+var reservedBucketStarts = []string{"xn--", "sthree-", "amzn-s3-demo-"}
+
+func reservedStart(s string) bool {
+	for _, p := range reservedBucketStarts {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// RequiredBucketPrefix is what an explicit bucket name must start with under a provider's naming
+// policy: the prefix, followed with perNamespace by the StateBackend's namespace and '-'.
+func RequiredBucketPrefix(prefix string, perNamespace bool, namespace string) string {
+	if perNamespace {
+		return prefix + namespace + "-"
+	}
+	return prefix
 }
 
 func sanitize(s string) string {

@@ -18,6 +18,8 @@ func TestDefaultBucketName(t *testing.T) {
 		{"dots and upper case become hyphens", "team-a", "Net.Work", "team-a-net-work-"},
 		{"long names are truncated to 63 characters", strings.Repeat("n", 63), strings.Repeat("m", 253), strings.Repeat("n", 54)},
 		{"leading separators are dropped", "ns", "...x", "ns-x-"},
+		{"a namespace starting like S3's reserved sthree- is moved off it", "sthree", "x", "tf-sthree-x-"},
+		{"so is one starting like amzn-s3-demo-", "amzn-s3-demo-team", "net", "tf-amzn-s3-demo-team-net-"},
 	}
 	for _, tc := range cases {
 		got := DefaultBucketName(tc.namespace, tc.name)
@@ -33,6 +35,77 @@ func TestDefaultBucketName(t *testing.T) {
 	}
 	if DefaultBucketName("a-b", "c") == DefaultBucketName("a", "b-c") {
 		t.Errorf("names that sanitise to the same text must not collide")
+	}
+}
+
+func TestPrefixedBucketName(t *testing.T) {
+	long := strings.Repeat("n", 63)
+	cases := []struct {
+		reason, prefix, namespace, name string
+		want                            string // exact name, or "" to check wantPrefix only
+		wantPrefix                      string
+	}{
+		{"no prefix gives the default name exactly", "", "team-a", "network", DefaultBucketName("team-a", "network"), ""},
+		{"the prefix goes before the default name", "acme-", "team-a", "network", "acme-" + DefaultBucketName("team-a", "network"), ""},
+		{"a prefix without a trailing hyphen is used as given", "acme", "team-a", "network", "acme" + DefaultBucketName("team-a", "network"), ""},
+		{"long names are truncated in the namespace and name, never in the prefix", "acme-", long, strings.Repeat("m", 253), "", "acme-" + strings.Repeat("n", 49)},
+		{"the longest prefix still leaves room for the namespace", strings.Repeat("p", MaxBucketPrefix), long, "x", "", strings.Repeat("p", MaxBucketPrefix) + strings.Repeat("n", 34)},
+		{"a prefix beyond the API's limit is cut to it", strings.Repeat("p", 40), "ns", "x", "", strings.Repeat("p", MaxBucketPrefix) + "ns-x-"},
+		{"upper case and dots in names are sanitised after the prefix", "acme-", "ns", "Net.Work", "", "acme-ns-net-work-"},
+	}
+	for _, tc := range cases {
+		got := PrefixedBucketName(tc.prefix, tc.namespace, tc.name)
+		if !bucketRule.MatchString(got) {
+			t.Errorf("%s: %q breaks the S3/R2 bucket naming rules", tc.reason, got)
+		}
+		if tc.want != "" && got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.reason, got, tc.want)
+		}
+		if !strings.HasPrefix(got, tc.wantPrefix) {
+			t.Errorf("%s: got %q, want prefix %q", tc.reason, got, tc.wantPrefix)
+		}
+		if again := PrefixedBucketName(tc.prefix, tc.namespace, tc.name); again != got {
+			t.Errorf("%s: not deterministic: %q then %q", tc.reason, got, again)
+		}
+	}
+
+	collisions := []struct {
+		reason string
+		a, b   [2]string
+	}{
+		{"names that sanitise to the same text stay apart", [2]string{"a-b", "c"}, [2]string{"a", "b-c"}},
+		{"names that truncate to the same text stay apart", [2]string{strings.Repeat("n", 63), strings.Repeat("m", 200) + "1"}, [2]string{strings.Repeat("n", 63), strings.Repeat("m", 200) + "2"}},
+		{"dots and hyphens stay apart", [2]string{"ns", "a.b"}, [2]string{"ns", "a-b"}},
+	}
+	for _, tc := range collisions {
+		for _, prefix := range []string{"", "acme-", strings.Repeat("p", MaxBucketPrefix)} {
+			if PrefixedBucketName(prefix, tc.a[0], tc.a[1]) == PrefixedBucketName(prefix, tc.b[0], tc.b[1]) {
+				t.Errorf("%s (prefix %q): %v and %v collide", tc.reason, prefix, tc.a, tc.b)
+			}
+		}
+	}
+}
+
+func TestRequiredBucketPrefix(t *testing.T) {
+	cases := []struct {
+		reason, prefix string
+		perNamespace   bool
+		namespace      string
+		want           string
+	}{
+		{"the prefix alone without perNamespace", "acme-", false, "team-a", "acme-"},
+		{"perNamespace adds the namespace and a hyphen", "acme-", true, "team-a", "acme-team-a-"},
+		{"perNamespace without a prefix is the namespace alone", "", true, "team-a", "team-a-"},
+		{"no policy requires nothing", "", false, "team-a", ""},
+	}
+	for _, tc := range cases {
+		if got := RequiredBucketPrefix(tc.prefix, tc.perNamespace, tc.namespace); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.reason, got, tc.want)
+		}
+	}
+	// A default name always fits its own policy when the namespace is not truncated.
+	if got := PrefixedBucketName("acme-", "team-a", "network"); !strings.HasPrefix(got, RequiredBucketPrefix("acme-", true, "team-a")) {
+		t.Errorf("default name %q does not fit the perNamespace policy it was made under", got)
 	}
 }
 
