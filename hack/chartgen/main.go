@@ -124,6 +124,41 @@ type role struct {
 	Rules []any `json:"rules"`
 }
 
+// clusterScopedResources are the resources among the manager's rules that live outside any
+// namespace: a RoleBinding cannot grant them.
+var clusterScopedResources = map[string]bool{
+	"clusterstorageproviders": true, "clusterstorageproviders/status": true, "clusterstorageproviders/finalizers": true,
+	"namespaces": true,
+}
+
+// clusterScoped keeps, of each rule, only the cluster-scoped resources (rules left with none go).
+func clusterScoped(rules []any) []any {
+	var out []any
+	for _, r := range rules {
+		rule, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		var keep []any
+		resources, _ := rule["resources"].([]any)
+		for _, res := range resources {
+			if name, _ := res.(string); clusterScopedResources[name] {
+				keep = append(keep, res)
+			}
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		cp := map[string]any{}
+		for k, v := range rule {
+			cp[k] = v
+		}
+		cp["resources"] = keep
+		out = append(out, cp)
+	}
+	return out
+}
+
 // rbacTemplate turns controller-gen's ClusterRole and its namespaced Role (leader election, whose
 // namespace becomes the release's) into chart templates behind rbac.create.
 func rbacTemplate(src []byte) ([]byte, error) {
@@ -150,6 +185,20 @@ func rbacTemplate(src []byte) ([]byte, error) {
 			out.WriteString("---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n" +
 				"  name: {{ include \"tfstate-operator.fullname\" . }}-manager\n" +
 				"  labels:\n    {{- include \"tfstate-operator.labels\" . | nindent 4 }}\n")
+			out.Write(rules)
+			// With watchNamespaces the manager role is bound per namespace (RoleBindings), and
+			// only its cluster-scoped rules are bound cluster-wide, from this role.
+			clusterRules, err := yaml.Marshal(map[string]any{"rules": clusterScoped(r.Rules)})
+			if err != nil {
+				return nil, err
+			}
+			out.WriteString("{{- if .Values.watchNamespaces }}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n" +
+				"  name: {{ include \"tfstate-operator.fullname\" . }}-manager-cluster\n" +
+				"  labels:\n    {{- include \"tfstate-operator.labels\" . | nindent 4 }}\n")
+			out.Write(clusterRules)
+			out.WriteString("{{- end }}\n")
+			kinds = append(kinds, r.Kind)
+			continue
 		case "Role":
 			out.WriteString("---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n" +
 				"  name: {{ include \"tfstate-operator.fullname\" . }}-leader-election\n" +

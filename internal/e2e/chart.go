@@ -59,8 +59,9 @@ func ChartRelease(root string) kubetools.Release {
 
 // installChart renders the chart with the real helm binary and creates every object it holds, CRDs
 // first, as `helm install` would; it returns once the CRDs are served.
-func (e *Env) installChart(ctx context.Context) error {
+func (e *Env) installChart(ctx context.Context, values map[string]string) error {
 	rel := ChartRelease(e.Root)
+	rel.Values = values
 	objs, err := kubetools.Template(ctx, filepath.Join(e.Dir, "helm-home"), rel)
 	if err != nil {
 		return err
@@ -74,6 +75,12 @@ func (e *Env) installChart(ctx context.Context) error {
 		for _, o := range objs {
 			if (o.GetKind() == "CustomResourceDefinition") != crdPass {
 				continue
+			}
+			if ns := o.GetNamespace(); ns != "" {
+				// RoleBindings in watched namespaces (watchNamespaces) need those namespaces.
+				if err := e.ensureNamespace(ctx, ns); err != nil {
+					return err
+				}
 			}
 			if err := e.Kube.Create(ctx, o.DeepCopy()); err != nil {
 				return fmt.Errorf("install the chart: create %s %s: %w", o.GetKind(), o.GetName(), err)

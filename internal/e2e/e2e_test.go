@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -69,9 +70,12 @@ func TestTerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
 // (an EU backend) are applied with the provider pointed at a fake Cloudflare API whose buckets and
 // token identities live on a real MinIO, so the real operator binary makes buckets and
 // bucket-scoped account tokens through the Cloudflare API, and real Terraform uses the token's
-// derived S3 keys. R2 keeps no object versions, so locking is shown with a held lock instead.
+// derived S3 keys. R2 keeps no object versions, so locking is shown with a held lock instead. The
+// chart is installed with watchNamespaces=[team-a], so the operator runs with Secrets and ConfigMaps
+// granted in team-a and its own namespace only (RoleBindings), and the whole flow works with that.
 func TestR2TerraformAppliesWithOnlyTheIssuedSecret(t *testing.T) {
-	ctx, env := startOperator(t)
+	ctx, env := startOperatorWith(t, map[string]string{"watchNamespaces": `["team-a"]`})
+	operatorReachesSecretsOnlyIn(ctx, t, env, []string{"team-a", OperatorNamespace}, "team-z")
 	cf, err := env.StartCloudflare()
 	if err != nil {
 		t.Fatal(err)
@@ -238,4 +242,38 @@ func objectVersions(ctx context.Context, c *minio.Client, bucket, key string) []
 		}
 	}
 	return slices.Compact(ids)
+}
+
+// operatorReachesSecretsOnlyIn asks the API server (SubjectAccessReview) what the operator's
+// ServiceAccount may do with Secrets: everything it needs in the namespaces given, nothing in
+// another one or cluster-wide.
+func operatorReachesSecretsOnlyIn(ctx context.Context, t *testing.T, env *Env, namespaces []string, other string) {
+	t.Helper()
+	can := func(verb, ns string) bool {
+		t.Helper()
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:               env.OperatorUser,
+			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + OperatorNamespace},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: "secrets"},
+		}}
+		if err := env.Kube.Create(ctx, sar); err != nil {
+			t.Fatal(err)
+		}
+		return sar.Status.Allowed
+	}
+	for _, ns := range namespaces {
+		for _, verb := range []string{"get", "create", "update", "delete"} {
+			if !can(verb, ns) {
+				t.Errorf("the operator may not %s Secrets in %s, which it serves", verb, ns)
+			}
+		}
+	}
+	for _, verb := range []string{"get", "list", "create"} {
+		if can(verb, other) {
+			t.Errorf("the operator may %s Secrets in %s, which it does not serve", verb, other)
+		}
+		if can(verb, "") {
+			t.Errorf("the operator may %s Secrets cluster-wide", verb)
+		}
+	}
 }

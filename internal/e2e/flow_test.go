@@ -44,13 +44,19 @@ func TestMain(m *testing.M) {
 // all are stopped when the test ends.
 func startOperator(t *testing.T) (context.Context, *Env) {
 	t.Helper()
+	return startOperatorWith(t, nil)
+}
+
+// startOperatorWith is startOperator with the chart rendered with these values.
+func startOperatorWith(t *testing.T, values map[string]string) (context.Context, *Env) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	progress := io.Discard
 	if testing.Verbose() {
 		progress = os.Stderr
 	}
-	env, err := Start(ctx, t.TempDir(), progress)
+	env, err := StartWithValues(ctx, t.TempDir(), progress, values)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,6 +99,11 @@ type Env struct {
 // Deployment, Service) as `helm template` renders it with the default values, and starts MinIO,
 // all under dir.
 func Start(ctx context.Context, dir string, progress io.Writer) (*Env, error) {
+	return StartWithValues(ctx, dir, progress, nil)
+}
+
+// StartWithValues is Start with the chart rendered with these values (helm --set).
+func StartWithValues(ctx context.Context, dir string, progress io.Writer, values map[string]string) (*Env, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
@@ -120,7 +125,7 @@ func Start(ctx context.Context, dir string, progress io.Writer) (*Env, error) {
 		e.Stop()
 		return nil, err
 	}
-	if err := e.installChart(ctx); err != nil {
+	if err := e.installChart(ctx, values); err != nil {
 		e.Stop()
 		return nil, err
 	}

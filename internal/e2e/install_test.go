@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -78,6 +79,12 @@ func startCluster(t *testing.T, ownCRDs bool) (context.Context, *cluster) {
 func (c *cluster) dryRun(ctx context.Context, t *testing.T, reason string, objs []*unstructured.Unstructured) {
 	t.Helper()
 	for _, o := range objs {
+		if ns := o.GetNamespace(); ns != "" {
+			// A namespace a RoleBinding goes to (watchNamespaces) exists before the chart is installed.
+			if err := c.kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+		}
 		if err := c.kube.Create(ctx, o.DeepCopy(), client.DryRunAll); err != nil {
 			t.Errorf("%s: server-side dry run of %s %s: %v", reason, o.GetKind(), o.GetName(), err)
 		}
@@ -211,6 +218,37 @@ func TestHelmChartInstallsCleanly(t *testing.T) {
 				ctr := dep.Spec.Template.Spec.Containers[0]
 				if !slices.Contains(ctr.Args, "--watch-namespaces=team-a,team-b") {
 					t.Errorf("args %q lack --watch-namespaces=team-a,team-b", ctr.Args)
+				}
+				// The manager role is bound in the watched namespaces and the release's, never
+				// cluster-wide; cluster-wide only its cluster-scoped rules.
+				var bound []string
+				for _, rb := range kubetools.OfKind(objs, "RoleBinding") {
+					if ref, _, _ := unstructured.NestedString(rb.Object, "roleRef", "name"); strings.HasSuffix(ref, "-manager") {
+						bound = append(bound, rb.GetNamespace())
+					}
+				}
+				slices.Sort(bound)
+				if want := []string{"team-a", "team-b", "tfstate-system"}; !slices.Equal(bound, want) {
+					t.Errorf("the manager role is bound in %v, want %v", bound, want)
+				}
+				for _, crb := range kubetools.OfKind(objs, "ClusterRoleBinding") {
+					if ref, _, _ := unstructured.NestedString(crb.Object, "roleRef", "name"); !strings.HasSuffix(ref, "-manager-cluster") {
+						t.Errorf("ClusterRoleBinding %s binds %s cluster-wide", crb.GetName(), ref)
+					}
+				}
+				for _, cr := range kubetools.OfKind(objs, "ClusterRole") {
+					if !strings.HasSuffix(cr.GetName(), "-manager-cluster") {
+						continue
+					}
+					rules, _, _ := unstructured.NestedSlice(cr.Object, "rules")
+					for _, r := range rules {
+						res, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resources")
+						for _, name := range res {
+							if name == "secrets" || name == "configmaps" || name == "statebackends" {
+								t.Errorf("the cluster-wide role grants %s", name)
+							}
+						}
+					}
 				}
 				if len(ctr.Env) != 1 || ctr.Env[0].Name != "HTTPS_PROXY" || *dep.Spec.Replicas != 2 || !strings.HasSuffix(ctr.Image, "@sha256:"+strings.Repeat("a", 64)) {
 					t.Errorf("env %v, replicas %d, image %s: want HTTPS_PROXY, 2, pinned digest", ctr.Env, *dep.Spec.Replicas, ctr.Image)
