@@ -294,11 +294,7 @@ type MinIODataPlane struct {
 // Client is an S3 client of the data plane signed with the keys.
 func (m MinIODataPlane) Client(t *testing.T, accessKeyID, secretAccessKey string) *miniogo.Client {
 	t.Helper()
-	c, err := miniogo.New(m.Host, &miniogo.Options{Creds: credentials.NewStaticV4(accessKeyID, secretAccessKey, ""), Region: m.Region})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return m.S3(t, provider.Credential{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey})
 }
 
 // S3 is Client with an issued credential's keys and session token, if any (S3Harness.S3).
