@@ -65,9 +65,14 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 	}
 	held := secretCredential(secret)
 
-	live, err := s.provider.ListCredentials(ctx, naming.CredentialPrefix(string(sb.UID)))
-	if err != nil {
-		return r.credentialNotReady(s, fmt.Errorf("list credentials: %w", err))
+	var live []provider.CredentialInfo
+	if sb.Status.Credential != nil || sb.Status.PreviousCredential != nil || held.AccessKeyID != "" {
+		// Otherwise nothing was ever issued for this StateBackend: issue records the name in
+		// status before it calls the provider, so there is nothing to list.
+		var err error
+		if live, err = s.provider.ListCredentials(ctx, naming.CredentialPrefix(string(sb.UID))); err != nil {
+			return r.credentialNotReady(s, fmt.Errorf("list credentials: %w", err))
+		}
 	}
 	now := r.Now()
 	var current *provider.CredentialInfo
@@ -512,6 +517,7 @@ func (r *StateBackendReconciler) writeSecret(ctx context.Context, s *scope, secr
 		AnnotationCredentialID:     cred.ID,
 		AnnotationCredentialAccess: string(access(sb)),
 		AnnotationBucket:           sb.Status.BucketName,
+		AnnotationCredentialDigest: credentialDigest(cred),
 	})
 	if err := controllerutil.SetControllerReference(sb, desired, r.Scheme); err != nil {
 		return fmt.Errorf("own Secret: %w", err)

@@ -45,7 +45,7 @@ func TestDriftGrantChangedOutOfBand(t *testing.T) {
 			probes := tn.store.Calls(memory.OpProbe)
 
 			tn.store.SetGrantOutOfBand(ak, tc.bucket(sb.Status.BucketName), tc.grant)
-			bumpAnnotation(t, key)
+			requestReconcile(t, key)
 			eventually(t, 20*time.Second, func() error {
 				bucket, a, ok := tn.store.CredentialScope(ak)
 				if !ok || bucket != sb.Status.BucketName || a != access(sb) {
@@ -80,7 +80,7 @@ func TestDriftGrantThatCannotBeNarrowed(t *testing.T) {
 	first := string(getSecret(t, tn.ns, sb.Status.SecretName).Data[backendconfig.EnvAccessKeyID])
 
 	tn.store.FailBefore(memory.OpRepairGrant, fmt.Errorf("key %s holds fullaccess: %w", first, provider.ErrCredentialTooBroad))
-	bumpAnnotation(t, key)
+	requestReconcile(t, key)
 	eventually(t, 20*time.Second, func() error {
 		live := tn.store.LiveCredentials()
 		if len(live) != 1 || live[0].AccessKeyID == first {
@@ -106,7 +106,7 @@ func TestDriftBucketOpenedToThePublic(t *testing.T) {
 	sb := waitReady(t, key)
 
 	tn.store.ExposeOutOfBand(sb.Status.BucketName)
-	bumpAnnotation(t, key)
+	requestReconcile(t, key)
 	eventually(t, 20*time.Second, func() error {
 		if b, _ := tn.store.Bucket(sb.Status.BucketName); b.Public {
 			return errors.New("the bucket is still public")

@@ -116,7 +116,7 @@ func (tn *r2Tenant) advance(t *testing.T, key client.ObjectKey, d time.Duration)
 	t.Helper()
 	clockOffset.Add(int64(d))
 	must(t, tn.fake.ExpireDue())
-	bumpAnnotation(t, key)
+	requestReconcile(t, key)
 }
 
 // waitSecretMoves waits until the Secret holds another access key than from.
@@ -216,7 +216,7 @@ func TestTemporaryCredentialsRenewed(t *testing.T) {
 		return n
 	}
 	before := grantReads()
-	bumpAnnotation(t, key)
+	requestReconcile(t, key)
 	eventually(t, 20*time.Second, func() error {
 		if grantReads() == before {
 			return errors.New("no reconcile has read the parent token's grant yet")

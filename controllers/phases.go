@@ -38,12 +38,14 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			return r.providerMissing(s, err, fmt.Sprintf("StorageProvider %q not found in namespace %q", ref.Name, sb.Namespace))
 		}
 		spec, secretNS, uid = &p.Spec, p.Namespace, p.UID
+		s.providerVersion = fmt.Sprintf("%s/%d", p.UID, p.Generation)
 	default:
 		p := &v1alpha1.ClusterStorageProvider{}
 		if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, p); err != nil {
 			return r.providerMissing(s, err, fmt.Sprintf("ClusterStorageProvider %q not found", ref.Name))
 		}
 		spec, uid = &p.Spec, p.UID
+		s.providerVersion = fmt.Sprintf("%s/%d", p.UID, p.Generation)
 		ns, err := clusterCredentialsNamespace(p, r.OperatorNamespace)
 		if err != nil {
 			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
@@ -199,23 +201,25 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 		return ctrl.Result{}, errTerminalCondition
 	}
 	name := bucketName(sb, policy)
-	if sb.Status.BucketName != name {
-		// Recorded before any provider call that could create it.
-		sb.Status.BucketName = name
-		if err := r.patchStatus(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
+	// Written to the server before any provider call that could create or mark the bucket
+	// (createBucket, claimBucket); observing it needs no record.
+	sb.Status.BucketName = name
 
 	obs, err := p.ObserveBucket(ctx, name)
 	if err != nil {
 		return r.bucketNotReady(s, fmt.Errorf("observe bucket %q: %w", name, err))
 	}
+	created := false
 	if !obs.Exists {
-		if res, err := r.createBucket(ctx, s, name); err != nil || !res.IsZero() {
+		res, ok, err := r.createBucket(ctx, s, name)
+		if err != nil || !res.IsZero() {
 			return res, err
 		}
-		if obs, err = p.ObserveBucket(ctx, name); err != nil {
+		if ok {
+			// CreateBucket wrote the marker: what observing it again would show, without the call.
+			want := owner(sb)
+			obs, created = provider.BucketObservation{Exists: true, Owner: &want}, true
+		} else if obs, err = p.ObserveBucket(ctx, name); err != nil {
 			return r.bucketNotReady(s, fmt.Errorf("observe bucket %q: %w", name, err))
 		}
 	}
@@ -236,14 +240,16 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 		}
 	}
 	// State holds secrets: a bucket of ours that was opened to the public outside the operator
-	// is closed again.
-	opened, err := p.RepairBucketAccess(ctx, name)
-	if err != nil {
-		return r.bucketNotReady(s, fmt.Errorf("check public access to bucket %q: %w", name, err))
-	}
-	if opened {
-		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonBucketAccessRepaired, "RepairBucketAccess",
-			"bucket %q had been opened to the public outside the operator; public access was removed", name)
+	// is closed again. One this reconcile created is private.
+	if !created {
+		opened, err := p.RepairBucketAccess(ctx, name)
+		if err != nil {
+			return r.bucketNotReady(s, fmt.Errorf("check public access to bucket %q: %w", name, err))
+		}
+		if opened {
+			r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonBucketAccessRepaired, "RepairBucketAccess",
+				"bucket %q had been opened to the public outside the operator; public access was removed", name)
+		}
 	}
 	msg := fmt.Sprintf("bucket %q exists and is owned by this StateBackend", name)
 	if sb.Status.Versioning != v1alpha1.VersioningEnabled {
@@ -301,28 +307,30 @@ func (r *StateBackendReconciler) referenceNotReady(s *scope, msg string) (ctrl.R
 // createBucket creates the bucket. The intent is recorded in the BucketReady condition first
 // (reason Creating), so that a crash between the create call and the ownership marker is repaired
 // by the next reconcile instead of being mistaken for somebody else's bucket.
-func (r *StateBackendReconciler) createBucket(ctx context.Context, s *scope, name string) (ctrl.Result, error) {
+// The same patch records the bucket's name. It reports created=true when the bucket was created
+// (and marked) by this call.
+func (r *StateBackendReconciler) createBucket(ctx context.Context, s *scope, name string) (ctrl.Result, bool, error) {
 	sb := s.sb
 	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, reasonCreating, fmt.Sprintf("creating bucket %q", name))
 	if err := r.patchStatus(ctx, s); err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, false, err
 	}
 	err := s.provider.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: owner(sb)})
 	switch {
 	case err == nil:
 		r.event(sb, corev1.EventTypeNormal, v1alpha1.ReasonBucketCreated, "CreateBucket", "created bucket %q", name)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, true, nil
 	case errors.Is(err, provider.ErrBucketNameTaken):
 		// Someone else got the name between observe and create: it is not ours to claim.
 		r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, v1alpha1.ReasonBucketNotReady,
 			fmt.Sprintf("bucket name %q was taken by someone else", name))
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, false, nil
 	default:
 		// The call may have taken effect before it failed (a lost reply): keep reason Creating so
 		// that the next reconcile marks the bucket as ours instead of refusing it as foreign.
 		err = fmt.Errorf("create bucket %q: %w", name, err)
 		r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, reasonCreating, err.Error())
-		return ctrl.Result{}, err
+		return ctrl.Result{}, false, err
 	}
 }
 
@@ -358,6 +366,12 @@ func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name
 		}
 		r.refuseBucket(s, v1alpha1.ReasonBucketNotOwned, msg)
 		return ctrl.Result{}, errTerminalCondition
+	}
+	if s.base.Status.BucketName != name {
+		// Recorded before the marker is written, so a crash leaves the name the marker names.
+		if err := r.patchStatus(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if err := s.provider.MarkBucket(ctx, name, want); err != nil {
 		return r.bucketNotReady(s, fmt.Errorf("mark bucket %q: %w", name, err))
@@ -449,8 +463,9 @@ func (r *StateBackendReconciler) releaseFinalizer(ctx context.Context, sb *v1alp
 	if err := r.Patch(ctx, sb, patch); err != nil {
 		return fmt.Errorf("remove finalizer: %w", err)
 	}
-	// The backend is gone once its finalizer is: no later read will clear its entry.
+	// The backend is gone once its finalizer is: no later read will clear its entries.
 	r.written.Delete(client.ObjectKeyFromObject(sb))
+	r.drift.forget(client.ObjectKeyFromObject(sb))
 	return nil
 }
 

@@ -242,7 +242,7 @@ func TestHundredRotationsLeaveOneLivePlusOneInGrace(t *testing.T) {
 	current := waitReady(t, key).Status.Credential.ID
 	for i := range 100 {
 		clockOffset.Add(int64(61 * time.Second))
-		bumpAnnotation(t, key)
+		requestReconcile(t, key)
 		eventually(t, 20*time.Second, func() error {
 			sb := getBackend(t, key)
 			if sb.Status.Credential == nil || sb.Status.Credential.ID == current || sb.Status.Credential.VerifiedAt == nil {
@@ -260,7 +260,7 @@ func TestHundredRotationsLeaveOneLivePlusOneInGrace(t *testing.T) {
 		}
 	}
 	clockOffset.Add(int64(31 * time.Second))
-	bumpAnnotation(t, key)
+	requestReconcile(t, key)
 	eventually(t, 20*time.Second, func() error {
 		if live := liveIDs(tn); len(live) != 1 || live[0] != current {
 			return fmt.Errorf("live %v after the last grace, want only %s", live, current)

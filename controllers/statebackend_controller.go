@@ -91,6 +91,9 @@ type StateBackendReconciler struct {
 	// enforced).
 	OperatorNamespace string
 
+	// drift schedules the drift checks of Ready backends (see steady.go).
+	drift driftSchedule
+
 	// written maps a StateBackend's key to the resourceVersion this reconciler last wrote, until the
 	// cache has caught up with it (see readBackend).
 	written sync.Map
@@ -156,6 +159,9 @@ type scope struct {
 	// bucketNaming is the provider's naming policy for new bucket names (nil: none).
 	bucketNaming     *v1alpha1.BucketNamingPolicy
 	providerResolved bool
+	// providerVersion is the resolved provider's UID and generation: a change of the provider's
+	// spec sends its backends through the full path.
+	providerVersion string
 }
 
 func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {
@@ -163,13 +169,16 @@ func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) 
 	s.sb.Status.ConfigMapName = configMapName(s.sb)
 
 	for _, phase := range []func(context.Context, *scope) (ctrl.Result, error){
-		r.resolveProvider, r.reconcileBucket, r.reconcileCredential,
+		r.resolveProvider, r.steadyPath, r.reconcileBucket, r.reconcileCredential,
 	} {
 		res, err := phase(ctx, s)
 		if errors.Is(err, errTerminalCondition) {
 			// A condition says what must change (spec, or something outside the cluster such as a
 			// conflicting Secret or bucket); look again slowly rather than never.
 			return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+		}
+		if errors.Is(err, errSteady) {
+			return res, nil
 		}
 		if err != nil || !res.IsZero() || !s.providerResolved {
 			// !providerResolved: resolveProvider set a condition and the provider watch brings
@@ -179,12 +188,32 @@ func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) 
 	}
 	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
 		fmt.Sprintf("Secret %q holds a verified credential for bucket %q", s.sb.Status.SecretName, s.sb.Status.BucketName))
-	next := r.DriftInterval
-	if at := wakeAt(s.sb); !at.IsZero() {
-		// A rotation or the end of a grace period is due sooner than the drift check.
-		next = min(next, max(at.Sub(r.Now()), time.Second))
+	s.sb.Status.LastHandledReconcileAt = s.sb.Annotations[v1alpha1.AnnotationReconcileRequestedAt]
+	// The full path checked everything: the next drift check is one interval away. A rotation or
+	// the end of a grace period may be due sooner.
+	r.drift.checked(client.ObjectKeyFromObject(s.sb), r.Now(), r.DriftInterval, false, s.providerVersion)
+	return ctrl.Result{RequeueAfter: r.nextWake(s.sb)}, nil
+}
+
+// errSteady ends a reconcile that the steady path completed.
+var errSteady = errors.New("steady")
+
+// steadyPath hands a backend that is Ready and current to reconcileSteady, and lets every other
+// backend (or one whose drift check found something) go on to the full path.
+func (r *StateBackendReconciler) steadyPath(ctx context.Context, s *scope) (ctrl.Result, error) {
+	secret, err := r.steadySecret(ctx, s)
+	if err != nil || secret == nil {
+		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: next}, nil
+	done, res, err := r.reconcileSteady(ctx, s, secret)
+	switch {
+	case !done:
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	default:
+		return res, errSteady
+	}
 }
 
 // outcome ends a reconcile that stopped early. A provider that asked us to slow down is looked at
@@ -275,6 +304,7 @@ func (r *StateBackendReconciler) readBackend(ctx context.Context, key types.Name
 	if err := r.Get(ctx, key, sb); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.written.Delete(key)
+			r.drift.forget(key)
 			return nil, nil
 		}
 		return nil, err

@@ -98,26 +98,50 @@ func TestReadyBackendPublishesSecretAndConfigMap(t *testing.T) {
 		}
 	}
 
-	// A second reconcile of a Ready backend changes nothing at the provider.
+	// A full reconcile of a Ready backend (one asked for) changes nothing at the provider.
 	issued := tn.store.Calls(memory.OpIssueCredential)
-	bumpAnnotation(t, key)
-	time.Sleep(time.Second)
+	requestReconcile(t, key)
+	waitHandled(t, key)
 	if got := tn.store.Calls(memory.OpIssueCredential); got != issued {
-		t.Errorf("a Ready backend issued %d more credentials on an unrelated update", got-issued)
+		t.Errorf("a Ready backend issued %d more credentials on a requested reconcile", got-issued)
 	}
 	assertOneLiveCredential(t, tn, key)
 }
 
-// bumpAnnotation triggers a reconcile without changing the spec.
-func bumpAnnotation(t *testing.T, key client.ObjectKey) {
+// requestReconcile asks for a full check of the backend against its provider, as a human would
+// with the reconcile-requested-at annotation.
+func requestReconcile(t *testing.T, key client.ObjectKey) {
+	t.Helper()
+	setAnnotation(t, key, v1alpha1.AnnotationReconcileRequestedAt, time.Now().Format(time.RFC3339Nano))
+}
+
+// waitHandled waits until the backend's status says the last requested reconcile was answered.
+func waitHandled(t *testing.T, key client.ObjectKey) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		sb := getBackend(t, key)
+		if want := sb.Annotations[v1alpha1.AnnotationReconcileRequestedAt]; sb.Status.LastHandledReconcileAt != want {
+			return fmt.Errorf("lastHandledReconcileAt %q, want %q", sb.Status.LastHandledReconcileAt, want)
+		}
+		return nil
+	})
+}
+
+func setAnnotation(t *testing.T, key client.ObjectKey, name, value string) {
 	t.Helper()
 	sb := getBackend(t, key)
 	patch := client.MergeFrom(sb.DeepCopy())
 	if sb.Annotations == nil {
 		sb.Annotations = map[string]string{}
 	}
-	sb.Annotations["test/poke"] = time.Now().String()
+	sb.Annotations[name] = value
 	must(t, k8s.Patch(context.Background(), sb, patch))
+}
+
+// bumpAnnotation triggers a reconcile without changing the spec or asking for a full check.
+func bumpAnnotation(t *testing.T, key client.ObjectKey) {
+	t.Helper()
+	setAnnotation(t, key, "test/poke", time.Now().String())
 }
 
 // TestCrashAfterEveryProviderCall injects a failure after each provider call took effect (a lost
@@ -128,19 +152,26 @@ func TestCrashAfterEveryProviderCall(t *testing.T) {
 		reason string
 		op     memory.Op
 		after  bool
+		// lostFirst, when set, is a call whose reply is lost before op's fault.
+		lostFirst memory.Op
 	}{
-		{"the bucket was created but the reply was lost", memory.OpCreateBucket, true},
-		{"versioning was enabled but the reply was lost", memory.OpEnableVersioning, true},
-		{"a credential was issued but the Secret was never written", memory.OpIssueCredential, true},
-		{"the listing of credentials failed", memory.OpListCredentials, false},
-		{"observing the bucket failed", memory.OpObserveBucket, false},
-		{"the probe failed after proving the credential", memory.OpProbe, true},
-		{"issuing failed before anything was created", memory.OpIssueCredential, false},
+		{"the bucket was created but the reply was lost", memory.OpCreateBucket, true, ""},
+		{"versioning was enabled but the reply was lost", memory.OpEnableVersioning, true, ""},
+		{"a credential was issued but the Secret was never written", memory.OpIssueCredential, true, ""},
+		// A new backend lists nothing (nothing can have been issued for it yet): the listing
+		// comes after an issue whose reply was lost.
+		{"an issue's reply was lost, then the listing of credentials failed", memory.OpListCredentials, false, memory.OpIssueCredential},
+		{"observing the bucket failed", memory.OpObserveBucket, false, ""},
+		{"the probe failed after proving the credential", memory.OpProbe, true, ""},
+		{"issuing failed before anything was created", memory.OpIssueCredential, false, ""},
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%d-%s", i, tc.op), func(t *testing.T) {
 			tn := newTenant(t)
 			injected := errors.New("injected: connection reset")
+			if tc.lostFirst != "" {
+				tn.store.FailAfter(tc.lostFirst, injected)
+			}
 			if tc.after {
 				tn.store.FailAfter(tc.op, injected)
 			} else {

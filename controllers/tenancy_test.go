@@ -41,7 +41,7 @@ func TestAllowedNamespaces(t *testing.T) {
 	nsPatch := client.MergeFrom(ns.DeepCopy())
 	ns.Labels["tfstate.dev/tenant"] = "allowed"
 	must(t, k8s.Patch(ctx, ns, nsPatch))
-	bumpAnnotation(t, key) // namespaces are not watched: the drift interval (or any change) re-checks
+	requestReconcile(t, key) // namespaces are not watched: the drift interval (or any change) re-checks
 	waitReady(t, key)
 	assertOneLiveCredential(t, tn, key)
 }

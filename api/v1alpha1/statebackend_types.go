@@ -432,7 +432,16 @@ type StateBackendStatus struct {
 	// Locking is how state locking works for this backend.
 	// +optional
 	Locking LockingState `json:"locking,omitempty"`
+	// LastHandledReconcileAt is the value of the tfstate.dev/reconcile-requested-at annotation the
+	// operator last answered with a full check against the provider.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
+
+// AnnotationReconcileRequestedAt asks for a full check of a StateBackend against its provider now,
+// instead of at its next drift check: set it to a new value (a timestamp, say), and the operator
+// records the value it answered in status.lastHandledReconcileAt.
+const AnnotationReconcileRequestedAt = "tfstate.dev/reconcile-requested-at"
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status

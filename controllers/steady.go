@@ -1,0 +1,279 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+)
+
+// The steady path. A Ready backend whose spec, status and Secret still agree needs nothing from the
+// provider: reconciles woken by its own writes, by a resync or by an unrelated annotation cost no
+// provider call. It is checked against the provider once per drift interval with one read, the
+// checks taking turns (grant, public access, bucket), so a provider's rate limit is spent on new
+// backends and not on polling old ones: 1,000 backends cost 1,000 reads per drift interval. Drift
+// that a check finds, a spec change, a due rotation, a Secret changed by someone else or the
+// reconcile-requested-at annotation send the backend through the full path, which observes
+// everything; so does a change of the provider's spec.
+
+// AnnotationCredentialDigest records on the Secret a digest of the credential it was written with,
+// so the steady path can tell, without asking the provider, that nobody replaced the keys since.
+// It is a truncated SHA-256 of high-entropy keys and reveals nothing of them.
+const AnnotationCredentialDigest = "tfstate.dev/credential-digest"
+
+func credentialDigest(c provider.Credential) string {
+	h := sha256.New()
+	for _, part := range []string{c.AccessKeyID, c.SecretAccessKey, c.SessionToken} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// driftCheck is one provider read that verifies one aspect of a Ready backend.
+type driftCheck string
+
+const (
+	// checkGrant: the Secret's credential still exists and may do exactly what it was issued for.
+	checkGrant driftCheck = "grant"
+	// checkBucketAccess: the bucket has not been opened to the public.
+	checkBucketAccess driftCheck = "bucket-access"
+	// checkBucket: the bucket still exists, is ours and keeps versions.
+	checkBucket driftCheck = "bucket"
+)
+
+// driftChecks are the checks a backend takes turns with: a reader (spec.bucketFrom) checks only its
+// credential, as the owner checks the bucket.
+func driftChecks(sb *v1alpha1.StateBackend) []driftCheck {
+	if sb.Spec.BucketFrom != nil {
+		return []driftCheck{checkGrant}
+	}
+	return []driftCheck{checkGrant, checkBucketAccess, checkBucket}
+}
+
+// driftSchedule remembers, per backend, when its next drift check is due and which check it is. It
+// lives in memory: after a restart each backend's first check is placed at random within one
+// interval, so a restart does not check every backend at once.
+type driftSchedule struct {
+	mu      sync.Mutex
+	entries map[types.NamespacedName]*driftEntry
+}
+
+type driftEntry struct {
+	due  time.Time
+	turn int
+	// provider is the provider version (UID and generation) the backend was last fully checked
+	// with.
+	provider string
+}
+
+// entry returns the backend's schedule. An unknown backend (the operator restarted) has its first
+// check placed at random within interval from now, and its provider taken as checked.
+func (d *driftSchedule) entry(key types.NamespacedName, now time.Time, interval time.Duration, providerVersion string) driftEntry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries == nil {
+		d.entries = map[types.NamespacedName]*driftEntry{}
+	}
+	e, ok := d.entries[key]
+	if !ok {
+		e = &driftEntry{due: now.Add(time.Duration(rand.Int64N(int64(interval) + 1))), provider: providerVersion}
+		d.entries[key] = e
+	}
+	return *e
+}
+
+// checked schedules the next check one jittered interval from now (±10 %, so backends created
+// together drift apart) and moves to the next check when advance is set. A non-empty
+// providerVersion records the provider the backend was fully checked with.
+func (d *driftSchedule) checked(key types.NamespacedName, now time.Time, interval time.Duration, advance bool, providerVersion string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.entries == nil {
+		d.entries = map[types.NamespacedName]*driftEntry{}
+	}
+	e, ok := d.entries[key]
+	if !ok {
+		e = &driftEntry{}
+		d.entries[key] = e
+	}
+	if advance {
+		e.turn++
+	}
+	if providerVersion != "" {
+		e.provider = providerVersion
+	}
+	e.due = now.Add(jitter(interval))
+}
+
+// postpone moves the backend's current check to after, without advancing the turn.
+func (d *driftSchedule) postpone(key types.NamespacedName, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.entries[key]; ok {
+		e.due = at
+	}
+}
+
+func (d *driftSchedule) forget(key types.NamespacedName) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.entries, key)
+}
+
+func jitter(d time.Duration) time.Duration {
+	spread := int64(d) / 5
+	return d - time.Duration(spread/2) + time.Duration(rand.Int64N(spread+1))
+}
+
+// steadySecret returns the backend's Secret, from the cache, when the backend may take the steady
+// path: Ready for its current generation with a proven credential, nothing due (rotation, end of a
+// grace, a requested reconcile), the provider's settings unchanged, and the Secret holding exactly
+// the credential the operator wrote into it. Nil otherwise: the full path decides.
+func (r *StateBackendReconciler) steadySecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
+	sb, base := s.sb, s.base
+	for _, typ := range []string{v1alpha1.ConditionReady, v1alpha1.ConditionBucketReady, v1alpha1.ConditionCredentialReady} {
+		c := meta.FindStatusCondition(base.Status.Conditions, typ)
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != sb.Generation {
+			return nil, nil
+		}
+	}
+	st := base.Status.Credential
+	now := r.Now()
+	switch {
+	case st == nil || st.VerifiedAt == nil || base.Status.Locking == "" || base.Status.BucketName == "":
+		return nil, nil
+	case sb.Annotations[v1alpha1.AnnotationReconcileRequestedAt] != base.Status.LastHandledReconcileAt:
+		return nil, nil
+	case rotationDue(sb, now) != "":
+		return nil, nil
+	case base.Status.PreviousCredential != nil && !now.Before(base.Status.PreviousCredential.RevokeAt.Time):
+		return nil, nil
+	case sb.Status.Endpoint != base.Status.Endpoint || sb.Status.Region != base.Status.Region || sb.Status.Jurisdiction != base.Status.Jurisdiction:
+		// The provider's settings changed: the full path re-renders and re-proves.
+		return nil, nil
+	case sb.Spec.BucketFrom == nil && (bucketName(sb, s.bucketNaming) != base.Status.BucketName || refusedBucketName(sb, s.bucketNaming) != ""):
+		return nil, nil
+	}
+	if e := r.drift.entry(client.ObjectKeyFromObject(sb), now, r.DriftInterval, s.providerVersion); e.provider != s.providerVersion {
+		return nil, nil // the provider's spec changed since the last full check
+	}
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: secretName(sb)}, secret); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	held := secretCredential(secret)
+	if !metav1.IsControlledBy(secret, sb) || !secretFits(secret, sb) || held.ID != st.ID ||
+		secret.Annotations[AnnotationCredentialDigest] != credentialDigest(held) {
+		return nil, nil
+	}
+	return secret, nil
+}
+
+// reconcileSteady is the steady path of a backend steadySecret accepted. It keeps the Secret and
+// ConfigMap rendered (cluster writes only when they changed) and, when the backend's drift check is
+// due, makes that one provider read. It reports done=false when the check found drift: the caller
+// goes on with the full path, which repairs it.
+func (r *StateBackendReconciler) reconcileSteady(ctx context.Context, s *scope, secret *corev1.Secret) (done bool, res ctrl.Result, err error) {
+	sb := s.sb
+	key := client.ObjectKeyFromObject(sb)
+	now := r.Now()
+	e := r.drift.entry(key, now, r.DriftInterval, s.providerVersion)
+	if !now.Before(e.due) {
+		checks := driftChecks(sb)
+		check := checks[e.turn%len(checks)]
+		clean, err := r.driftCheck(ctx, s, check)
+		var rl *provider.RateLimitedError
+		switch {
+		case errors.As(err, &rl):
+			// The backend still works: keep it Ready and try this check again when the provider
+			// lets us, spread like other rate-limited backends.
+			r.drift.postpone(key, now.Add(max(rl.RetryAfter, time.Second)+time.Duration(rand.Int64N(int64(r.RetryInterval)+1))))
+		case err != nil:
+			log.FromContext(ctx).Info("drift check failed; retrying later", "check", check, "error", err.Error())
+			r.drift.postpone(key, now.Add(r.RetryInterval+time.Duration(rand.Int64N(int64(r.RetryInterval)+1))))
+		case !clean:
+			return false, ctrl.Result{}, nil
+		default:
+			r.drift.checked(key, now, r.DriftInterval, true, "")
+		}
+	}
+	if err := r.writeSecret(ctx, s, secret, secretCredential(secret)); err != nil {
+		return true, ctrl.Result{}, err
+	}
+	if err := r.writeConfigMap(ctx, s); err != nil {
+		if errors.Is(err, errTerminalCondition) {
+			return true, ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+		}
+		return true, ctrl.Result{}, err
+	}
+	return true, ctrl.Result{RequeueAfter: r.nextWake(sb)}, nil
+}
+
+// driftCheck makes one check's provider read. clean is false when the check found something the
+// full path must repair or replace.
+func (r *StateBackendReconciler) driftCheck(ctx context.Context, s *scope, check driftCheck) (clean bool, err error) {
+	sb := s.sb
+	name := sb.Status.BucketName
+	switch check {
+	case checkGrant:
+		st := sb.Status.Credential
+		repaired, err := s.provider.RepairGrant(ctx, st.ID, credentialRequest(sb, st.Name, time.Time{}))
+		switch {
+		case errors.Is(err, provider.ErrCredentialNotFound), errors.Is(err, provider.ErrCredentialTooBroad):
+			return false, nil
+		case err != nil:
+			return false, err
+		case repaired:
+			r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonCredentialGrantRepaired, "RepairGrant",
+				"what credential %q (id %s) may do had been changed outside the operator; restored to %s on bucket %q",
+				st.Name, st.ID, access(sb), name)
+			st.VerifiedAt = nil // proven again by the full path
+			return false, nil
+		}
+		return true, nil
+	case checkBucketAccess:
+		opened, err := s.provider.RepairBucketAccess(ctx, name)
+		if err != nil {
+			return false, err
+		}
+		if opened {
+			r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonBucketAccessRepaired, "RepairBucketAccess",
+				"bucket %q had been opened to the public outside the operator; public access was removed", name)
+		}
+		return true, nil
+	default:
+		obs, err := s.provider.ObserveBucket(ctx, name)
+		if err != nil {
+			return false, err
+		}
+		want := owner(sb)
+		versioned := sb.Status.Versioning != v1alpha1.VersioningEnabled || obs.Versioning
+		return obs.Exists && obs.Owner != nil && *obs.Owner == want && versioned, nil
+	}
+}
+
+// nextWake is when a Ready backend is next looked at: its drift check, or a rotation step due
+// sooner.
+func (r *StateBackendReconciler) nextWake(sb *v1alpha1.StateBackend) time.Duration {
+	now := r.Now()
+	next := r.drift.entry(client.ObjectKeyFromObject(sb), now, r.DriftInterval, "").due.Sub(now)
+	if at := wakeAt(sb); !at.IsZero() {
+		next = min(next, at.Sub(now))
+	}
+	return max(next, time.Second)
+}

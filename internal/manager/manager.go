@@ -1,0 +1,143 @@
+// Package manager assembles the operator: the controller-runtime manager with its label-selected
+// cache, the controllers, the provider factory and the metrics. main runs it against the cluster;
+// the benchmark (hack/bench) runs the very same assembly against an emulated provider.
+package manager
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/controllers"
+	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
+	"github.com/tfstate-operator/tfstate-operator/internal/probe"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+	"github.com/tfstate-operator/tfstate-operator/internal/providers"
+)
+
+// Config is the operator's configuration: main's flags.
+type Config struct {
+	MetricsAddr, ProbeAddr, LeaderElectionNamespace string
+	// WatchNamespaces limits the namespaced kinds watched (nil: all).
+	WatchNamespaces []string
+	// OperatorNamespace is where ClusterStorageProviders' credentials Secrets must live.
+	OperatorNamespace string
+	LeaderElect       bool
+	// Concurrency is the number of StateBackends reconciled in parallel.
+	Concurrency                                      int
+	RetryInterval, DriftInterval, PropagationTimeout time.Duration
+
+	// NewClient replaces the provider factory (the benchmark's emulated provider); nil: the real
+	// providers.
+	NewClient controllers.ClientFactory
+	// Prober replaces the S3 prober (the benchmark); nil: probe.New().
+	Prober provider.Prober
+}
+
+// Run builds the manager for the cluster at restConfig and runs it until ctx ends.
+func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsAddr},
+		HealthProbeBindAddress:  cfg.ProbeAddr,
+		LeaderElection:          cfg.LeaderElect,
+		LeaderElectionID:        "tfstate-operator.tfstate.dev",
+		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
+		Cache: cache.Options{
+			// Only the Secrets and ConfigMaps the operator writes are cached: a cluster's other
+			// Secrets never enter the manager's memory.
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}:    {Label: managed},
+				&corev1.ConfigMap{}: {Label: managed},
+			},
+			DefaultTransform:  cache.TransformStripManagedFields(),
+			DefaultNamespaces: namespaces(cfg.WatchNamespaces),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	// The operator's own metrics, served beside controller-runtime's; the StateBackend gauges read
+	// the manager's cache at scrape time.
+	m := metrics.New(mgr.GetCache())
+	ctrlmetrics.Registry.MustRegister(m.Collectors()...)
+	// One factory for every controller: it holds what the reconciles of one provider account share
+	// (Cloudflare's and DigitalOcean's request limiters).
+	factory := providers.NewFactory()
+	factory.Metrics = m
+	newClient, release := controllers.ClientFactory(factory.New), factory.Release
+	if cfg.NewClient != nil {
+		newClient = cfg.NewClient
+		release = func(context.Context, providers.Source) error { return nil }
+	}
+	prober := cfg.Prober
+	if prober == nil {
+		prober = probe.New()
+	}
+	r := &controllers.StateBackendReconciler{
+		Client:             mgr.GetClient(),
+		APIReader:          mgr.GetAPIReader(),
+		Scheme:             mgr.GetScheme(),
+		Recorder:           mgr.GetEventRecorder("tfstate-operator"),
+		NewClient:          newClient,
+		Prober:             prober,
+		RetryInterval:      cfg.RetryInterval,
+		DriftInterval:      cfg.DriftInterval,
+		PropagationTimeout: cfg.PropagationTimeout,
+		OperatorNamespace:  cfg.OperatorNamespace,
+	}
+	if err := r.SetupWithManager(ctx, mgr, cfg.Concurrency); err != nil {
+		return err
+	}
+	if err := (&controllers.StorageProviderReconciler{
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		NewClient:         newClient,
+		Release:           release,
+		RetryInterval:     cfg.RetryInterval,
+		CheckInterval:     cfg.DriftInterval,
+		OperatorNamespace: cfg.OperatorNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// namespaces is the cache's DefaultNamespaces for --watch-namespaces: nil (every namespace) when
+// none are named. Cluster-scoped kinds are not affected.
+func namespaces(names []string) map[string]cache.Config {
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]cache.Config, len(names))
+	for _, n := range names {
+		m[n] = cache.Config{}
+	}
+	return m
+}
