@@ -69,7 +69,7 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		return ctrl.Result{}, nil
 	}
 
-	creds, secretKey, err := credentialsData(ctx, r.APIReader, secretNS, spec.CredentialsSecretRef)
+	creds, secretKey, err := credentialsData(ctx, r.providerSecrets(), secretNS, spec.CredentialsSecretRef)
 	if err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("read provider credentials: %w", err)

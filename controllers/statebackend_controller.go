@@ -93,6 +93,9 @@ type StateBackendReconciler struct {
 
 	// drift schedules the drift checks of Ready backends (see steady.go).
 	drift driftSchedule
+	// secrets reads providers' credentials Secrets, reusing each for a few seconds.
+	secrets     *secretReadCache
+	secretsOnce sync.Once
 
 	// written maps a StateBackend's key to the resourceVersion this reconciler last wrote, until the
 	// cache has caught up with it (see readBackend).
@@ -142,6 +145,12 @@ func (r *StateBackendReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		s.base.ResourceVersion = sb.ResourceVersion
 	}
 	return r.reconcileNormal(ctx, s)
+}
+
+// providerSecrets is the reader of providers' credentials Secrets.
+func (r *StateBackendReconciler) providerSecrets() secretGetter {
+	r.secretsOnce.Do(func() { r.secrets = &secretReadCache{next: apiSecrets{r.APIReader}} })
+	return r.secrets
 }
 
 // scope carries one reconcile's state between phases.

@@ -97,8 +97,7 @@ func (d *driftSchedule) entry(key types.NamespacedName, now time.Time, interval 
 	return *e
 }
 
-// checked schedules the next check one jittered interval from now (±10 %, so backends created
-// together drift apart) and moves to the next check when advance is set. A non-empty
+// checked schedules the next check one jittered interval from now and moves to the next check when advance is set. A non-empty
 // providerVersion records the provider the backend was fully checked with.
 func (d *driftSchedule) checked(key types.NamespacedName, now time.Time, interval time.Duration, advance bool, providerVersion string) {
 	d.mu.Lock()
@@ -135,9 +134,10 @@ func (d *driftSchedule) forget(key types.NamespacedName) {
 	delete(d.entries, key)
 }
 
+// jitter is d plus up to a fifth of d: checks of backends created together drift apart, and two
+// checks of one backend are never less than d apart, so no drift interval holds two reads.
 func jitter(d time.Duration) time.Duration {
-	spread := int64(d) / 5
-	return d - time.Duration(spread/2) + time.Duration(rand.Int64N(spread+1))
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 // steadySecret returns the backend's Secret, from the cache, when the backend may take the steady

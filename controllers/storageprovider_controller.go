@@ -229,7 +229,7 @@ func (r *StorageProviderReconciler) release(ctx context.Context, p providerObjec
 		return nil // never had usable credentials
 	}
 	spec := p.spec()
-	creds, _, err := credentialsData(ctx, r.APIReader, ns, spec.CredentialsSecretRef)
+	creds, _, err := credentialsData(ctx, apiSecrets{r.APIReader}, ns, spec.CredentialsSecretRef)
 	if err != nil {
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("read credentials Secret: %w", err)
@@ -261,7 +261,7 @@ func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject)
 		return notReady(v1alpha1.ReasonProviderInvalid, err.Error(), 0)
 	}
 	spec := p.spec()
-	creds, key, err := credentialsData(ctx, r.APIReader, ns, spec.CredentialsSecretRef)
+	creds, key, err := credentialsData(ctx, apiSecrets{r.APIReader}, ns, spec.CredentialsSecretRef)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return notReady(v1alpha1.ReasonCredentialsNotFound, fmt.Sprintf("credentials Secret %s not found", key), r.RetryInterval)

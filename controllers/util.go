@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"maps"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,7 +63,7 @@ func deletionPredicate() predicate.Predicate {
 // that a failing provider is retried patiently rather than hammered.
 func controllerOptions(maxConcurrent int) controller.Options {
 	if maxConcurrent <= 0 {
-		maxConcurrent = 4
+		maxConcurrent = 16
 	}
 	return controller.Options{
 		MaxConcurrentReconciles: maxConcurrent,
@@ -73,7 +74,7 @@ func controllerOptions(maxConcurrent int) controller.Options {
 // credentialsData reads the data of the credentials Secret ref names, in namespace ns (the one the
 // provider kind allows). A spec without credentialsSecretRef (AWS S3 on the default credential
 // chain) has none: nil data and no error.
-func credentialsData(ctx context.Context, c client.Reader, ns string, ref *v1alpha1.SecretReference) (map[string][]byte, types.NamespacedName, error) {
+func credentialsData(ctx context.Context, c secretGetter, ns string, ref *v1alpha1.SecretReference) (map[string][]byte, types.NamespacedName, error) {
 	if ref == nil {
 		return nil, types.NamespacedName{}, nil
 	}
@@ -86,4 +87,60 @@ func credentialsData(ctx context.Context, c client.Reader, ns string, ref *v1alp
 		return map[string][]byte{}, key, nil // named, but empty: not "no Secret"
 	}
 	return secret.Data, key, nil
+}
+
+// secretGetter reads one Secret: the API server, or a secretReadCache in front of it.
+type secretGetter interface {
+	Get(ctx context.Context, key types.NamespacedName, secret *corev1.Secret) error
+}
+
+// apiSecrets reads Secrets from a client.Reader.
+type apiSecrets struct{ client.Reader }
+
+func (a apiSecrets) Get(ctx context.Context, key types.NamespacedName, secret *corev1.Secret) error {
+	return a.Reader.Get(ctx, key, secret)
+}
+
+// providerSecretTTL is how long a provider's credentials Secret, read from the API server (it is
+// not cached: it carries no operator label), is reused. Every reconcile needs it; during a burst of
+// new backends re-reading it each time would be most of the operator's reads. A changed Secret is
+// seen within the TTL.
+const providerSecretTTL = 5 * time.Second
+
+// secretReadCache reads Secrets through next and keeps each for providerSecretTTL. Only successful
+// reads are kept: a missing Secret is asked for again at once.
+type secretReadCache struct {
+	next secretGetter
+	now  func() time.Time // nil: time.Now
+	mu   sync.Mutex
+	m    map[types.NamespacedName]cachedSecret
+}
+
+type cachedSecret struct {
+	secret *corev1.Secret
+	at     time.Time
+}
+
+func (c *secretReadCache) Get(ctx context.Context, key types.NamespacedName, secret *corev1.Secret) error {
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && now().Sub(e.at) < providerSecretTTL {
+		e.secret.DeepCopyInto(secret)
+		return nil
+	}
+	if err := c.next.Get(ctx, key, secret); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[types.NamespacedName]cachedSecret{}
+	}
+	c.m[key] = cachedSecret{secret: secret.DeepCopy(), at: now()}
+	return nil
 }
