@@ -10,6 +10,8 @@ export KUBEBUILDER_ASSETS := $(TOOLS_DIR)
 export MINIO_BIN := $(TOOLS_DIR)/minio
 export TFSTATE_TERRAFORM := $(TOOLS_DIR)/terraform
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
+# e.g. make bench BENCH_FLAGS='-n 100 -fail 0' (go run ./hack/bench -h lists the flags).
+BENCH_FLAGS ?=
 
 .PHONY: all
 all: build
@@ -59,6 +61,10 @@ $(CONTROLLER_GEN):
 .PHONY: test
 test: tools verify-generated vet ## Run every test: unit, envtest, MinIO and end-to-end Terraform.
 	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: tools ## Scale benchmark: N StateBackends against an emulated provider (see README).
+	go run ./hack/bench $(BENCH_FLAGS)
 
 .PHONY: demo
 demo: tools build ## Local control plane + MinIO + operator + a StateBackend + terraform apply with the issued Secret.

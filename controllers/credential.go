@@ -66,9 +66,10 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 	held := secretCredential(secret)
 
 	var live []provider.CredentialInfo
-	if sb.Status.Credential != nil || sb.Status.PreviousCredential != nil || held.AccessKeyID != "" {
+	if (sb.Status.Credential != nil && s.plannedCredential == "") || sb.Status.PreviousCredential != nil || held.AccessKeyID != "" {
 		// Otherwise nothing was ever issued for this StateBackend: issue records the name in
-		// status before it calls the provider, so there is nothing to list.
+		// status before it calls the provider, so there is nothing to list. (A name this very
+		// reconcile planned was recorded, but not issued.)
 		var err error
 		if live, err = s.provider.ListCredentials(ctx, naming.CredentialPrefix(string(sb.UID))); err != nil {
 			return r.credentialNotReady(s, fmt.Errorf("list credentials: %w", err))
@@ -130,9 +131,21 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if err := r.writeSecret(ctx, s, secret, issued); err != nil {
-			// The new credential is not held anywhere: the next reconcile lists and revokes it.
-			return ctrl.Result{}, err
+		// Probed before the Secret is written, so that the Secret is written once, with what the
+		// probe found; verifyAndPublish writes it whatever the probe's outcome, except for a
+		// credential it refuses and revokes. Until then the new credential is held nowhere: a
+		// crash leaves it to the next reconcile's listing, which revokes it.
+		res, err := r.verifyAndPublish(ctx, s, secret, issued, true)
+		if secretCredential(secret).AccessKeyID != issued.AccessKeyID {
+			// Not written: the write failed (the old one stays, the new one is revoked by the
+			// next listing), or the probe refused the new one as too broad. A current credential
+			// that no longer fits the spec then goes too: fail closed.
+			if errors.Is(err, provider.ErrCredentialTooBroad) && rotate == "" && current != nil {
+				if rerr := r.revoke(ctx, s, *current, "no longer fits the spec, and its replacement was refused"); rerr != nil {
+					return ctrl.Result{}, errors.Join(err, rerr)
+				}
+			}
+			return res, err
 		}
 		switch {
 		case rotate != "":
@@ -140,13 +153,13 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 				"rotated credential %q to %q (%s); the old one is revoked at %s", current.Name, issued.Name, rotate,
 				sb.Status.PreviousCredential.RevokeAt.UTC().Format(time.RFC3339))
 		case current != nil:
-			if err := r.revoke(ctx, s, *current, "replaced"); err != nil {
-				return ctrl.Result{}, err
+			if rerr := r.revoke(ctx, s, *current, "replaced"); rerr != nil {
+				return ctrl.Result{}, errors.Join(err, rerr)
 			}
 		}
-		held = issued
+		return res, err
 	}
-	return r.verifyAndPublish(ctx, s, secret, held)
+	return r.verifyAndPublish(ctx, s, secret, held, false)
 }
 
 // holds says the Secret's credential is the listed one: the same access key, or for session
@@ -290,10 +303,16 @@ func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.
 	sb := s.sb
 	now := r.Now()
 	name := naming.CredentialName(string(sb.UID), now)
+	planned := s.plannedCredential != "" && s.base.Status.Credential != nil && s.base.Status.Credential.Name == s.plannedCredential
+	if planned {
+		name = s.plannedCredential // already on the server: createBucket recorded it
+	}
 	sb.Status.Credential = &v1alpha1.CredentialStatus{Name: name}
 	r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, v1alpha1.ReasonProgressing, fmt.Sprintf("issuing credential %q", name))
-	if err := r.patchStatus(ctx, s); err != nil {
-		return provider.Credential{}, err
+	if !planned {
+		if err := r.patchStatus(ctx, s); err != nil {
+			return provider.Credential{}, err
+		}
 	}
 	var expiresAt time.Time
 	if p := sb.Spec.Credentials; p != nil && p.ExpireAfter != nil {
@@ -342,8 +361,10 @@ func (r *StateBackendReconciler) revokeAll(ctx context.Context, s *scope, keepAc
 }
 
 // verifyAndPublish probes a credential that has not been proven yet, then writes the Secret and the
-// ConfigMap with what the probe found.
-func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope, secret *corev1.Secret, cred provider.Credential) (ctrl.Result, error) {
+// ConfigMap with what the probe found. A fresh credential (issued by this reconcile and held
+// nowhere yet) is written to the Secret even when the probe could not prove it yet, so that it is
+// not lost; only one the probe refuses as too broad is revoked instead.
+func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope, secret *corev1.Secret, cred provider.Credential, fresh bool) (ctrl.Result, error) {
 	sb := s.sb
 	st := sb.Status.Credential
 	if st == nil || st.ID != cred.ID {
@@ -363,6 +384,11 @@ func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope,
 			r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialPropagating,
 				fmt.Sprintf("credential %q is not accepted by the store yet; new credentials take a while to propagate", cred.Name))
 			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialPropagating, "waiting for the new credential to propagate")
+			if fresh {
+				if err := r.writeSecret(ctx, s, secret, cred); err != nil {
+					return ctrl.Result{}, err
+				}
+			}
 			return ctrl.Result{RequeueAfter: propagationRetry}, nil
 		case errors.Is(err, provider.ErrCredentialTooBroad):
 			// Never hand out a credential that can do more than asked: revoke it and stop.
@@ -373,7 +399,13 @@ func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope,
 			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialRejected, err.Error())
 			return ctrl.Result{}, err
 		case err != nil:
-			return r.credentialNotReady(s, fmt.Errorf("probe credential %q: %w", cred.Name, err))
+			res, err := r.credentialNotReady(s, fmt.Errorf("probe credential %q: %w", cred.Name, err))
+			if fresh {
+				if werr := r.writeSecret(ctx, s, secret, cred); werr != nil {
+					return ctrl.Result{}, errors.Join(err, werr)
+				}
+			}
+			return res, err
 		}
 		st.VerifiedAt = &metav1.Time{Time: r.Now()}
 		sb.Status.Locking = lockingState(access(sb), res)

@@ -312,6 +312,12 @@ func (r *StateBackendReconciler) referenceNotReady(s *scope, msg string) (ctrl.R
 func (r *StateBackendReconciler) createBucket(ctx context.Context, s *scope, name string) (ctrl.Result, bool, error) {
 	sb := s.sb
 	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, reasonCreating, fmt.Sprintf("creating bucket %q", name))
+	if sb.Status.Credential == nil && sb.Status.PreviousCredential == nil {
+		// A new backend: the name of its first credential is recorded in the same write, so
+		// that issuing it needs no write of its own (see issue).
+		s.plannedCredential = naming.CredentialName(string(sb.UID), r.Now())
+		sb.Status.Credential = &v1alpha1.CredentialStatus{Name: s.plannedCredential}
+	}
 	if err := r.patchStatus(ctx, s); err != nil {
 		return ctrl.Result{}, false, err
 	}

@@ -171,6 +171,9 @@ type scope struct {
 	// providerVersion is the resolved provider's UID and generation: a change of the provider's
 	// spec sends its backends through the full path.
 	providerVersion string
+	// plannedCredential is the name of a new backend's first credential, recorded by this
+	// reconcile before it created the bucket ("": none).
+	plannedCredential string
 }
 
 func (r *StateBackendReconciler) reconcileNormal(ctx context.Context, s *scope) (ctrl.Result, error) {

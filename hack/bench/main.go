@@ -1,0 +1,164 @@
+// Command bench measures the operator at scale (`make bench`): for each scenario it starts a local
+// kube-apiserver and etcd, fills them with unrelated Secrets and ConfigMaps, runs the manager in a
+// child process against an emulated provider (latency, rate limit, injected 5xx/429), creates N
+// StateBackends and prints how long they take to become Ready, the provider calls they cost while
+// being created and in steady state, and the manager's memory. The child is hack/bench/manager,
+// built once per run with the flags of `make build`. See internal/bench.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tfstate-operator/tfstate-operator/internal/bench"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		ns, fails, rate, jsonPath, crds string
+		opts                            bench.Options
+	)
+	flag.StringVar(&ns, "n", "100,1000", "Comma-separated numbers of StateBackends, one scenario each.")
+	flag.StringVar(&fails, "fail", "0,0.1", "Comma-separated fractions of provider calls that fail (half 503, half 429). Scenarios: every N at 0, and the largest N at each other rate.")
+	flag.DurationVar(&opts.Latency, "latency", 50*time.Millisecond, "Latency of every emulated provider call.")
+	flag.StringVar(&rate, "rate", "0", "Provider rate limit as count/window, e.g. 1200/5m (the operator's limiter uses the same); 0: none.")
+	flag.IntVar(&opts.Unrelated, "unrelated", 10000, "Secrets, and as many ConfigMaps, in the cluster that are not the operator's.")
+	flag.IntVar(&opts.Namespaces, "namespaces", 10, "Namespaces the StateBackends and unrelated objects are spread over.")
+	flag.IntVar(&opts.Workers, "workers", 32, "Parallel creates of cluster objects.")
+	flag.IntVar(&opts.Concurrency, "concurrency", 0, "The manager's concurrent reconciles; 0: its default.")
+	flag.DurationVar(&opts.Drift, "drift", 20*time.Second, "The manager's drift interval (steady-state figures are also given at the default 10m).")
+	flag.DurationVar(&opts.Steady, "steady", 60*time.Second, "How long steady-state calls are counted once every backend is Ready (0: skip).")
+	flag.DurationVar(&opts.Retry, "retry", 0, "The manager's retry interval; 0: its default.")
+	flag.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "How long a scenario waits for every backend to be Ready before it reports what it reached.")
+	flag.StringVar(&jsonPath, "json", filepath.Join("bin", "bench.json"), "Where the JSON report is written.")
+	flag.StringVar(&crds, "crds", "", "Directory of the CRDs (default: config/crd/bases of the repository around the working directory).")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// envtest and the controller-runtime cache log through this; only errors are worth showing.
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+
+	opts.Assets = os.Getenv("KUBEBUILDER_ASSETS")
+	if opts.Assets == "" {
+		return errors.New("KUBEBUILDER_ASSETS is not set: run `make bench` (it builds kube-apiserver and etcd with `make tools` and sets it), or point it at the directory holding them")
+	}
+	var err error
+	if opts.RateCount, opts.RatePer, err = parseRate(rate); err != nil {
+		return err
+	}
+	if opts.Scenarios, err = scenarios(ns, fails); err != nil {
+		return err
+	}
+	if opts.Drift <= 0 {
+		return errors.New("-drift must be positive")
+	}
+	root, err := bench.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	if opts.CRDs = crds; opts.CRDs == "" {
+		opts.CRDs = filepath.Join(root, "config", "crd", "bases")
+	}
+	opts.Log = os.Stderr
+
+	machine := bench.ThisMachine()
+	fmt.Fprintf(os.Stderr, "machine: %s\n", machine)
+	binDir, err := os.MkdirTemp(opts.WorkDir, "tfstate-bench-manager-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(binDir) }()
+	if opts.Manager, err = bench.BuildManager(ctx, root, binDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "manager process: built in %.1fs, %.1f MiB (%s)\n",
+		opts.Manager.BuildSeconds, float64(opts.Manager.Bytes)/(1<<20), opts.Manager.Build)
+	results := bench.Run(ctx, opts)
+	report := bench.NewReport(opts, results)
+	if err := report.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	if err := report.WriteJSON(jsonPath); err != nil {
+		return fmt.Errorf("write %s: %w", jsonPath, err)
+	}
+	fmt.Printf("\nJSON: %s\n", jsonPath)
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
+	return nil
+}
+
+// parseRate parses "count/window" ("1200/5m"); "0" or "" is no limit.
+func parseRate(s string) (int, time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, 0, nil
+	}
+	count, per, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(count)
+	if !ok || err != nil || n < 1 {
+		return 0, 0, fmt.Errorf("-rate %q: want count/window, e.g. 1200/5m", s)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d <= 0 {
+		return 0, 0, fmt.Errorf("-rate %q: window: want a duration such as 5m", s)
+	}
+	return n, d, nil
+}
+
+// scenarios is every N without failures, then the largest N at each non-zero fail rate (a single
+// N is run at every rate).
+func scenarios(ns, fails string) ([]bench.Scenario, error) {
+	var sizes []int
+	for _, f := range strings.Split(ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-n %q: want positive integers", ns)
+		}
+		sizes = append(sizes, n)
+	}
+	var rates []float64
+	for _, f := range strings.Split(fails, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r < 0 || r >= 1 {
+			return nil, fmt.Errorf("-fail %q: want fractions in [0, 1)", fails)
+		}
+		rates = append(rates, r)
+	}
+	largest := sizes[0]
+	for _, n := range sizes {
+		largest = max(largest, n)
+	}
+	var out []bench.Scenario
+	for _, r := range rates {
+		if r == 0 {
+			for _, n := range sizes {
+				out = append(out, bench.Scenario{N: n})
+			}
+			continue
+		}
+		out = append(out, bench.Scenario{N: largest, FailRate: r})
+	}
+	return out, nil
+}
