@@ -86,15 +86,22 @@ type driftEntry struct {
 func (d *driftSchedule) entry(key types.NamespacedName, now time.Time, interval time.Duration, providerVersion string) driftEntry {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return *d.lookup(key, func() *driftEntry {
+		return &driftEntry{due: now.Add(time.Duration(rand.Int64N(int64(interval) + 1))), provider: providerVersion}
+	})
+}
+
+// lookup returns the backend's entry, made by fresh when there is none; d.mu must be held.
+func (d *driftSchedule) lookup(key types.NamespacedName, fresh func() *driftEntry) *driftEntry {
 	if d.entries == nil {
 		d.entries = map[types.NamespacedName]*driftEntry{}
 	}
 	e, ok := d.entries[key]
 	if !ok {
-		e = &driftEntry{due: now.Add(time.Duration(rand.Int64N(int64(interval) + 1))), provider: providerVersion}
+		e = fresh()
 		d.entries[key] = e
 	}
-	return *e
+	return e
 }
 
 // checked schedules the next check one jittered interval from now and moves to the next check when advance is set. A non-empty
@@ -102,14 +109,7 @@ func (d *driftSchedule) entry(key types.NamespacedName, now time.Time, interval 
 func (d *driftSchedule) checked(key types.NamespacedName, now time.Time, interval time.Duration, advance bool, providerVersion string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.entries == nil {
-		d.entries = map[types.NamespacedName]*driftEntry{}
-	}
-	e, ok := d.entries[key]
-	if !ok {
-		e = &driftEntry{}
-		d.entries[key] = e
-	}
+	e := d.lookup(key, func() *driftEntry { return &driftEntry{} })
 	if advance {
 		e.turn++
 	}
