@@ -582,12 +582,6 @@ func (r *StateBackendReconciler) writeConfigMap(ctx context.Context, s *scope) e
 	cm := &corev1.ConfigMap{}
 	err = r.Get(ctx, key, cm)
 	if apierrors.IsNotFound(err) {
-		// The cache holds only labelled ConfigMaps. Create, which never overwrites, says whether
-		// the name is free; only when it is taken is the API server asked what holds it.
-		created, cerr := r.createConfigMap(ctx, sb, key, data)
-		if created || cerr != nil {
-			return cerr
-		}
 		err = r.APIReader.Get(ctx, key, cm)
 	}
 	switch {
@@ -620,24 +614,6 @@ func (r *StateBackendReconciler) writeConfigMap(ctx context.Context, s *scope) e
 		return fmt.Errorf("update ConfigMap %q: %w", desired.Name, err)
 	}
 	return nil
-}
-
-// createConfigMap creates the backend's ConfigMap, reporting false (and no error) when the name is
-// already taken.
-func (r *StateBackendReconciler) createConfigMap(ctx context.Context, sb *v1alpha1.StateBackend, key types.NamespacedName, data map[string]string) (bool, error) {
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}, Data: data}
-	setManaged(&cm.ObjectMeta, sb)
-	if err := controllerutil.SetControllerReference(sb, cm, r.Scheme); err != nil {
-		return false, fmt.Errorf("own ConfigMap: %w", err)
-	}
-	switch err := r.Create(ctx, cm); {
-	case err == nil:
-		return true, nil
-	case apierrors.IsAlreadyExists(err):
-		return false, nil
-	default:
-		return false, fmt.Errorf("create ConfigMap %q: %w", key.Name, err)
-	}
 }
 
 // renderFailed reports a value the renderer refused (it would be unsafe in TF_CLI_ARGS_init or the
