@@ -178,7 +178,7 @@ func holds(held provider.Credential, c provider.CredentialInfo) bool {
 // once rather than given a grace.
 func (r *StateBackendReconciler) repairGrant(ctx context.Context, s *scope, c provider.CredentialInfo) (bool, error) {
 	sb := s.sb
-	repaired, err := s.provider.RepairGrant(ctx, c.ID, credentialRequest(sb, c.Name, time.Time{}))
+	_, err := r.restoreGrant(ctx, s, c.ID, c.Name)
 	if errors.Is(err, provider.ErrCredentialTooBroad) {
 		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonCredentialGrantRepaired, "RepairGrant",
 			"credential %q (id %s) was given more than %s on bucket %q outside the operator and cannot be narrowed back; it is replaced and revoked",
@@ -189,13 +189,23 @@ func (r *StateBackendReconciler) repairGrant(ctx context.Context, s *scope, c pr
 		_, err = r.credentialNotReady(s, fmt.Errorf("check the grant of credential %q: %w", c.Name, err))
 		return false, err
 	}
-	if repaired {
-		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonCredentialGrantRepaired, "RepairGrant",
-			"what credential %q (id %s) may do had been changed outside the operator; restored to %s on bucket %q",
-			c.Name, c.ID, access(sb), sb.Status.BucketName)
-		if st := sb.Status.Credential; st != nil {
-			st.VerifiedAt = nil
-		}
+	return true, nil
+}
+
+// restoreGrant asks the provider to put the credential's grant back (RepairGrant) and, when it
+// did, says so in a warning event and marks the credential as unproven, so it is probed again. The
+// full path and the steady path's grant check share it.
+func (r *StateBackendReconciler) restoreGrant(ctx context.Context, s *scope, id, name string) (bool, error) {
+	sb := s.sb
+	repaired, err := s.provider.RepairGrant(ctx, id, credentialRequest(sb, name, time.Time{}))
+	if err != nil || !repaired {
+		return false, err
+	}
+	r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonCredentialGrantRepaired, "RepairGrant",
+		"what credential %q (id %s) may do had been changed outside the operator; restored to %s on bucket %q",
+		name, id, access(sb), sb.Status.BucketName)
+	if st := sb.Status.Credential; st != nil {
+		st.VerifiedAt = nil
 	}
 	return true, nil
 }

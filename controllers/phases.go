@@ -69,7 +69,7 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		return ctrl.Result{}, nil
 	}
 
-	creds, secretKey, err := credentialsData(ctx, r.providerSecrets(), secretNS, spec.CredentialsSecretRef)
+	creds, secretKey, err := credentialsData(ctx, r.secrets, secretNS, spec.CredentialsSecretRef)
 	if err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("read provider credentials: %w", err)
@@ -242,13 +242,8 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 	// State holds secrets: a bucket of ours that was opened to the public outside the operator
 	// is closed again. One this reconcile created is private.
 	if !created {
-		opened, err := p.RepairBucketAccess(ctx, name)
-		if err != nil {
-			return r.bucketNotReady(s, fmt.Errorf("check public access to bucket %q: %w", name, err))
-		}
-		if opened {
-			r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonBucketAccessRepaired, "RepairBucketAccess",
-				"bucket %q had been opened to the public outside the operator; public access was removed", name)
+		if err := r.closePublicAccess(ctx, s, name); err != nil {
+			return r.bucketNotReady(s, err)
 		}
 	}
 	msg := fmt.Sprintf("bucket %q exists and is owned by this StateBackend", name)
@@ -257,6 +252,21 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 	}
 	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionTrue, v1alpha1.ReasonReady, msg)
 	return ctrl.Result{}, nil
+}
+
+// closePublicAccess undoes what opened the bucket to the public outside the operator
+// (RepairBucketAccess) and says so in a warning event. The full path and the steady path's
+// public-access check share it.
+func (r *StateBackendReconciler) closePublicAccess(ctx context.Context, s *scope, name string) error {
+	opened, err := s.provider.RepairBucketAccess(ctx, name)
+	if err != nil {
+		return fmt.Errorf("check public access to bucket %q: %w", name, err)
+	}
+	if opened {
+		r.event(s.sb, corev1.EventTypeWarning, v1alpha1.ReasonBucketAccessRepaired, "RepairBucketAccess",
+			"bucket %q had been opened to the public outside the operator; public access was removed", name)
+	}
+	return nil
 }
 
 // referencedBucket is reconcileBucket for a reader (spec.bucketFrom): the bucket is the other

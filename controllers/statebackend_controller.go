@@ -93,9 +93,9 @@ type StateBackendReconciler struct {
 
 	// drift schedules the drift checks of Ready backends (see steady.go).
 	drift driftSchedule
-	// secrets reads providers' credentials Secrets, reusing each for a few seconds.
-	secrets     *secretReadCache
-	secretsOnce sync.Once
+	// secrets reads providers' credentials Secrets, reusing each for a few seconds (made by
+	// SetupWithManager).
+	secrets *secretReadCache
 
 	// written maps a StateBackend's key to the resourceVersion this reconciler last wrote, until the
 	// cache has caught up with it (see readBackend).
@@ -145,12 +145,6 @@ func (r *StateBackendReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		s.base.ResourceVersion = sb.ResourceVersion
 	}
 	return r.reconcileNormal(ctx, s)
-}
-
-// providerSecrets is the reader of providers' credentials Secrets.
-func (r *StateBackendReconciler) providerSecrets() secretGetter {
-	r.secretsOnce.Do(func() { r.secrets = &secretReadCache{next: apiSecrets{r.APIReader}} })
-	return r.secrets
 }
 
 // scope carries one reconcile's state between phases.
@@ -364,6 +358,7 @@ func (r *StateBackendReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	if r.PropagationTimeout == 0 {
 		r.PropagationTimeout = 3 * time.Minute
 	}
+	r.secrets = &secretReadCache{next: apiSecrets{r.APIReader}}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.StateBackend{}, indexProviderRef, func(o client.Object) []string {
 		return []string{providerKey(o.(*v1alpha1.StateBackend))}
 	}); err != nil {

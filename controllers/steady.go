@@ -232,30 +232,16 @@ func (r *StateBackendReconciler) driftCheck(ctx context.Context, s *scope, check
 	switch check {
 	case checkGrant:
 		st := sb.Status.Credential
-		repaired, err := s.provider.RepairGrant(ctx, st.ID, credentialRequest(sb, st.Name, time.Time{}))
+		repaired, err := r.restoreGrant(ctx, s, st.ID, st.Name)
 		switch {
 		case errors.Is(err, provider.ErrCredentialNotFound), errors.Is(err, provider.ErrCredentialTooBroad):
-			return false, nil
+			return false, nil // the full path replaces it
 		case err != nil:
 			return false, err
-		case repaired:
-			r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonCredentialGrantRepaired, "RepairGrant",
-				"what credential %q (id %s) may do had been changed outside the operator; restored to %s on bucket %q",
-				st.Name, st.ID, access(sb), name)
-			st.VerifiedAt = nil // proven again by the full path
-			return false, nil
 		}
-		return true, nil
+		return !repaired, nil // a repaired grant is proven again by the full path
 	case checkBucketAccess:
-		opened, err := s.provider.RepairBucketAccess(ctx, name)
-		if err != nil {
-			return false, err
-		}
-		if opened {
-			r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonBucketAccessRepaired, "RepairBucketAccess",
-				"bucket %q had been opened to the public outside the operator; public access was removed", name)
-		}
-		return true, nil
+		return true, r.closePublicAccess(ctx, s, name)
 	default:
 		obs, err := s.provider.ObserveBucket(ctx, name)
 		if err != nil {
