@@ -90,6 +90,9 @@ type StateBackendReconciler struct {
 	// OperatorNamespace is where ClusterStorageProviders' credentials Secrets must live ("": not
 	// enforced).
 	OperatorNamespace string
+	// ClusterID identifies this cluster (internal/clusterid): two clusters sharing one storage
+	// account must never take each other's buckets or credentials.
+	ClusterID string
 
 	// drift schedules the drift checks of Ready backends (see steady.go).
 	drift driftSchedule

@@ -47,6 +47,8 @@ type StorageProviderReconciler struct {
 	// OperatorNamespace is where ClusterStorageProviders' credentials Secrets must live ("": not
 	// enforced, for tests that run without a namespace of their own).
 	OperatorNamespace string
+	// ClusterID identifies this cluster (internal/clusterid).
+	ClusterID string
 }
 
 // +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=patch

@@ -39,6 +39,8 @@ import (
 const (
 	operatorNamespace = "tfstate-system"
 	storeKey          = "memoryStore" // key of the credentials Secret naming the test's store
+	// testClusterID is the suite's cluster identity (the manager resolves the kube-system UID).
+	testClusterID = "envtest-cluster"
 )
 
 var (
@@ -97,6 +99,7 @@ func runSuite(m *testing.M) int {
 		// Short, so that a credential that never propagates turns into an error within a test.
 		PropagationTimeout: 8 * time.Second,
 		OperatorNamespace:  operatorNamespace,
+		ClusterID:          testClusterID,
 	}
 	if err := r.SetupWithManager(ctx, mgr, 4); err != nil {
 		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
@@ -105,6 +108,7 @@ func runSuite(m *testing.M) int {
 	if err := (&StorageProviderReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NewClient: memoryClient, Release: recordRelease,
 		RetryInterval: 500 * time.Millisecond, CheckInterval: time.Minute, OperatorNamespace: operatorNamespace,
+		ClusterID: testClusterID,
 	}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintf(os.Stderr, "setup providers: %v\n", err)
 		return 1

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/controllers"
+	"github.com/tfstate-operator/tfstate-operator/internal/clusterid"
 	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
 	"github.com/tfstate-operator/tfstate-operator/internal/probe"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
@@ -34,7 +35,10 @@ type Config struct {
 	WatchNamespaces []string
 	// OperatorNamespace is where ClusterStorageProviders' credentials Secrets must live.
 	OperatorNamespace string
-	LeaderElect       bool
+	// ClusterID overrides the cluster's identity (default: the kube-system namespace's UID; see
+	// internal/clusterid). A restored or migrated cluster sets the identity of the one it replaces.
+	ClusterID   string
+	LeaderElect bool
 	// Concurrency is the number of StateBackends reconciled in parallel.
 	Concurrency                                      int
 	RetryInterval, DriftInterval, PropagationTimeout time.Duration
@@ -77,6 +81,10 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	clusterID, err := clusterid.Resolve(ctx, mgr.GetAPIReader(), cfg.ClusterID)
+	if err != nil {
+		return err
+	}
 	// The operator's own metrics, served beside controller-runtime's; the StateBackend gauges read
 	// the manager's cache at scrape time.
 	m := metrics.New(mgr.GetCache())
@@ -105,6 +113,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		DriftInterval:      cfg.DriftInterval,
 		PropagationTimeout: cfg.PropagationTimeout,
 		OperatorNamespace:  cfg.OperatorNamespace,
+		ClusterID:          clusterID,
 	}
 	if err := r.SetupWithManager(ctx, mgr, cfg.Concurrency); err != nil {
 		return err
@@ -117,6 +126,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		RetryInterval:     cfg.RetryInterval,
 		CheckInterval:     cfg.DriftInterval,
 		OperatorNamespace: cfg.OperatorNamespace,
+		ClusterID:         clusterID,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
