@@ -92,10 +92,12 @@ type StateBackendSpec struct {
 	// Key is the default state object key, passed to terraform init as -backend-config=key=...
 	// Relative path segments of letters, digits, '.', '_' and '-' separated by single '/'; it must
 	// not start or end with '/' and no segment may be '.' or '..'. When unset, runners pass their
-	// own key.
+	// own key. Its first segment must not be ".tfstate-operator" (any case): the operator keeps
+	// ".tfstate-operator/" for its own objects.
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.key must not contain '.' or '..' path segments"
+	// +kubebuilder:validation:XValidation:rule="self.split('/')[0].lowerAscii() != '.tfstate-operator'",message="spec.key must not lie under .tfstate-operator/, which the operator keeps for its own objects"
 	// +optional
 	Key string `json:"key,omitempty"`
 
@@ -105,19 +107,23 @@ type StateBackendSpec struct {
 	// defaults to "<keyPrefix>/env" so that `terraform workspace new` keeps its state inside. Only
 	// providers whose credentials can be scoped to a prefix accept it (AWS S3); others report
 	// ProviderInvalid. Same rules as key, at most 128 characters (the prefix appears several times
-	// in an IAM policy, which AWS limits to 2,048 characters). Immutable.
+	// in an IAM policy, which AWS limits to 2,048 characters); not under ".tfstate-operator/".
+	// Immutable.
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.keyPrefix must not contain '.' or '..' path segments"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.keyPrefix is immutable"
+	// +kubebuilder:validation:XValidation:rule="self.split('/')[0].lowerAscii() != '.tfstate-operator'",message="spec.keyPrefix must not lie under .tfstate-operator/, which the operator keeps for its own objects"
 	// +optional
 	KeyPrefix string `json:"keyPrefix,omitempty"`
 
 	// WorkspaceKeyPrefix is the prefix of non-default workspaces' state (Terraform's default is
-	// "env:"). Same rules as key.
+	// "env:"). Same rules as key: workspaces' state is "<workspaceKeyPrefix>/<workspace>/<key>", so
+	// its first segment must not be ".tfstate-operator" either.
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.workspaceKeyPrefix must not contain '.' or '..' path segments"
+	// +kubebuilder:validation:XValidation:rule="self.split('/')[0].lowerAscii() != '.tfstate-operator'",message="spec.workspaceKeyPrefix must not lie under .tfstate-operator/, which the operator keeps for its own objects"
 	// +optional
 	WorkspaceKeyPrefix string `json:"workspaceKeyPrefix,omitempty"`
 

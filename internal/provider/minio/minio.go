@@ -183,7 +183,7 @@ func (c *Client) EnableVersioning(ctx context.Context, bucket string) error {
 }
 
 // DeleteBucket implements provider.Client. Every object version and delete marker counts, except
-// the operator's own under provider.ReservedPrefix, which are removed last.
+// the operator's own (provider.IsOperatorObject), which are removed last.
 func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	exists, err := c.s3.BucketExists(ctx, bucket)
 	if err != nil {

@@ -95,7 +95,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 				t.Fatal(err)
 			}
 		}
-		if err := h.PutObject(ctx, name, provider.ReservedPrefix+"probe/x", []byte("p")); err != nil {
+		if err := h.PutObject(ctx, name, provider.ProbeKey("0123456789abcdef0123456789abcdef"), []byte("p")); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.PutObject(ctx, name, "env/terraform.tfstate", []byte("{}")); err != nil {
@@ -106,6 +106,32 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 		if obs, _ := c.ObserveBucket(ctx, name); !obs.Exists {
 			t.Fatal("a non-empty bucket was deleted")
+		}
+	})
+
+	t.Run("the operator's own objects, every version of them, do not make a bucket non-empty", func(t *testing.T) {
+		h := newHarness(t)
+		ctx, c := context.Background(), h.Client
+		name := h.BucketName(t)
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "a", Name: "b", UID: "c"}}); err != nil {
+			t.Fatal(err)
+		}
+		if c.Settings().Versioning {
+			if err := c.EnableVersioning(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		probe := provider.ProbeKey("fedcba9876543210fedcba9876543210")
+		for range 2 { // two versions where the store keeps them
+			if err := h.PutObject(ctx, name, probe, []byte("p")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.DeleteBucket(ctx, name); err != nil {
+			t.Fatalf("DeleteBucket on a bucket holding only the marker and a probe object: %v", err)
+		}
+		if obs, _ := c.ObserveBucket(ctx, name); obs.Exists {
+			t.Fatal("bucket still exists after DeleteBucket")
 		}
 	})
 
