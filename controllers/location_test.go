@@ -28,7 +28,7 @@ import (
 // provider back heals it.
 
 // reasonLocationChanged is the Ready reason of a backend whose provider now points elsewhere.
-const reasonLocationChanged = "ProviderLocationChanged"
+const reasonLocationChanged = v1alpha1.ReasonProviderLocationChanged
 
 // setProviderSpec replaces the spec of the tenant's ClusterStorageProvider.
 func (tn *tenant) setProviderSpec(spec v1alpha1.StorageProviderSpec) {

@@ -330,6 +330,11 @@ const (
 	// ReasonBucketNameRefused: spec.bucketName does not fit the provider's bucketNaming policy;
 	// no provider call is made for the bucket.
 	ReasonBucketNameRefused = "BucketNameRefused"
+	// ReasonProviderLocationChanged: the provider's endpoint, region, account or kind now points
+	// elsewhere than status.location, where this backend's bucket and credentials are. No provider
+	// call is made, the Secret and ConfigMap keep pointing at the old location, and deletion waits
+	// (only the old location can revoke the credential) until the provider points back.
+	ReasonProviderLocationChanged = "ProviderLocationChanged"
 )
 
 // VersioningState is whether the bucket keeps old object versions.
@@ -385,6 +390,34 @@ type CredentialStatus struct {
 	RotationRequest string `json:"rotationRequest,omitempty"`
 }
 
+// BucketLocation is where a backend's bucket and credentials live: the fields of its provider that
+// choose the store, the account and the region the operator's calls reach. Settings that only
+// change how the same place is reached (API base URLs, CA bundles, rate limits) are not part of it.
+type BucketLocation struct {
+	// Provider is the kind of store: minio, cloudflare-r2, digitalocean-spaces or aws-s3.
+	Provider string `json:"provider"`
+	// Endpoint is the S3 endpoint as configured (MinIO's endpoint, an s3Endpoint override); empty
+	// where the provider derives it from the account or region.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// Region is the provider's region (MinIO, Spaces, AWS).
+	// +optional
+	Region string `json:"region,omitempty"`
+	// AccountID is the Cloudflare account (R2).
+	// +optional
+	AccountID string `json:"accountID,omitempty"`
+	// Jurisdiction is the R2 jurisdiction of the bucket.
+	// +optional
+	Jurisdiction R2Jurisdiction `json:"jurisdiction,omitempty"`
+	// IAMEndpoint is the IAM endpoint override (AWS), where the credentials are users.
+	// +optional
+	IAMEndpoint string `json:"iamEndpoint,omitempty"`
+	// IAMPath is the path of the IAM users (AWS): the operator finds and revokes credentials only
+	// under it.
+	// +optional
+	IAMPath string `json:"iamPath,omitempty"`
+}
+
 // RetiredCredentialStatus is a replaced credential that still works until RevokeAt.
 type RetiredCredentialStatus struct {
 	// Name and ID of the credential, as in CredentialStatus.
@@ -419,6 +452,12 @@ type StateBackendStatus struct {
 	// created so that a later change of the provider's default never moves an existing backend.
 	// +optional
 	Jurisdiction R2Jurisdiction `json:"jurisdiction,omitempty"`
+	// Location is where the bucket and the credentials live: the provider settings that decide
+	// which store, account and region the operator's calls reach. It is recorded before anything is
+	// created there and never follows the provider afterwards: a provider whose settings now point
+	// elsewhere leaves the backend where its state is (reason ProviderLocationChanged).
+	// +optional
+	Location *BucketLocation `json:"location,omitempty"`
 	// SecretName is the Secret holding the credential and backend environment.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
