@@ -155,6 +155,7 @@ func TestKstatusConditionsFollowReady(t *testing.T) {
 		{"rate limited is retried", &metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonProviderRateLimited}, true, false},
 		{"a bucket owned by another backend needs a human", &metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonBucketOwnedByOther}, false, true},
 		{"missing permissions need a human", &metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonProviderPermissionDenied}, false, true},
+		{"a provider moved away from the backend's state needs a human", &metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonProviderLocationChanged}, false, true},
 	} {
 		// Start from the opposite state, so that stale conditions must be removed.
 		conds := []metav1.Condition{

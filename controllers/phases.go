@@ -69,6 +69,12 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		return ctrl.Result{}, nil
 	}
 
+	location := providers.Location(spec, placement(sb))
+	if from := movedFrom(&sb.Status, location); from != "" {
+		// Before the credentials are read or a client is built: nothing may reach the new location.
+		return r.locationChanged(s, from, location)
+	}
+
 	creds, secretKey, err := credentialsData(ctx, r.secrets, secretNS, spec.CredentialsSecretRef)
 	if err != nil {
 		if !apierrors.IsNotFound(err) {
@@ -82,6 +88,9 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 	if err != nil {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+	}
+	if from := legacyMovedFrom(&sb.Status, c.Settings()); from != "" {
+		return r.locationChanged(s, from, location)
 	}
 	if p := sb.Spec.Credentials; p != nil && p.ExpireAfter != nil && !c.Settings().Expiry {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid,
@@ -101,11 +110,26 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 	s.provider, s.settings, s.allowAdoption, s.providerResolved = c, c.Settings(), spec.AllowBucketAdoption, true
 	s.allowCrossNamespaceReads = spec.AllowCrossNamespaceBucketReads
 	s.bucketNaming = spec.BucketNaming
+	recordLocation(&s.sb.Status, location)
 	s.sb.Status.Endpoint = s.settings.EndpointURL
 	s.sb.Status.Region = s.settings.Region
 	// Recorded with the bucket name, before the bucket is created: a later change of the
 	// provider's default jurisdiction must not move an existing backend.
 	s.sb.Status.Jurisdiction = v1alpha1.R2Jurisdiction(s.settings.Placement.Jurisdiction)
+	return ctrl.Result{}, nil
+}
+
+// locationChanged stops a backend whose provider now resolves elsewhere than the location its
+// bucket and credentials are at (see location.go). The provider watch brings it back when the
+// provider changes again; status.endpoint and status.region keep the old location's values.
+func (r *StateBackendReconciler) locationChanged(s *scope, from string, current v1alpha1.BucketLocation) (ctrl.Result, error) {
+	ref := s.sb.Spec.ProviderRef
+	kind := ref.Kind
+	if kind == "" {
+		kind = v1alpha1.ClusterStorageProviderKind
+	}
+	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderLocationChanged,
+		locationChangedMessage(s.sb, fmt.Sprintf("%s %q", kind, ref.Name), from, current))
 	return ctrl.Result{}, nil
 }
 

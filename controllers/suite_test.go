@@ -168,8 +168,15 @@ func recordRelease(_ context.Context, src providers.Source) error {
 // tests use in place of a memory store.
 var realClients sync.Map
 
-func memoryClient(_ context.Context, src providers.Source, p provider.Placement) (provider.Client, error) {
+// specClients holds, by store name, factories that build real clients from the provider's spec, for
+// tests in which that spec changes (a provider moved to another account).
+var specClients sync.Map
+
+func memoryClient(ctx context.Context, src providers.Source, p provider.Placement) (provider.Client, error) {
 	spec, creds := src.Spec, src.Credentials
+	if f, ok := specClients.Load(string(creds[storeKey])); ok {
+		return f.(ClientFactory)(ctx, src, p)
+	}
 	if c, ok := realClients.Load(string(creds[storeKey])); ok {
 		return c.(provider.Client), nil
 	}

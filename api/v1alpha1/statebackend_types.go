@@ -92,10 +92,12 @@ type StateBackendSpec struct {
 	// Key is the default state object key, passed to terraform init as -backend-config=key=...
 	// Relative path segments of letters, digits, '.', '_' and '-' separated by single '/'; it must
 	// not start or end with '/' and no segment may be '.' or '..'. When unset, runners pass their
-	// own key.
+	// own key. Its first segment must not be ".tfstate-operator" (any case): the operator keeps
+	// ".tfstate-operator/" for its own objects.
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.key must not contain '.' or '..' path segments"
+	// +kubebuilder:validation:XValidation:rule="self.split('/')[0].lowerAscii() != '.tfstate-operator'",message="spec.key must not lie under .tfstate-operator/, which the operator keeps for its own objects"
 	// +optional
 	Key string `json:"key,omitempty"`
 
@@ -105,19 +107,23 @@ type StateBackendSpec struct {
 	// defaults to "<keyPrefix>/env" so that `terraform workspace new` keeps its state inside. Only
 	// providers whose credentials can be scoped to a prefix accept it (AWS S3); others report
 	// ProviderInvalid. Same rules as key, at most 128 characters (the prefix appears several times
-	// in an IAM policy, which AWS limits to 2,048 characters). Immutable.
+	// in an IAM policy, which AWS limits to 2,048 characters); not under ".tfstate-operator/".
+	// Immutable.
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.keyPrefix must not contain '.' or '..' path segments"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.keyPrefix is immutable"
+	// +kubebuilder:validation:XValidation:rule="self.split('/')[0].lowerAscii() != '.tfstate-operator'",message="spec.keyPrefix must not lie under .tfstate-operator/, which the operator keeps for its own objects"
 	// +optional
 	KeyPrefix string `json:"keyPrefix,omitempty"`
 
 	// WorkspaceKeyPrefix is the prefix of non-default workspaces' state (Terraform's default is
-	// "env:"). Same rules as key.
+	// "env:"). Same rules as key: workspaces' state is "<workspaceKeyPrefix>/<workspace>/<key>", so
+	// its first segment must not be ".tfstate-operator" either.
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`
 	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '.' || s == '..')",message="spec.workspaceKeyPrefix must not contain '.' or '..' path segments"
+	// +kubebuilder:validation:XValidation:rule="self.split('/')[0].lowerAscii() != '.tfstate-operator'",message="spec.workspaceKeyPrefix must not lie under .tfstate-operator/, which the operator keeps for its own objects"
 	// +optional
 	WorkspaceKeyPrefix string `json:"workspaceKeyPrefix,omitempty"`
 
@@ -324,6 +330,11 @@ const (
 	// ReasonBucketNameRefused: spec.bucketName does not fit the provider's bucketNaming policy;
 	// no provider call is made for the bucket.
 	ReasonBucketNameRefused = "BucketNameRefused"
+	// ReasonProviderLocationChanged: the provider's endpoint, region, account or kind now points
+	// elsewhere than status.location, where this backend's bucket and credentials are. No provider
+	// call is made, the Secret and ConfigMap keep pointing at the old location, and deletion waits
+	// (only the old location can revoke the credential) until the provider points back.
+	ReasonProviderLocationChanged = "ProviderLocationChanged"
 )
 
 // VersioningState is whether the bucket keeps old object versions.
@@ -379,6 +390,34 @@ type CredentialStatus struct {
 	RotationRequest string `json:"rotationRequest,omitempty"`
 }
 
+// BucketLocation is where a backend's bucket and credentials live: the fields of its provider that
+// choose the store, the account and the region the operator's calls reach. Settings that only
+// change how the same place is reached (API base URLs, CA bundles, rate limits) are not part of it.
+type BucketLocation struct {
+	// Provider is the kind of store: minio, cloudflare-r2, digitalocean-spaces or aws-s3.
+	Provider string `json:"provider"`
+	// Endpoint is the S3 endpoint as configured (MinIO's endpoint, an s3Endpoint override); empty
+	// where the provider derives it from the account or region.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// Region is the provider's region (MinIO, Spaces, AWS).
+	// +optional
+	Region string `json:"region,omitempty"`
+	// AccountID is the Cloudflare account (R2).
+	// +optional
+	AccountID string `json:"accountID,omitempty"`
+	// Jurisdiction is the R2 jurisdiction of the bucket.
+	// +optional
+	Jurisdiction R2Jurisdiction `json:"jurisdiction,omitempty"`
+	// IAMEndpoint is the IAM endpoint override (AWS), where the credentials are users.
+	// +optional
+	IAMEndpoint string `json:"iamEndpoint,omitempty"`
+	// IAMPath is the path of the IAM users (AWS): the operator finds and revokes credentials only
+	// under it.
+	// +optional
+	IAMPath string `json:"iamPath,omitempty"`
+}
+
 // RetiredCredentialStatus is a replaced credential that still works until RevokeAt.
 type RetiredCredentialStatus struct {
 	// Name and ID of the credential, as in CredentialStatus.
@@ -413,6 +452,12 @@ type StateBackendStatus struct {
 	// created so that a later change of the provider's default never moves an existing backend.
 	// +optional
 	Jurisdiction R2Jurisdiction `json:"jurisdiction,omitempty"`
+	// Location is where the bucket and the credentials live: the provider settings that decide
+	// which store, account and region the operator's calls reach. It is recorded before anything is
+	// created there and never follows the provider afterwards: a provider whose settings now point
+	// elsewhere leaves the backend where its state is (reason ProviderLocationChanged).
+	// +optional
+	Location *BucketLocation `json:"location,omitempty"`
 	// SecretName is the Secret holding the credential and backend environment.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`

@@ -367,12 +367,13 @@ func (c *call) readOnly(ctx context.Context) error {
 	return fmt.Errorf("probe: put of %q in bucket %q was not denied as a ReadOnly credential's must be: %w", key, c.bucket, err)
 }
 
-// probeObject returns a fresh key under provider.ReservedPrefix and its content.
+// probeObject returns a fresh probe key (provider.ProbeKey: 16 random bytes in lowercase hex, the
+// exact shape DeleteBucket recognises as the operator's own) and its content.
 func probeObject() (key string, body []byte) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
-	return provider.ReservedPrefix + "probe/" + id, []byte("tfstate-operator credential probe " + id + "\n")
+	return provider.ProbeKey(id), []byte("tfstate-operator credential probe " + id + "\n")
 }
 
 // scrub keeps the secret key and session token out of err's message, whatever a store echoed back.

@@ -392,3 +392,37 @@ func TestProbeInvalidInput(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeLeavesOnlyObjectsDeleteBucketRecognises: on a versioned bucket a probe's deleted object
+// leaves versions behind; each must be one provider.IsOperatorObject recognises by its exact name,
+// so deletionPolicy Delete removes them and counts anything else under the prefix as state.
+func TestProbeLeavesOnlyObjectsDeleteBucketRecognises(t *testing.T) {
+	srv, mc := startMinIO(t)
+	ctx := context.Background()
+	const versioned = "probe-versioned"
+	if err := mc.MakeBucket(ctx, versioned, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.EnableVersioning(ctx, versioned); err != nil {
+		t.Fatal(err)
+	}
+	root := provider.Credential{ID: srv.RootUser, AccessKeyID: srv.RootUser, SecretAccessKey: srv.RootPassword}
+	if _, err := New().Probe(ctx, minioSettings(srv), versioned, root, provider.ReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for o := range mc.ListObjects(ctx, versioned, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	if len(keys) == 0 {
+		t.Fatal("a probe of a versioned bucket left no version: nothing was written")
+	}
+	for _, k := range keys {
+		if !provider.IsOperatorObject(k) {
+			t.Errorf("the probe left %q, which DeleteBucket would count as state", k)
+		}
+	}
+}

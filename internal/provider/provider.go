@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -242,9 +243,36 @@ type Checker interface {
 }
 
 // ReservedPrefix is the key prefix the operator keeps for itself inside a state bucket: probe
-// objects and, on stores without bucket tags, the ownership marker. Objects (and object versions)
-// under it do not make a bucket "non-empty" for DeleteBucket, which removes them last.
+// objects and, on stores without bucket tags, the ownership marker. Admission refuses keys that put
+// Terraform's state under it, but a runner may still choose such a key itself: only the exact
+// objects the operator writes (IsOperatorObject) do not make a bucket "non-empty" for
+// DeleteBucket, which removes them last; anything else under the prefix is state.
 const ReservedPrefix = ".tfstate-operator/"
+
+// OwnerMarkerKey is the ownership marker object on stores without bucket tags.
+const OwnerMarkerKey = ReservedPrefix + "owner.json"
+
+// probeKeyPrefix starts every probe object's key; ProbeKey adds probeIDLength lowercase hex
+// characters.
+const (
+	probeKeyPrefix = ReservedPrefix + "probe/"
+	probeIDLength  = 32
+)
+
+// ProbeKey is the key of the probe object with id, which must be 32 lowercase hex characters (16
+// random bytes): the exact shape IsOperatorObject recognises.
+func ProbeKey(id string) string { return probeKeyPrefix + id }
+
+// IsOperatorObject reports whether key is an object the operator itself writes in a state bucket:
+// the ownership marker, or a probe object named by ProbeKey. It matches exact names, not the
+// reserved prefix: state a runner put under the prefix is never the operator's to delete.
+func IsOperatorObject(key string) bool {
+	if key == OwnerMarkerKey {
+		return true
+	}
+	id, ok := strings.CutPrefix(key, probeKeyPrefix)
+	return ok && len(id) == probeIDLength && strings.Trim(id, "0123456789abcdef") == ""
+}
 
 // ErrCredentialNotYetValid: the store does not accept the credential yet (new keys take seconds to
 // propagate on several clouds). The caller retries later without issuing a new one.

@@ -301,7 +301,7 @@ func (c *Client) EnableVersioning(ctx context.Context, bucket string) error {
 }
 
 // DeleteBucket implements provider.Client. Every object version and delete marker counts, except
-// the operator's own under provider.ReservedPrefix, which are removed last.
+// the operator's own (provider.IsOperatorObject), which are removed last.
 func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	b := aws.String(bucket)
 	var reserved []s3types.ObjectIdentifier
@@ -315,14 +315,14 @@ func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 			return classify("list object versions", err)
 		}
 		for _, v := range page.Versions {
-			if !strings.HasPrefix(aws.ToString(v.Key), provider.ReservedPrefix) {
-				return fmt.Errorf("bucket %q: %w", bucket, provider.ErrBucketNotEmpty)
+			if key := aws.ToString(v.Key); !provider.IsOperatorObject(key) {
+				return fmt.Errorf("bucket %q holds %q: %w", bucket, key, provider.ErrBucketNotEmpty)
 			}
 			reserved = append(reserved, s3types.ObjectIdentifier{Key: v.Key, VersionId: v.VersionId})
 		}
 		for _, m := range page.DeleteMarkers {
-			if !strings.HasPrefix(aws.ToString(m.Key), provider.ReservedPrefix) {
-				return fmt.Errorf("bucket %q: %w", bucket, provider.ErrBucketNotEmpty)
+			if key := aws.ToString(m.Key); !provider.IsOperatorObject(key) {
+				return fmt.Errorf("bucket %q holds %q: %w", bucket, key, provider.ErrBucketNotEmpty)
 			}
 			reserved = append(reserved, s3types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
 		}

@@ -120,7 +120,7 @@ func data() providertest.MinIODataPlane {
 }
 
 func (e *env) harness(t *testing.T) providertest.Harness {
-	return providertest.Harness{Client: e.client(t), PutObject: data().PutObject(t), BucketName: freshBucket}
+	return providertest.Harness{Client: e.client(t), PutObject: data().PutObject(t), GetObject: data().GetObject(t), BucketName: freshBucket}
 }
 
 // createdBucket is a fresh bucket created through c.

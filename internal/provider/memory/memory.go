@@ -362,8 +362,8 @@ func (s *Store) DeleteBucket(_ context.Context, name string) error {
 		return after
 	}
 	for key := range b.Objects {
-		if !strings.HasPrefix(key, provider.ReservedPrefix) {
-			return fmt.Errorf("delete %q: %w", name, provider.ErrBucketNotEmpty)
+		if !provider.IsOperatorObject(key) {
+			return fmt.Errorf("delete %q holding %q: %w", name, key, provider.ErrBucketNotEmpty)
 		}
 	}
 	delete(s.buckets, name)

@@ -21,6 +21,17 @@ func TestConformance(t *testing.T) {
 			PutObject: func(_ context.Context, bucket, key string, data []byte) error {
 				return s.PutObject(bucket, key, data)
 			},
+			GetObject: func(_ context.Context, bucket, key string) ([]byte, error) {
+				b, ok := s.Bucket(bucket)
+				if !ok {
+					return nil, fmt.Errorf("no bucket %q", bucket)
+				}
+				data, ok := b.Objects[key]
+				if !ok {
+					return nil, fmt.Errorf("no object %q in bucket %q", key, bucket)
+				}
+				return data, nil
+			},
 			BucketName: func(*testing.T) string { return fmt.Sprintf("conformance-%d", n.Add(1)) },
 		}
 	})

@@ -35,11 +35,14 @@ const (
 	TagOwnerUID       = "tfstate.dev/owner-uid"
 )
 
+// DefaultRegion is the region of a MinIO server whose provider names none.
+const DefaultRegion = "us-east-1"
+
 // Config is a MinIO provider's settings and admin credentials.
 type Config struct {
 	// Endpoint is http(s)://host:port; the scheme decides TLS.
 	Endpoint string
-	// Region defaults to us-east-1.
+	// Region defaults to DefaultRegion.
 	Region string
 	// CABundle is a PEM bundle for servers with a private CA.
 	CABundle        string
@@ -68,7 +71,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.Endpoint = u.Scheme + "://" + u.Host
 	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		cfg.Region = DefaultRegion
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if cfg.CABundle != "" {
@@ -183,7 +186,7 @@ func (c *Client) EnableVersioning(ctx context.Context, bucket string) error {
 }
 
 // DeleteBucket implements provider.Client. Every object version and delete marker counts, except
-// the operator's own under provider.ReservedPrefix, which are removed last.
+// the operator's own (provider.IsOperatorObject), which are removed last.
 func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	exists, err := c.s3.BucketExists(ctx, bucket)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -55,6 +56,14 @@ func harness(t *testing.T) providertest.Harness {
 		PutObject: func(ctx context.Context, bucket, key string, data []byte) error {
 			_, err := root.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{})
 			return err
+		},
+		GetObject: func(ctx context.Context, bucket, key string) ([]byte, error) {
+			o, err := root.GetObject(ctx, bucket, key, miniogo.GetObjectOptions{})
+			if err != nil {
+				return nil, err
+			}
+			defer o.Close()
+			return io.ReadAll(o)
 		},
 		BucketName: freshBucket,
 	}

@@ -26,6 +26,9 @@ type Harness struct {
 	Client provider.Client
 	// PutObject writes an object directly, as a runner would.
 	PutObject func(ctx context.Context, bucket, key string, data []byte) error
+	// GetObject reads an object directly, with the store's admin (data-plane) access: whether an
+	// object a runner wrote is still there.
+	GetObject func(ctx context.Context, bucket, key string) ([]byte, error)
 	// BucketName returns a fresh, valid bucket name unique to this run.
 	BucketName func(t *testing.T) string
 }
@@ -92,7 +95,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 				t.Fatal(err)
 			}
 		}
-		if err := h.PutObject(ctx, name, provider.ReservedPrefix+"probe/x", []byte("p")); err != nil {
+		if err := h.PutObject(ctx, name, provider.ProbeKey("0123456789abcdef0123456789abcdef"), []byte("p")); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.PutObject(ctx, name, "env/terraform.tfstate", []byte("{}")); err != nil {
@@ -103,6 +106,63 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 		if obs, _ := c.ObserveBucket(ctx, name); !obs.Exists {
 			t.Fatal("a non-empty bucket was deleted")
+		}
+	})
+
+	t.Run("the operator's own objects, every version of them, do not make a bucket non-empty", func(t *testing.T) {
+		h := newHarness(t)
+		ctx, c := context.Background(), h.Client
+		name := h.BucketName(t)
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "a", Name: "b", UID: "c"}}); err != nil {
+			t.Fatal(err)
+		}
+		if c.Settings().Versioning {
+			if err := c.EnableVersioning(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		probe := provider.ProbeKey("fedcba9876543210fedcba9876543210")
+		for range 2 { // two versions where the store keeps them
+			if err := h.PutObject(ctx, name, probe, []byte("p")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.DeleteBucket(ctx, name); err != nil {
+			t.Fatalf("DeleteBucket on a bucket holding only the marker and a probe object: %v", err)
+		}
+		if obs, _ := c.ObserveBucket(ctx, name); obs.Exists {
+			t.Fatal("bucket still exists after DeleteBucket")
+		}
+	})
+
+	t.Run("state under the operator's reserved prefix is never deleted", func(t *testing.T) {
+		// A tenant's key (or workspace prefix) may have put real state under ReservedPrefix:
+		// only the exact objects the operator writes there are its own to remove.
+		h := newHarness(t)
+		ctx, c := context.Background(), h.Client
+		name := h.BucketName(t)
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: provider.Owner{Namespace: "a", Name: "b", UID: "c"}}); err != nil {
+			t.Fatal(err)
+		}
+		if c.Settings().Versioning {
+			if err := c.EnableVersioning(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const key = provider.ReservedPrefix + "prod.tfstate"
+		state := []byte(`{"version":4,"resources":["prod"]}`)
+		if err := h.PutObject(ctx, name, key, state); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.DeleteBucket(ctx, name); !errors.Is(err, provider.ErrBucketNotEmpty) {
+			t.Fatalf("DeleteBucket on a bucket holding %s: err = %v, want ErrBucketNotEmpty", key, err)
+		}
+		if obs, err := c.ObserveBucket(ctx, name); err != nil || !obs.Exists {
+			t.Fatalf("observe after the refused delete = %+v, %v; want the bucket kept", obs, err)
+		}
+		got, err := h.GetObject(ctx, name, key)
+		if err != nil || !bytes.Equal(got, state) {
+			t.Fatalf("%s after the refused delete = %q, %v; want the state kept as written", key, got, err)
 		}
 	})
 
@@ -313,6 +373,19 @@ func (m MinIODataPlane) PutObject(t *testing.T) func(ctx context.Context, bucket
 	return func(ctx context.Context, bucket, key string, data []byte) error {
 		_, err := root.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{})
 		return err
+	}
+}
+
+// GetObject reads with the root keys (Harness.GetObject).
+func (m MinIODataPlane) GetObject(t *testing.T) func(ctx context.Context, bucket, key string) ([]byte, error) {
+	root := m.Client(t, m.RootUser, m.RootPassword)
+	return func(ctx context.Context, bucket, key string) ([]byte, error) {
+		o, err := root.GetObject(ctx, bucket, key, miniogo.GetObjectOptions{})
+		if err != nil {
+			return nil, err
+		}
+		defer o.Close()
+		return io.ReadAll(o)
 	}
 }
 

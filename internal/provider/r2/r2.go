@@ -281,8 +281,9 @@ func noSuchBucket(err error) bool {
 	return apiErrorHas(err, codeNoSuchBucket) || apiStatus(err) == http.StatusNotFound
 }
 
-// DeleteBucket implements provider.Client. Any object outside provider.ReservedPrefix makes the
-// bucket non-empty; the operator's own objects are removed last, just before the bucket.
+// DeleteBucket implements provider.Client. Any object but the operator's own
+// (provider.IsOperatorObject) makes the bucket non-empty; those are removed last, just before the
+// bucket.
 func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	if err := c.api.getBucket(ctx, bucket, c.cfg.Jurisdiction); err != nil {
 		if noSuchBucket(err) {

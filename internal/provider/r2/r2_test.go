@@ -110,7 +110,7 @@ func data() providertest.MinIODataPlane {
 func s3As(t *testing.T, ak, sk string) *miniogo.Client { return data().Client(t, ak, sk) }
 
 func (e *env) harness(t *testing.T) providertest.Harness {
-	return providertest.Harness{Client: e.client(t, "default", nil), PutObject: data().PutObject(t), BucketName: freshBucket}
+	return providertest.Harness{Client: e.client(t, "default", nil), PutObject: data().PutObject(t), GetObject: data().GetObject(t), BucketName: freshBucket}
 }
 
 func TestConformance(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package s3marker holds what the S3-based providers share about the operator's own objects in a
 // bucket: the ownership marker object of stores without bucket tags (Cloudflare R2, DigitalOcean
-// Spaces), and the check-and-clear of provider.ReservedPrefix that precedes every bucket delete.
+// Spaces), and the check-and-clear of the operator's own objects that precedes every bucket delete.
 package s3marker
 
 import (
@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/minio/minio-go/v7"
 
@@ -17,7 +16,7 @@ import (
 )
 
 // Key is the ownership marker object in every bucket the operator owns on a store without tags.
-const Key = provider.ReservedPrefix + "owner.json"
+const Key = provider.OwnerMarkerKey
 
 // Classify turns an S3 error of operation op into the provider's error (ErrInvalidConfig for
 // refused admin keys, and so on). Each provider passes its own.
@@ -62,16 +61,18 @@ func Read(ctx context.Context, s3 *minio.Client, bucket string, classify Classif
 }
 
 // ClearReserved prepares bucket for deletion without ever emptying it: any object (with versions:
-// any object version or delete marker) outside provider.ReservedPrefix makes it return an error
-// wrapping provider.ErrBucketNotEmpty, having removed nothing; otherwise the operator's own objects
-// (every version of them) are removed, so that the bucket delete that follows finds it empty.
+// any object version or delete marker) that is not one the operator writes
+// (provider.IsOperatorObject), state under provider.ReservedPrefix included, makes it return an
+// error wrapping provider.ErrBucketNotEmpty, having removed nothing; otherwise the operator's own
+// objects (every version of them) are removed, so that the bucket delete that follows finds it
+// empty.
 func ClearReserved(ctx context.Context, s3 *minio.Client, bucket string, versions bool, classify Classify) error {
 	var reserved []minio.ObjectInfo
 	for o := range s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: versions}) {
 		if o.Err != nil {
 			return classify("list objects", o.Err)
 		}
-		if !strings.HasPrefix(o.Key, provider.ReservedPrefix) {
+		if !provider.IsOperatorObject(o.Key) {
 			return fmt.Errorf("bucket %q holds %q: %w", bucket, o.Key, provider.ErrBucketNotEmpty)
 		}
 		reserved = append(reserved, o)

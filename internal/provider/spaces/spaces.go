@@ -277,7 +277,7 @@ func (c *Client) EnableVersioning(ctx context.Context, bucket string) error {
 }
 
 // DeleteBucket implements provider.Client. Every object version and delete marker counts, except
-// the operator's own under provider.ReservedPrefix, which are removed last.
+// the operator's own (provider.IsOperatorObject), which are removed last.
 func (c *Client) DeleteBucket(ctx context.Context, bucket string) error {
 	s3, err := c.adminS3(ctx)
 	if err != nil {

@@ -140,7 +140,7 @@ func (e *env) harness(t *testing.T) providertest.Harness {
 // s3Harness is a client of acct (nil: an account of its own) with the test's MinIO as data plane.
 func (e *env) s3Harness(t *testing.T, acct *spaces.Account) providertest.S3Harness {
 	return providertest.S3Harness{
-		Harness: providertest.Harness{Client: e.client(t, acct), PutObject: data().PutObject(t), BucketName: freshBucket},
+		Harness: providertest.Harness{Client: e.client(t, acct), PutObject: data().PutObject(t), GetObject: data().GetObject(t), BucketName: freshBucket},
 		S3:      data().S3,
 	}
 }
