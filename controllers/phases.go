@@ -30,14 +30,14 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 	ref := sb.Spec.ProviderRef
 	var spec *v1alpha1.StorageProviderSpec
 	var uid types.UID
-	secretNS := ""
+	secretNS, providerNS := "", ""
 	switch ref.Kind {
 	case v1alpha1.StorageProviderKind:
 		p := &v1alpha1.StorageProvider{}
 		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: ref.Name}, p); err != nil {
 			return r.providerMissing(s, err, fmt.Sprintf("StorageProvider %q not found in namespace %q", ref.Name, sb.Namespace))
 		}
-		spec, secretNS, uid = &p.Spec, p.Namespace, p.UID
+		spec, secretNS, providerNS, uid = &p.Spec, p.Namespace, p.Namespace, p.UID
 		s.providerVersion = fmt.Sprintf("%s/%d", p.UID, p.Generation)
 	default:
 		p := &v1alpha1.ClusterStorageProvider{}
@@ -78,7 +78,7 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
-	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Spec: spec, Credentials: creds}, placement(sb))
+	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Namespace: providerNS, Spec: spec, Credentials: creds}, placement(sb))
 	if err != nil {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ func newR2Fixture(t *testing.T) *r2Fixture {
 		}}
 	}
 	f.platform = Source{UID: "platform-uid", Spec: spec(1200), Credentials: map[string][]byte{CloudflareAPIToken: []byte(f.platformTok)}}
-	f.tenant = Source{UID: "tenant-uid", Spec: spec(10), Credentials: map[string][]byte{CloudflareAPIToken: []byte(f.tenantTok)}}
+	f.tenant = Source{UID: "tenant-uid", Namespace: "team-a", Spec: spec(10), Credentials: map[string][]byte{CloudflareAPIToken: []byte(f.tenantTok)}}
 	return f
 }
 
@@ -103,6 +104,21 @@ func TestTenantCloudflareTokenDoesNotShareThePlatformsRateLimiter(t *testing.T) 
 			t.Fatalf("the tenant's next call: %v, want its own limiter still blocked", err)
 		}
 	})
+	t.Run("a tenant's StorageProvider holding the platform's token still has its own limiter", func(t *testing.T) {
+		f := newR2Fixture(t)
+		f.tenant.Namespace = "team-a"
+		f.tenant.Credentials = f.platform.Credentials
+		factory := NewFactory()
+		tenant, platform := f.client(t, factory, f.tenant), f.client(t, factory, f.platform)
+		f.fake.InjectThrottle(1, time.Minute)
+		var rl *provider.RateLimitedError
+		if err := observe(tenant); !errors.As(err, &rl) {
+			t.Fatalf("the tenant's call under an injected 429: %v, want a RateLimitedError", err)
+		}
+		if err := observe(platform); err != nil {
+			t.Fatalf("the platform's call after the tenant's 429: %v (blocked by the tenant's limiter)", err)
+		}
+	})
 	t.Run("the tenant's requestsPerFiveMinutes does not become the platform's", func(t *testing.T) {
 		f := newR2Fixture(t)
 		factory := NewFactory()
@@ -122,4 +138,43 @@ func TestTenantCloudflareTokenDoesNotShareThePlatformsRateLimiter(t *testing.T) 
 			t.Fatalf("the fake answered %d requests of the platform's token, want 3", n)
 		}
 	})
+}
+
+func TestCloudflareLimiterIsSharedOnlyByOneTokenInOneScope(t *testing.T) {
+	p := func(account, base string) *v1alpha1.CloudflareR2Provider {
+		return &v1alpha1.CloudflareR2Provider{AccountID: account, APIBaseURL: base}
+	}
+	const account, other = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	type use struct {
+		namespace string
+		p         *v1alpha1.CloudflareR2Provider
+		token     string
+	}
+	cases := []struct {
+		reason string
+		a, b   use
+		shared bool
+	}{
+		{"two cluster providers of one account and token share the account's limit", use{"", p(account, ""), "tok"}, use{"", p(account, ""), "tok"}, true},
+		{"two StorageProviders of one namespace, account and token share it", use{"team-a", p(account, ""), "tok"}, use{"team-a", p(account, ""), "tok"}, true},
+		{"a tenant naming the platform's account with its own token does not", use{"team-a", p(account, ""), "tenant"}, use{"", p(account, ""), "platform"}, false},
+		{"a tenant holding the platform's very token still does not share with a cluster provider", use{"team-a", p(account, ""), "tok"}, use{"", p(account, ""), "tok"}, false},
+		{"two tenants with one token do not share either", use{"team-a", p(account, ""), "tok"}, use{"team-b", p(account, ""), "tok"}, false},
+		{"another account does not", use{"", p(account, ""), "tok"}, use{"", p(other, ""), "tok"}, false},
+		{"another API endpoint does not", use{"", p(account, ""), "tok"}, use{"", p(account, "http://127.0.0.1:1/"), "tok"}, false},
+	}
+	for _, tc := range cases {
+		f := NewFactory()
+		a, b := f.r2Account(tc.a.namespace, tc.a.p, tc.a.token), f.r2Account(tc.b.namespace, tc.b.p, tc.b.token)
+		if (a == b) != tc.shared {
+			t.Errorf("%s: shared = %v, want %v", tc.reason, a == b, tc.shared)
+		}
+	}
+	f := NewFactory()
+	f.r2Account("", p(account, ""), "secret-token-value")
+	for key := range f.r2Accounts {
+		if strings.Contains(key, "secret-token-value") {
+			t.Fatalf("the limiter key %q holds the token", key)
+		}
+	}
 }
