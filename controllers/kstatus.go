@@ -24,6 +24,7 @@ var stalledReasons = map[string]bool{
 	v1alpha1.ReasonBucketReferenceRefused:   true,
 	v1alpha1.ReasonBucketNameRefused:        true,
 	v1alpha1.ReasonNamespaceNotAllowed:      true,
+	v1alpha1.ReasonNamespaceQuotaExceeded:   true,
 }
 
 // setKstatusConditions derives Reconciling and Stalled from Ready, the abnormal-true conditions

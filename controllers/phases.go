@@ -131,6 +131,58 @@ func (r *StateBackendReconciler) namespaceAllowed(ctx context.Context, sb *v1alp
 	return true, "", nil
 }
 
+// namespaceQuota reports whether sb is within its namespace's share of the ClusterStorageProvider p
+// (spec.limits.maxBackendsPerNamespace), and why not. The namespace's backends on p come from the
+// cache's providerRef index. A backend being deleted is always let through: it may hold what
+// must be cleaned up.
+func (r *StateBackendReconciler) namespaceQuota(ctx context.Context, sb *v1alpha1.StateBackend, p *v1alpha1.ClusterStorageProvider) (bool, string, error) {
+	if p.Spec.Limits == nil || p.Spec.Limits.MaxBackendsPerNamespace == nil || !sb.DeletionTimestamp.IsZero() {
+		return true, "", nil
+	}
+	limit := int(*p.Spec.Limits.MaxBackendsPerNamespace)
+	list := &v1alpha1.StateBackendList{}
+	if err := r.List(ctx, list, client.InNamespace(sb.Namespace), client.MatchingFields{indexProviderRef: providerKey(sb)}); err != nil {
+		return false, "", fmt.Errorf("list the namespace's StateBackends on the provider: %w", err)
+	}
+	if withinQuota(sb, list.Items, limit) {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("namespace %q already has %d StateBackends on ClusterStorageProvider %q (its spec.limits.maxBackendsPerNamespace); "+
+		"this one gets no bucket or credential until one of them is deleted or the limit raised. Lowering the limit revokes nothing: "+
+		"backends that hold a bucket or credential keep them", sb.Namespace, limit, p.Name), nil
+}
+
+// withinQuota decides whether sb is among the limit backends of its namespace that a provider
+// serves, given the namespace's backends on that provider (sb may be among them). Deterministic,
+// so that every reconcile of every backend agrees: backends being deleted do not count; a backend
+// that already holds a bucket or credential is always served (never pushed out by another, nor by a
+// lowered limit); the remaining places go to the oldest by creationTimestamp, then name.
+func withinQuota(sb *v1alpha1.StateBackend, backends []v1alpha1.StateBackend, limit int) bool {
+	if holdsSomething(sb) {
+		return true
+	}
+	holders, ahead := 0, 0
+	for i := range backends {
+		b := &backends[i]
+		switch {
+		case b.UID == sb.UID && b.Name == sb.Name, !b.DeletionTimestamp.IsZero():
+			continue
+		case holdsSomething(b):
+			holders++
+		case b.CreationTimestamp.Before(&sb.CreationTimestamp) ||
+			(b.CreationTimestamp.Equal(&sb.CreationTimestamp) && b.Name < sb.Name):
+			ahead++
+		}
+	}
+	return holders+ahead < limit
+}
+
+// holdsSomething reports whether the backend has a bucket or credential recorded: the provider has
+// (or may have) made something for it.
+func holdsSomething(sb *v1alpha1.StateBackend) bool {
+	return sb.Status.BucketName != "" || sb.Status.Credential != nil || sb.Status.PreviousCredential != nil
+}
+
 // placement is where the backend's bucket lives: the spec's choice, else the one recorded when the
 // bucket was first named, else (zero) the provider's default.
 func placement(sb *v1alpha1.StateBackend) provider.Placement {
