@@ -61,6 +61,15 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			// namespace's labels may change).
 			return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
 		}
+		if within, msg, err := r.namespaceQuota(ctx, sb, p); err != nil || !within {
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNamespaceQuotaExceeded, msg)
+			// Re-checked when the provider changes (watched) and after the retry interval: another
+			// backend of the namespace may have gone.
+			return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+		}
 	}
 	if cref := spec.CredentialsSecretRef; ref.Kind == v1alpha1.StorageProviderKind && cref != nil && cref.Namespace != "" && cref.Namespace != secretNS {
 		// Admission refuses this too; checked again because the credentials are the operator's.
