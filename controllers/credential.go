@@ -464,15 +464,12 @@ func (r *StateBackendReconciler) credentialNotReady(s *scope, err error) (ctrl.R
 func (r *StateBackendReconciler) ownedSecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
 	sb := s.sb
 	key := types.NamespacedName{Namespace: sb.Namespace, Name: secretName(sb)}
+	// Read from the API server: the cache holds no Secret's contents (CacheByObject), and an
+	// unlabelled Secret of the same name must be seen before the name is taken as free.
 	secret := &corev1.Secret{}
-	err := r.Get(ctx, key, secret)
+	err := r.APIReader.Get(ctx, key, secret)
 	if apierrors.IsNotFound(err) {
-		// The cache holds only labelled Secrets; an unlabelled one of the same name is invisible to
-		// it, so ask the API server before treating the name as free.
-		err = r.APIReader.Get(ctx, key, secret)
-		if apierrors.IsNotFound(err) {
-			return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}, nil
-		}
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read Secret %s: %w", key, err)
@@ -560,6 +557,7 @@ func (r *StateBackendReconciler) writeSecret(ctx context.Context, s *scope, secr
 		AnnotationCredentialAccess: string(access(sb)),
 		AnnotationBucket:           sb.Status.BucketName,
 		AnnotationCredentialDigest: credentialDigest(cred),
+		AnnotationRenderDigest:     renderDigest(r.renderInput(s)),
 	})
 	if err := controllerutil.SetControllerReference(sb, desired, r.Scheme); err != nil {
 		return fmt.Errorf("own Secret: %w", err)
@@ -577,6 +575,7 @@ func (r *StateBackendReconciler) writeSecret(ctx context.Context, s *scope, secr
 		}
 	}
 	*secret = *desired
+	sb.Status.SecretResourceVersion = desired.ResourceVersion
 	return nil
 }
 
@@ -589,11 +588,10 @@ func (r *StateBackendReconciler) writeConfigMap(ctx context.Context, s *scope) e
 		return r.renderFailed(s, err)
 	}
 	key := types.NamespacedName{Namespace: sb.Namespace, Name: configMapName(sb)}
+	// Read from the API server: the cache holds no ConfigMap's contents (CacheByObject), and an
+	// unlabelled ConfigMap of the same name must be seen.
 	cm := &corev1.ConfigMap{}
-	err = r.Get(ctx, key, cm)
-	if apierrors.IsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, cm)
-	}
+	err = r.APIReader.Get(ctx, key, cm)
 	switch {
 	case apierrors.IsNotFound(err):
 		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
@@ -615,14 +613,17 @@ func (r *StateBackendReconciler) writeConfigMap(ctx context.Context, s *scope) e
 		if err := r.Create(ctx, desired); err != nil {
 			return fmt.Errorf("create ConfigMap %q: %w", desired.Name, err)
 		}
+		sb.Status.ConfigMapResourceVersion = desired.ResourceVersion
 		return nil
 	}
 	if sameObject(cm.ObjectMeta, desired.ObjectMeta) && maps.Equal(cm.Data, desired.Data) {
+		sb.Status.ConfigMapResourceVersion = cm.ResourceVersion
 		return nil
 	}
 	if err := r.Update(ctx, desired); err != nil {
 		return fmt.Errorf("update ConfigMap %q: %w", desired.Name, err)
 	}
+	sb.Status.ConfigMapResourceVersion = desired.ResourceVersion
 	return nil
 }
 

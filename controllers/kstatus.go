@@ -25,6 +25,7 @@ var stalledReasons = map[string]bool{
 	v1alpha1.ReasonBucketNameRefused:        true,
 	v1alpha1.ReasonNamespaceNotAllowed:      true,
 	v1alpha1.ReasonProviderLocationChanged:  true,
+	v1alpha1.ReasonNamespaceQuotaExceeded:   true,
 }
 
 // setKstatusConditions derives Reconciling and Stalled from Ready, the abnormal-true conditions

@@ -30,14 +30,14 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 	ref := sb.Spec.ProviderRef
 	var spec *v1alpha1.StorageProviderSpec
 	var uid types.UID
-	secretNS := ""
+	secretNS, providerNS := "", ""
 	switch ref.Kind {
 	case v1alpha1.StorageProviderKind:
 		p := &v1alpha1.StorageProvider{}
 		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: ref.Name}, p); err != nil {
 			return r.providerMissing(s, err, fmt.Sprintf("StorageProvider %q not found in namespace %q", ref.Name, sb.Namespace))
 		}
-		spec, secretNS, uid = &p.Spec, p.Namespace, p.UID
+		spec, secretNS, providerNS, uid = &p.Spec, p.Namespace, p.Namespace, p.UID
 		s.providerVersion = fmt.Sprintf("%s/%d", p.UID, p.Generation)
 	default:
 		p := &v1alpha1.ClusterStorageProvider{}
@@ -60,6 +60,15 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			// Re-checked when the provider changes (watched) and at the drift interval (a
 			// namespace's labels may change).
 			return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
+		}
+		if within, msg, err := r.namespaceQuota(ctx, sb, p); err != nil || !within {
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNamespaceQuotaExceeded, msg)
+			// Re-checked when the provider changes (watched) and after the retry interval: another
+			// backend of the namespace may have gone.
+			return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 		}
 	}
 	if cref := spec.CredentialsSecretRef; ref.Kind == v1alpha1.StorageProviderKind && cref != nil && cref.Namespace != "" && cref.Namespace != secretNS {
@@ -84,7 +93,7 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
-	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Spec: spec, Credentials: creds}, placement(sb))
+	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Namespace: providerNS, Spec: spec, Credentials: creds}, placement(sb))
 	if err != nil {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
@@ -153,6 +162,58 @@ func (r *StateBackendReconciler) namespaceAllowed(ctx context.Context, sb *v1alp
 			p.Name, sb.Namespace, sel.String()), nil
 	}
 	return true, "", nil
+}
+
+// namespaceQuota reports whether sb is within its namespace's share of the ClusterStorageProvider p
+// (spec.limits.maxBackendsPerNamespace), and why not. The namespace's backends on p come from the
+// cache's providerRef index. A backend being deleted is always let through: it may hold what
+// must be cleaned up.
+func (r *StateBackendReconciler) namespaceQuota(ctx context.Context, sb *v1alpha1.StateBackend, p *v1alpha1.ClusterStorageProvider) (bool, string, error) {
+	if p.Spec.Limits == nil || p.Spec.Limits.MaxBackendsPerNamespace == nil || !sb.DeletionTimestamp.IsZero() {
+		return true, "", nil
+	}
+	limit := int(*p.Spec.Limits.MaxBackendsPerNamespace)
+	list := &v1alpha1.StateBackendList{}
+	if err := r.List(ctx, list, client.InNamespace(sb.Namespace), client.MatchingFields{indexProviderRef: providerKey(sb)}); err != nil {
+		return false, "", fmt.Errorf("list the namespace's StateBackends on the provider: %w", err)
+	}
+	if withinQuota(sb, list.Items, limit) {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("namespace %q already has %d StateBackends on ClusterStorageProvider %q (its spec.limits.maxBackendsPerNamespace); "+
+		"this one gets no bucket or credential until one of them is deleted or the limit raised. Lowering the limit revokes nothing: "+
+		"backends that hold a bucket or credential keep them", sb.Namespace, limit, p.Name), nil
+}
+
+// withinQuota decides whether sb is among the limit backends of its namespace that a provider
+// serves, given the namespace's backends on that provider (sb may be among them). Deterministic,
+// so that every reconcile of every backend agrees: backends being deleted do not count; a backend
+// that already holds a bucket or credential is always served (never pushed out by another, nor by a
+// lowered limit); the remaining places go to the oldest by creationTimestamp, then name.
+func withinQuota(sb *v1alpha1.StateBackend, backends []v1alpha1.StateBackend, limit int) bool {
+	if holdsSomething(sb) {
+		return true
+	}
+	holders, ahead := 0, 0
+	for i := range backends {
+		b := &backends[i]
+		switch {
+		case b.UID == sb.UID && b.Name == sb.Name, !b.DeletionTimestamp.IsZero():
+			continue
+		case holdsSomething(b):
+			holders++
+		case b.CreationTimestamp.Before(&sb.CreationTimestamp) ||
+			(b.CreationTimestamp.Equal(&sb.CreationTimestamp) && b.Name < sb.Name):
+			ahead++
+		}
+	}
+	return holders+ahead < limit
+}
+
+// holdsSomething reports whether the backend has a bucket or credential recorded: the provider has
+// (or may have) made something for it.
+func holdsSomething(sb *v1alpha1.StateBackend) bool {
+	return sb.Status.BucketName != "" || sb.Status.Credential != nil || sb.Status.PreviousCredential != nil
 }
 
 // placement is where the backend's bucket lives: the spec's choice, else the one recorded when the

@@ -210,8 +210,8 @@ var errSteady = errors.New("steady")
 // steadyPath hands a backend that is Ready and current to reconcileSteady, and lets every other
 // backend (or one whose drift check found something) go on to the full path.
 func (r *StateBackendReconciler) steadyPath(ctx context.Context, s *scope) (ctrl.Result, error) {
-	secret, err := r.steadySecret(ctx, s)
-	if err != nil || secret == nil {
+	secret, steady, err := r.steadySecret(ctx, s)
+	if err != nil || !steady {
 		return ctrl.Result{}, err
 	}
 	done, res, err := r.reconcileSteady(ctx, s, secret)
@@ -369,8 +369,9 @@ func (r *StateBackendReconciler) SetupWithManager(ctx context.Context, mgr ctrl.
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.StateBackend{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionPredicate()))).
-		Owns(&corev1.Secret{}).
-		Owns(&corev1.ConfigMap{}).
+		// Only their metadata is cached (CacheByObject): a tenant may label any Secret as ours.
+		Owns(&corev1.Secret{}, builder.OnlyMetadata).
+		Owns(&corev1.ConfigMap{}, builder.OnlyMetadata).
 		// Only a provider's spec concerns its backends: its status (the health check) changing must
 		// not wake every backend, least of all one waiting out a provider's Retry-After.
 		Watches(&v1alpha1.ClusterStorageProvider{}, handler.EnqueueRequestsFromMapFunc(r.backendsUsing(v1alpha1.ClusterStorageProviderKind)),

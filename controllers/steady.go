@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 )
 
@@ -42,6 +45,22 @@ func credentialDigest(c provider.Credential) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// AnnotationRenderDigest records on the Secret a digest of what its contents and the ConfigMap's
+// were rendered from (bucket, key, provider settings, locking, isolation, ...). The operator caches
+// only the metadata of its Secrets: with the resourceVersions recorded in status, it tells the steady
+// path that both objects still hold what the current spec renders, without reading them.
+const AnnotationRenderDigest = "tfstate.dev/render-digest"
+
+// renderDigest is a truncated SHA-256 of the render input. The input holds no secret material.
+func renderDigest(in backendconfig.Input) string {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return "" // never equal to a recorded digest: the steady path reads the objects
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // driftCheck is one provider read that verifies one aspect of a Ready backend.
@@ -140,54 +159,82 @@ func jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
-// steadySecret returns the backend's Secret, from the cache, when the backend may take the steady
-// path: Ready for its current generation with a proven credential, nothing due (rotation, end of a
-// grace, a requested reconcile), the provider's settings unchanged, and the Secret holding exactly
-// the credential the operator wrote into it. Nil otherwise: the full path decides.
-func (r *StateBackendReconciler) steadySecret(ctx context.Context, s *scope) (*corev1.Secret, error) {
+// steadySecret decides whether the backend may take the steady path: Ready for its current
+// generation with a proven credential, nothing due (rotation, end of a grace, a requested
+// reconcile), the provider's settings unchanged, and the Secret holding exactly the credential the
+// operator wrote into it. The Secret's metadata comes from the cache; when it is still at the
+// version recorded in status and rendered from the current input, its contents are not read
+// (secret nil, steady true). Otherwise it is read from the API server and checked: secret is
+// returned for reconcileSteady to re-render. steady false: the full path decides.
+func (r *StateBackendReconciler) steadySecret(ctx context.Context, s *scope) (secret *corev1.Secret, steady bool, err error) {
 	sb, base := s.sb, s.base
 	for _, typ := range []string{v1alpha1.ConditionReady, v1alpha1.ConditionBucketReady, v1alpha1.ConditionCredentialReady} {
 		c := meta.FindStatusCondition(base.Status.Conditions, typ)
 		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != sb.Generation {
-			return nil, nil
+			return nil, false, nil
 		}
 	}
 	st := base.Status.Credential
 	now := r.Now()
 	switch {
 	case st == nil || st.VerifiedAt == nil || base.Status.Locking == "" || base.Status.BucketName == "":
-		return nil, nil
+		return nil, false, nil
 	case sb.Annotations[v1alpha1.AnnotationReconcileRequestedAt] != base.Status.LastHandledReconcileAt:
-		return nil, nil
+		return nil, false, nil
 	case rotationDue(sb, now) != "":
-		return nil, nil
+		return nil, false, nil
 	case base.Status.PreviousCredential != nil && !now.Before(base.Status.PreviousCredential.RevokeAt.Time):
-		return nil, nil
+		return nil, false, nil
 	case sb.Status.Endpoint != base.Status.Endpoint || sb.Status.Region != base.Status.Region || sb.Status.Jurisdiction != base.Status.Jurisdiction:
 		// The provider's settings changed: the full path re-renders and re-proves.
-		return nil, nil
+		return nil, false, nil
 	case sb.Spec.BucketFrom == nil && (bucketName(sb, s.bucketNaming) != base.Status.BucketName || refusedBucketName(sb, s.bucketNaming) != ""):
-		return nil, nil
+		return nil, false, nil
 	}
 	if e := r.drift.entry(client.ObjectKeyFromObject(sb), now, r.DriftInterval, s.providerVersion); e.provider != s.providerVersion {
-		return nil, nil // the provider's spec changed since the last full check
+		return nil, false, nil // the provider's spec changed since the last full check
 	}
-	secret := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: secretName(sb)}, secret); err != nil {
-		return nil, client.IgnoreNotFound(err)
+	key := types.NamespacedName{Namespace: sb.Namespace, Name: secretName(sb)}
+	m, err := r.cachedMetadata(ctx, "Secret", key)
+	if m == nil || err != nil {
+		return nil, false, err
+	}
+	if !metav1.IsControlledBy(m, sb) || m.Annotations[AnnotationCredentialID] != st.ID ||
+		m.Annotations[AnnotationCredentialAccess] != string(access(sb)) || m.Annotations[AnnotationBucket] != sb.Status.BucketName {
+		return nil, false, nil
+	}
+	if m.ResourceVersion == base.Status.SecretResourceVersion && m.Annotations[AnnotationRenderDigest] == renderDigest(r.renderInput(s)) {
+		return nil, true, nil
+	}
+	// Changed since the operator wrote it (or written by an older operator): read it.
+	secret = &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		return nil, false, client.IgnoreNotFound(err)
 	}
 	held := secretCredential(secret)
 	if !metav1.IsControlledBy(secret, sb) || !secretFits(secret, sb) || held.ID != st.ID ||
 		secret.Annotations[AnnotationCredentialDigest] != credentialDigest(held) {
-		return nil, nil
+		return nil, false, nil
 	}
-	return secret, nil
+	return secret, true, nil
+}
+
+// cachedMetadata reads the metadata of the backend's Secret or ConfigMap (kind) from the cache;
+// nil when there is none.
+func (r *StateBackendReconciler) cachedMetadata(ctx context.Context, kind string, key types.NamespacedName) (*metav1.PartialObjectMetadata, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	if err := r.Get(ctx, key, m); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return m, nil
 }
 
 // reconcileSteady is the steady path of a backend steadySecret accepted. It keeps the Secret and
-// ConfigMap rendered (cluster writes only when they changed) and, when the backend's drift check is
-// due, makes that one provider read. It reports done=false when the check found drift: the caller
-// goes on with the full path, which repairs it.
+// ConfigMap rendered (read, and written only when they changed, unless both are at the versions
+// recorded in status and were rendered from the current input: then they are not even read) and,
+// when the backend's drift check is due, makes that one provider read. It reports done=false when
+// the check found drift: the caller goes on with the full path, which repairs it.
 func (r *StateBackendReconciler) reconcileSteady(ctx context.Context, s *scope, secret *corev1.Secret) (done bool, res ctrl.Result, err error) {
 	sb := s.sb
 	key := client.ObjectKeyFromObject(sb)
@@ -212,16 +259,35 @@ func (r *StateBackendReconciler) reconcileSteady(ctx context.Context, s *scope, 
 			r.drift.checked(key, now, r.DriftInterval, true, "")
 		}
 	}
-	if err := r.writeSecret(ctx, s, secret, secretCredential(secret)); err != nil {
-		return true, ctrl.Result{}, err
+	if secret != nil {
+		if err := r.writeSecret(ctx, s, secret, secretCredential(secret)); err != nil {
+			return true, ctrl.Result{}, err
+		}
 	}
-	if err := r.writeConfigMap(ctx, s); err != nil {
+	if err := r.steadyConfigMap(ctx, s, secret == nil); err != nil {
 		if errors.Is(err, errTerminalCondition) {
 			return true, ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 		}
 		return true, ctrl.Result{}, err
 	}
 	return true, ctrl.Result{RequeueAfter: r.nextWake(sb)}, nil
+}
+
+// steadyConfigMap leaves the ConfigMap unread when it is at the version recorded in status and
+// rendered is set (the Secret's render digest matched the current input); otherwise writeConfigMap
+// reads it and writes it if it changed.
+func (r *StateBackendReconciler) steadyConfigMap(ctx context.Context, s *scope, rendered bool) error {
+	sb := s.sb
+	if rendered {
+		m, err := r.cachedMetadata(ctx, "ConfigMap", types.NamespacedName{Namespace: sb.Namespace, Name: configMapName(sb)})
+		if err != nil {
+			return fmt.Errorf("read ConfigMap metadata: %w", err)
+		}
+		if m != nil && metav1.IsControlledBy(m, sb) && m.ResourceVersion == s.base.Status.ConfigMapResourceVersion {
+			return nil
+		}
+	}
+	return r.writeConfigMap(ctx, s)
 }
 
 // driftCheck makes one check's provider read. clean is false when the check found something the

@@ -240,7 +240,7 @@ func (r *StorageProviderReconciler) release(ctx context.Context, p providerObjec
 			"keyNamePrefix", naming.AdminKeyPrefix(string(p.GetUID())))
 		return nil
 	}
-	err = r.Release(ctx, providers.Source{UID: string(p.GetUID()), Spec: spec, Credentials: creds})
+	err = r.Release(ctx, providers.Source{UID: string(p.GetUID()), Namespace: p.GetNamespace(), Spec: spec, Credentials: creds})
 	if errors.Is(err, provider.ErrInvalidConfig) {
 		logger.Info("keys the operator minted for this provider cannot be revoked; delete them by hand",
 			"keyNamePrefix", naming.AdminKeyPrefix(string(p.GetUID())), "error", err.Error())
@@ -270,7 +270,7 @@ func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject)
 		}
 		return notReady(v1alpha1.ReasonProviderError, fmt.Sprintf("read credentials Secret %s: %v", key, err), r.RetryInterval)
 	}
-	c, err := r.NewClient(ctx, providers.Source{UID: string(p.GetUID()), Spec: spec, Credentials: creds}, provider.Placement{})
+	c, err := r.NewClient(ctx, providers.Source{UID: string(p.GetUID()), Namespace: p.GetNamespace(), Spec: spec, Credentials: creds}, provider.Placement{})
 	if err != nil {
 		return notReady(v1alpha1.ReasonProviderInvalid, err.Error(), r.CheckInterval)
 	}

@@ -108,7 +108,9 @@ func (a apiSecrets) Get(ctx context.Context, key types.NamespacedName, secret *c
 const providerSecretTTL = 5 * time.Second
 
 // secretReadCache reads Secrets through next and keeps each for providerSecretTTL. Only successful
-// reads are kept: a missing Secret is asked for again at once.
+// reads are kept: a missing Secret is asked for again at once. Expired entries are dropped whenever
+// one is added, so it holds only the Secrets read in the last providerSecretTTL: tenants' providers
+// come and go, and a Secret read once must not stay in memory for the process's life.
 type secretReadCache struct {
 	next secretGetter
 	now  func() time.Time // nil: time.Now
@@ -141,6 +143,12 @@ func (c *secretReadCache) Get(ctx context.Context, key types.NamespacedName, sec
 	if c.m == nil {
 		c.m = map[types.NamespacedName]cachedSecret{}
 	}
-	c.m[key] = cachedSecret{secret: secret.DeepCopy(), at: now()}
+	at := now()
+	for k, e := range c.m {
+		if at.Sub(e.at) >= providerSecretTTL {
+			delete(c.m, k)
+		}
+	}
+	c.m[key] = cachedSecret{secret: secret.DeepCopy(), at: at}
 	return nil
 }

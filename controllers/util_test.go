@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,5 +80,39 @@ func TestSecretReadCache(t *testing.T) {
 	_ = c.Get(context.Background(), missing, s2)
 	if string(s2.Data["token"]) != "now" {
 		t.Errorf("a caller's change leaked into the cache: %q", s2.Data["token"])
+	}
+}
+
+// TestSecretReadCacheForgetsExpiredSecrets: a Secret read once does not stay in memory for the
+// process's life; what the cache holds is what was read within the TTL.
+func TestSecretReadCacheForgetsExpiredSecrets(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	api := &countingSecrets{data: map[types.NamespacedName]string{}}
+	c := &secretReadCache{next: api, now: func() time.Time { return now }}
+	read := func(name string) {
+		t.Helper()
+		key := types.NamespacedName{Namespace: "team", Name: name}
+		api.data[key] = name
+		if err := c.Get(context.Background(), key, &corev1.Secret{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		read(fmt.Sprintf("provider-%d", i))
+	}
+	cases := []struct {
+		reason  string
+		advance time.Duration
+		want    int
+	}{
+		{"Secrets read within the TTL are all kept", providerSecretTTL / 2, 101},
+		{"once the TTL is over, a read drops every expired one", providerSecretTTL, 1},
+	}
+	for i, tc := range cases {
+		now = now.Add(tc.advance)
+		read(fmt.Sprintf("later-%d", i))
+		if n := len(c.m); n != tc.want {
+			t.Errorf("%s: %d Secrets held, want %d", tc.reason, n, tc.want)
+		}
 	}
 }

@@ -327,6 +327,10 @@ const (
 	// ReasonNamespaceNotAllowed: the ClusterStorageProvider's allowedNamespaces does not select
 	// this StateBackend's namespace; no provider call is made.
 	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonNamespaceQuotaExceeded: the namespace already has as many StateBackends on the
+	// ClusterStorageProvider as its spec.limits.maxBackendsPerNamespace allows; no provider call is
+	// made until one of them is deleted or the limit raised.
+	ReasonNamespaceQuotaExceeded = "NamespaceQuotaExceeded"
 	// ReasonBucketNameRefused: spec.bucketName does not fit the provider's bucketNaming policy;
 	// no provider call is made for the bucket.
 	ReasonBucketNameRefused = "BucketNameRefused"
@@ -464,6 +468,16 @@ type StateBackendStatus struct {
 	// ConfigMapName is the ConfigMap holding the non-secret backend settings as files and keys.
 	// +optional
 	ConfigMapName string `json:"configMapName,omitempty"`
+	// SecretResourceVersion and ConfigMapResourceVersion are the resourceVersions of the Secret and
+	// the ConfigMap as the operator last wrote (or read and found as it wrote) them. The operator
+	// caches only the metadata of Secrets and ConfigMaps: an object still at its recorded version
+	// is the one the operator wrote, and a different version (someone changed it) sends the
+	// operator to read its contents. Kept in status so that this survives a restart.
+	// +optional
+	SecretResourceVersion string `json:"secretResourceVersion,omitempty"`
+	// ConfigMapResourceVersion is the ConfigMap's, as SecretResourceVersion is the Secret's.
+	// +optional
+	ConfigMapResourceVersion string `json:"configMapResourceVersion,omitempty"`
 	// Credential is the live credential, without secret material.
 	// +optional
 	Credential *CredentialStatus `json:"credential,omitempty"`

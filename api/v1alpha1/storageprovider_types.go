@@ -67,6 +67,23 @@ type StorageProviderSpec struct {
 	// provider call. ClusterStorageProvider only: a StorageProvider serves its own namespace.
 	// +optional
 	AllowedNamespaces *metav1.LabelSelector `json:"allowedNamespaces,omitempty"`
+	// Limits caps what one namespace may take of this provider. ClusterStorageProvider only.
+	// +optional
+	Limits *ProviderLimits `json:"limits,omitempty"`
+}
+
+// ProviderLimits caps what one namespace may take of a ClusterStorageProvider, so that one tenant
+// cannot exhaust the account (Cloudflare allows 500 API tokens per account).
+type ProviderLimits struct {
+	// MaxBackendsPerNamespace is how many StateBackends of one namespace may use the provider. The
+	// oldest (by creationTimestamp, then name) are served, and a backend that already holds a
+	// bucket or credential always is; the others get Ready=False, reason NamespaceQuotaExceeded,
+	// and no provider call. Backends being deleted do not count. Lowering it revokes nothing:
+	// backends that already hold a bucket or credential keep them, and newer ones wait until the
+	// namespace is under the limit. Absent: no limit.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxBackendsPerNamespace *int32 `json:"maxBackendsPerNamespace,omitempty"`
 }
 
 // BucketNamingPolicy is a provider's rule for bucket names.
@@ -316,6 +333,7 @@ type ClusterStorageProviderList struct {
 // own namespace. Its credentials Secret is read from its own namespace (CEL cannot see metadata.namespace,
 // so a different spec.credentialsSecretRef.namespace is refused by the controller with ProviderInvalid).
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.allowedNamespaces)",message="spec.allowedNamespaces is for ClusterStorageProviders; a StorageProvider serves its own namespace only"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.limits)",message="spec.limits is for ClusterStorageProviders; a StorageProvider serves its own namespace only"
 type StorageProvider struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/controllers"
 	"github.com/tfstate-operator/tfstate-operator/internal/bench/managerproc"
 )
 
@@ -55,6 +56,9 @@ type Options struct {
 	RatePer   time.Duration
 	// Unrelated is how many Secrets, and as many ConfigMaps, the cluster holds besides the operator's.
 	Unrelated int
+	// TenantSecrets Secrets of TenantSecretBytes each carry the operator's managed-by label (which
+	// any tenant may set) in the first namespace: what a tenant can make the operator's cache hold.
+	TenantSecrets, TenantSecretBytes int
 	// Namespaces the StateBackends and unrelated objects are spread over.
 	Namespaces int
 	// Workers create objects in parallel.
@@ -285,6 +289,13 @@ func scenario(ctx context.Context, opts Options, sc Scenario, res *Result) (retE
 		return err
 	}
 	logf(opts.Log, "created %d Secrets and %d ConfigMaps not for the operator in %s", opts.Unrelated, opts.Unrelated, since(start))
+	if opts.TenantSecrets > 0 {
+		start = time.Now()
+		if err := createTenantSecrets(ctx, k8s, nss[0], opts.TenantSecrets, opts.TenantSecretBytes, opts.Workers); err != nil {
+			return err
+		}
+		logf(opts.Log, "created %d Secrets of %d bytes labelled managed-by the operator in %s", opts.TenantSecrets, opts.TenantSecretBytes, since(start))
+	}
 
 	// Watch Ready before the backends exist, so that no transition is missed.
 	w, err := watchReady(ctx, cfg, scheme)
@@ -484,6 +495,26 @@ func createUnrelated(ctx context.Context, k8s client.Client, nss []string, n, wo
 		}
 		if err := k8s.Create(ctx, obj); err != nil {
 			return fmt.Errorf("unrelated object %d: %w", i, err)
+		}
+		return nil
+	})
+}
+
+// createTenantSecrets creates n Secrets of size bytes in ns that carry the label the operator's
+// own Secrets carry, as a tenant may.
+func createTenantSecrets(ctx context.Context, k8s client.Client, ns string, n, size, workers int) error {
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
+		obj := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("tenant-labelled-%d", i), Namespace: ns,
+				Labels: map[string]string{controllers.LabelManagedBy: controllers.ManagedByValue}},
+			Data: map[string][]byte{"payload": payload},
+		}
+		if err := k8s.Create(ctx, obj); err != nil {
+			return fmt.Errorf("tenant Secret %d: %w", i, err)
 		}
 		return nil
 	})

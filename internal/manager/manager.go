@@ -7,8 +7,6 @@ import (
 	"context"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -59,7 +57,6 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	managed := labels.SelectorFromSet(labels.Set{controllers.LabelManagedBy: controllers.ManagedByValue})
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsAddr},
@@ -68,15 +65,15 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		LeaderElectionID:        "tfstate-operator.tfstate.dev",
 		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
 		Cache: cache.Options{
-			// Only the Secrets and ConfigMaps the operator writes are cached: a cluster's other
-			// Secrets never enter the manager's memory.
-			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}:    {Label: managed},
-				&corev1.ConfigMap{}: {Label: managed},
-			},
+			// Only the metadata of the Secrets and ConfigMaps labelled as the operator's is cached:
+			// a cluster's other Secrets never enter the manager's memory, and a tenant labelling its
+			// own Secrets as ours adds only their trimmed metadata.
+			ByObject:          controllers.CacheByObject(),
 			DefaultTransform:  cache.TransformStripManagedFields(),
 			DefaultNamespaces: namespaces(cfg.WatchNamespaces),
 		},
+		// Their contents are read from the API server when needed, never through an informer.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: controllers.UncachedObjects()}},
 	})
 	if err != nil {
 		return err

@@ -43,6 +43,9 @@ type Source struct {
 	// UID is the provider object's UID. It names what the operator mints for the provider itself
 	// (DigitalOcean Spaces' full-access key) and keys what the provider's reconciles share.
 	UID string
+	// Namespace is a StorageProvider's namespace; empty for a ClusterStorageProvider. A tenant's
+	// provider never shares what the factory keeps per account (a limiter) with a cluster one.
+	Namespace string
 	// Spec is the provider's spec.
 	Spec *v1alpha1.StorageProviderSpec
 	// Credentials is the data of its credentials Secret.
@@ -149,7 +152,7 @@ func (f *Factory) build(ctx context.Context, src Source, placement provider.Plac
 			S3Endpoint:   p.S3Endpoint,
 			APIToken:     token,
 			HTTPClient:   hc,
-		}, f.r2Account(p))
+		}, f.r2Account(src.Namespace, p, token))
 	case spec.DigitalOceanSpaces != nil:
 		p := spec.DigitalOceanSpaces
 		if placement != (provider.Placement{}) {
@@ -218,10 +221,15 @@ func (f *Factory) spacesAccount(uid string, p *v1alpha1.DigitalOceanSpacesProvid
 	return a
 }
 
-// r2Account returns the shared state of one Cloudflare account behind one API endpoint. Providers
-// that name the same account share its limiter: Cloudflare's limit is the account's, not theirs.
-func (f *Factory) r2Account(p *v1alpha1.CloudflareR2Provider) *r2.Account {
-	key := p.AccountID + " " + p.APIBaseURL
+// r2Account returns the shared state of one Cloudflare account behind one API endpoint, as seen
+// with one API token from one scope (a StorageProvider's namespace, or the cluster). Providers that
+// name the same account with the same token share its limiter: Cloudflare's limit is the token
+// owner's, not theirs. The token (by its hash: the key never holds the secret) and the scope are
+// part of the key because the account id is not a secret: a tenant's StorageProvider naming the
+// platform's account would otherwise share, and could poison, the platform's limiter (its 429s
+// blocking the platform's calls, the first provider's requestsPerFiveMinutes applying to all).
+func (f *Factory) r2Account(namespace string, p *v1alpha1.CloudflareR2Provider, token string) *r2.Account {
+	key := limiterKey(namespace, p.AccountID, p.APIBaseURL, token)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.r2Accounts == nil {
@@ -233,4 +241,11 @@ func (f *Factory) r2Account(p *v1alpha1.CloudflareR2Provider) *r2.Account {
 		f.r2Accounts[key] = a
 	}
 	return a
+}
+
+// limiterKey identifies what one credential may share in one scope: the scope, the account and
+// endpoint, and a hash of the credential (never the credential itself).
+func limiterKey(scope, account, endpoint, credential string) string {
+	sum := sha256.Sum256([]byte(credential))
+	return scope + " " + account + " " + endpoint + " " + hex.EncodeToString(sum[:16])
 }
