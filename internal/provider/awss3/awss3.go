@@ -609,9 +609,11 @@ func errorCode(err error) (string, int) {
 
 // classify maps an AWS error: refused admin credentials are a configuration problem, a missing
 // permission is ErrPermissionDenied, an IAM quota ErrQuotaExceeded, throttling a RateLimitedError
-// (after the SDK's own retries); anything else (network, 5xx) stays retryable.
+// (after the SDK's own retries); anything else (network, 5xx) stays retryable. The text names the
+// status and code, never the reply's message (a tenant's endpoint can be any HTTP service).
 func classify(op string, err error) error {
-	code, _ := errorCode(err)
+	code, status := errorCode(err)
+	err = provider.Redact(err, status, code)
 	switch code {
 	case "InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException":
 		return fmt.Errorf("%s: %w: AWS refused the admin credentials (%s)", op, provider.ErrInvalidConfig, code)
