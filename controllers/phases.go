@@ -37,8 +37,16 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: ref.Name}, p); err != nil {
 			return r.providerMissing(s, err, fmt.Sprintf("StorageProvider %q not found in namespace %q", ref.Name, sb.Namespace))
 		}
-		spec, secretNS, uid = &p.Spec, p.Namespace, p.UID
+		spec, uid = &p.Spec, p.UID
 		s.providerVersion = fmt.Sprintf("%s/%d", p.UID, p.Generation)
+		ns, err := storageProviderCredentialsNamespace(p)
+		if err != nil {
+			// Admission refuses both cases too; checked again because the credentials (or, without
+			// any, the ambient identity) are the operator's to protect.
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
+			return ctrl.Result{}, nil // the provider watch brings the backend back when it is fixed
+		}
+		secretNS = ns
 	default:
 		p := &v1alpha1.ClusterStorageProvider{}
 		if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, p); err != nil {
@@ -62,13 +70,6 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
 		}
 	}
-	if cref := spec.CredentialsSecretRef; ref.Kind == v1alpha1.StorageProviderKind && cref != nil && cref.Namespace != "" && cref.Namespace != secretNS {
-		// Admission refuses this too; checked again because the credentials are the operator's.
-		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid,
-			"the StorageProvider's credentialsSecretRef must name a Secret in its own namespace")
-		return ctrl.Result{}, nil
-	}
-
 	creds, secretKey, err := credentialsData(ctx, r.secrets, secretNS, spec.CredentialsSecretRef)
 	if err != nil {
 		if !apierrors.IsNotFound(err) {
