@@ -635,8 +635,10 @@ func (r *StateBackendReconciler) renderFailed(s *scope, err error) error {
 	return errTerminalCondition
 }
 
+// setManaged labels an object the operator writes for sb. The StateBackend label holds its name,
+// hashed when too long for a label value (64 to 253 characters), so that the object can be written.
 func setManaged(m *metav1.ObjectMeta, sb *v1alpha1.StateBackend) {
-	m.Labels = mergeMaps(m.Labels, map[string]string{LabelManagedBy: ManagedByValue, LabelStateBackend: sb.Name})
+	m.Labels = mergeMaps(m.Labels, map[string]string{LabelManagedBy: ManagedByValue, LabelStateBackend: naming.LabelValue(sb.Name)})
 }
 
 func optionalTime(t time.Time) *metav1.Time {

@@ -37,8 +37,16 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: ref.Name}, p); err != nil {
 			return r.providerMissing(s, err, fmt.Sprintf("StorageProvider %q not found in namespace %q", ref.Name, sb.Namespace))
 		}
-		spec, secretNS, providerNS, uid = &p.Spec, p.Namespace, p.Namespace, p.UID
+		spec, providerNS, uid = &p.Spec, p.Namespace, p.UID
 		s.providerVersion = fmt.Sprintf("%s/%d", p.UID, p.Generation)
+		ns, err := storageProviderCredentialsNamespace(p)
+		if err != nil {
+			// Admission refuses both cases too; checked again because the credentials (or, without
+			// any, the ambient identity) are the operator's to protect.
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
+			return ctrl.Result{}, nil // the provider watch brings the backend back when it is fixed
+		}
+		secretNS = ns
 	default:
 		p := &v1alpha1.ClusterStorageProvider{}
 		if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, p); err != nil {
@@ -71,13 +79,6 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 		}
 	}
-	if cref := spec.CredentialsSecretRef; ref.Kind == v1alpha1.StorageProviderKind && cref != nil && cref.Namespace != "" && cref.Namespace != secretNS {
-		// Admission refuses this too; checked again because the credentials are the operator's.
-		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid,
-			"the StorageProvider's credentialsSecretRef must name a Secret in its own namespace")
-		return ctrl.Result{}, nil
-	}
-
 	location := providers.Location(spec, placement(sb))
 	if from := movedFrom(&sb.Status, location); from != "" {
 		// Before the credentials are read or a client is built: nothing may reach the new location.

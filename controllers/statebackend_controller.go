@@ -41,7 +41,8 @@ const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of LabelManagedBy.
 	ManagedByValue = "tfstate-operator"
-	// LabelStateBackend names the StateBackend an object belongs to.
+	// LabelStateBackend names the StateBackend an object belongs to (naming.LabelValue of its name:
+	// the name itself up to 63 characters, else a cut of it and a hash).
 	LabelStateBackend = "tfstate.dev/statebackend"
 
 	// AnnotationCredentialName, AnnotationCredentialAccess and AnnotationBucket record on the Secret

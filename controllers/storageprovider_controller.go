@@ -116,7 +116,23 @@ type namespacedProvider struct{ *v1alpha1.StorageProvider }
 func (p namespacedProvider) spec() *v1alpha1.StorageProviderSpec     { return &p.Spec }
 func (p namespacedProvider) status() *v1alpha1.StorageProviderStatus { return &p.Status }
 func (p namespacedProvider) credentialsNamespace() (string, error) {
-	if ref := p.Spec.CredentialsSecretRef; ref != nil && ref.Namespace != "" && ref.Namespace != p.Namespace {
+	return storageProviderCredentialsNamespace(p.StorageProvider)
+}
+
+// errAmbientIdentity refuses a StorageProvider without a credentials Secret: with none, awsS3 would
+// run on the default AWS credential chain, which is the operator's own identity (IRSA, EKS Pod
+// Identity, node role) and would reach past allowedNamespaces, bucketNaming, adoption consent and
+// permissionsBoundaryARN. Admission refuses it too; this catches objects stored before that rule.
+var errAmbientIdentity = errors.New("a StorageProvider needs spec.credentialsSecretRef: without it awsS3 would use the operator's own AWS identity (the default credential chain), which only a ClusterStorageProvider may use")
+
+// storageProviderCredentialsNamespace is where a StorageProvider's credentials Secret is read: its
+// own namespace, which the tenant controls, and never the operator's identity instead.
+func storageProviderCredentialsNamespace(p *v1alpha1.StorageProvider) (string, error) {
+	ref := p.Spec.CredentialsSecretRef
+	switch {
+	case ref == nil:
+		return "", errAmbientIdentity
+	case ref.Namespace != "" && ref.Namespace != p.Namespace:
 		return "", errors.New("a StorageProvider's credentialsSecretRef must name a Secret in its own namespace")
 	}
 	return p.Namespace, nil

@@ -135,8 +135,9 @@ type StateBackendSpec struct {
 
 	// SecretName is the Secret the operator writes the credential and backend environment into.
 	// Default: metadata.name. Immutable. A Secret of that name that the operator does not control is
-	// never overwritten.
-	// +kubebuilder:validation:MaxLength=253
+	// never overwritten. At most 245 characters: the ConfigMap "<secretName>-backend" must stay a
+	// valid object name.
+	// +kubebuilder:validation:MaxLength=245
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.secretName is immutable"
 	// +optional
@@ -514,7 +515,10 @@ const AnnotationReconcileRequestedAt = "tfstate.dev/reconcile-requested-at"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // StateBackend is a Terraform remote-state backend: a bucket, a credential scoped to it, and a
-// Secret that a runner pod consumes with envFrom.
+// Secret that a runner pod consumes with envFrom. Its name is at most 245 characters unless
+// spec.secretName is set: the Secret is named after it and the ConfigMap "<secret name>-backend"
+// must stay within the 253 characters of an object name.
+// +kubebuilder:validation:XValidation:rule="has(self.spec.secretName) || self.metadata.name.size() <= 245",message="metadata.name must be at most 245 characters (or set spec.secretName): the ConfigMap <name>-backend must be a valid object name"
 type StateBackend struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -7,7 +7,7 @@ import (
 // StorageProviderSpec says which object store backs StateBackends and how the operator authenticates
 // to it. Exactly one provider block is set.
 // +kubebuilder:validation:XValidation:rule="[has(self.minio), has(self.cloudflareR2), has(self.digitalOceanSpaces), has(self.awsS3)].filter(x, x).size() == 1",message="exactly one provider block must be set (minio, cloudflareR2, digitalOceanSpaces, awsS3)"
-// +kubebuilder:validation:XValidation:rule="has(self.awsS3) || has(self.credentialsSecretRef)",message="spec.credentialsSecretRef is required, except for awsS3 (which can use the default AWS credential chain: IRSA, EKS Pod Identity)"
+// +kubebuilder:validation:XValidation:rule="has(self.awsS3) || has(self.credentialsSecretRef)",message="spec.credentialsSecretRef is required, except for awsS3 on a ClusterStorageProvider (which can use the operator's default AWS credential chain: IRSA, EKS Pod Identity)"
 type StorageProviderSpec struct {
 	// MinIO is a self-hosted MinIO server. Buckets are created with the S3 API; credentials are MinIO
 	// service accounts (revocable access keys) limited by an inline policy to one bucket.
@@ -38,8 +38,9 @@ type StorageProviderSpec struct {
 	// DigitalOcean API token with the spaces_key scopes, and optionally spacesAccessKeyID and
 	// spacesSecretAccessKey, a full-access Spaces key used instead of one the operator mints; AWS S3:
 	// accessKeyID, secretAccessKey and optionally sessionToken). For a StorageProvider the namespace,
-	// when set, must be the StorageProvider's own. Required, except for awsS3: without it the
-	// operator uses the AWS SDK's default credential chain (IRSA, EKS Pod Identity, instance role).
+	// when set, must be the StorageProvider's own. Required, except for awsS3 on a
+	// ClusterStorageProvider: without it the operator uses the AWS SDK's default credential chain
+	// (IRSA, EKS Pod Identity, instance role), its own identity, which a StorageProvider may not use.
 	// +optional
 	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
 
@@ -334,6 +335,7 @@ type ClusterStorageProviderList struct {
 // so a different spec.credentialsSecretRef.namespace is refused by the controller with ProviderInvalid).
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.allowedNamespaces)",message="spec.allowedNamespaces is for ClusterStorageProviders; a StorageProvider serves its own namespace only"
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.limits)",message="spec.limits is for ClusterStorageProviders; a StorageProvider serves its own namespace only"
+// +kubebuilder:validation:XValidation:rule="has(self.spec.credentialsSecretRef)",message="spec.credentialsSecretRef is required on a StorageProvider: without it awsS3 would use the operator's own AWS identity (the default credential chain), which only a ClusterStorageProvider may use"
 type StorageProvider struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

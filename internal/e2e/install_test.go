@@ -158,7 +158,7 @@ func TestHelmChartInstallsCleanly(t *testing.T) {
 				}
 				chartCRDsMatchConfig(t, crds)
 				ctr := dep.Spec.Template.Spec.Containers[0]
-				for _, arg := range []string{"--leader-elect=true", "--leader-election-namespace=" + OperatorNamespace, "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"} {
+				for _, arg := range []string{"--leader-elect=true", "--leader-election-namespace=" + OperatorNamespace, "--operator-namespace=" + OperatorNamespace, "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"} {
 					if !slices.Contains(ctr.Args, arg) {
 						t.Errorf("manager args %q lack %s", ctr.Args, arg)
 					}
@@ -349,6 +349,11 @@ func TestKustomizeDefaultAppliesCleanly(t *testing.T) {
 	}
 	if img := dep.Spec.Template.Spec.Containers[0].Image; !strings.HasPrefix(img, "ghcr.io/tfstate-operator/tfstate-operator:") {
 		t.Errorf("kustomize did not set the image: %s", img)
+	}
+	// Without --operator-namespace the operator cannot tell its own namespace from a tenant's, and
+	// a ClusterStorageProvider could read its credentials from any namespace.
+	if args := dep.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--operator-namespace="+OperatorNamespace) {
+		t.Errorf("manager args %q lack --operator-namespace=%s", args, OperatorNamespace)
 	}
 	// Applying the same manifests again changes nothing: no object's resourceVersion moves.
 	before := dep.ResourceVersion

@@ -117,3 +117,20 @@ func AdminKeyPrefix(providerUID string) string {
 	sum := sha256.Sum256([]byte(providerUID))
 	return credentialPrefix + "admin-" + hex.EncodeToString(sum[:])[:16] + "-"
 }
+
+// maxLabelValue is Kubernetes' limit on a label value.
+const maxLabelValue = 63
+
+// LabelValue is name as a label value: name itself when it fits (at most 63 characters, as every
+// name did before this function existed, so existing objects keep their labels), else its first
+// 46 characters, trimmed to end in a letter or digit, "-" and 16 hex characters of the SHA-256 of
+// the whole name, so that long names sharing a start stay apart. name must be a DNS subdomain
+// (an object name), whose characters are all valid in a label value.
+func LabelValue(name string) string {
+	if len(name) <= maxLabelValue {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	head := strings.TrimRight(name[:maxLabelValue-17], "-.")
+	return head + "-" + hex.EncodeToString(sum[:])[:16]
+}

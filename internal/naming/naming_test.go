@@ -126,3 +126,30 @@ func TestCredentialName(t *testing.T) {
 		t.Fatalf("another backend's credentials must not match this backend's prefix")
 	}
 }
+
+func TestLabelValue(t *testing.T) {
+	long := strings.Repeat("a", 45) + "-.b" + strings.Repeat("c", 200)
+	cases := []struct {
+		reason, name string
+		want         func(string) bool
+	}{
+		{"a name that fits is its own label value, as before, so existing objects keep matching", "network", func(v string) bool { return v == "network" }},
+		{"63 characters still fit", strings.Repeat("n", 63), func(v string) bool { return v == strings.Repeat("n", 63) }},
+		{"64 characters are hashed", strings.Repeat("n", 64), func(v string) bool {
+			return v != strings.Repeat("n", 64) && strings.HasPrefix(v, strings.Repeat("n", 46)+"-")
+		}},
+		{"a cut that would end in separators is trimmed before the hash", long, func(v string) bool {
+			return strings.HasPrefix(v, strings.Repeat("a", 45)+"-") && !strings.Contains(v, "-.")
+		}},
+	}
+	labelRule := regexp.MustCompile(`^[a-z0-9A-Z]([-a-z0-9A-Z_.]{0,61}[a-z0-9A-Z])?$`)
+	for _, tc := range cases {
+		v := LabelValue(tc.name)
+		if !labelRule.MatchString(v) || !tc.want(v) {
+			t.Errorf("%s: LabelValue(%q) = %q", tc.reason, tc.name, v)
+		}
+	}
+	if a, b := LabelValue(strings.Repeat("x", 100)+"1"), LabelValue(strings.Repeat("x", 100)+"2"); a == b {
+		t.Errorf("long names that differ only after the cut share the label value %q", a)
+	}
+}

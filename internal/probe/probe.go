@@ -263,7 +263,7 @@ func (c *call) list(ctx context.Context) error {
 		Prefix:  aws.String(provider.ReservedPrefix),
 		MaxKeys: aws.Int32(1),
 	})
-	return err
+	return redact(err)
 }
 
 func (c *call) put(ctx context.Context, key string, body []byte, ifNoneMatch bool) error {
@@ -278,7 +278,7 @@ func (c *call) put(ctx context.Context, key string, body []byte, ifNoneMatch boo
 		in.IfNoneMatch = aws.String("*")
 	}
 	_, err := c.client.PutObject(ctx, in)
-	return err
+	return redact(err)
 }
 
 // remove deletes key best effort, even when ctx is already done.
@@ -286,7 +286,17 @@ func (c *call) remove(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	_, err := c.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(key)})
-	return err
+	return redact(err)
+}
+
+// redact describes an S3 error by its status and code, never the reply's message: the endpoint is
+// a tenant's choice when the provider is a StorageProvider.
+func redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	code, status := errorCode(err)
+	return provider.Redact(err, status, code)
 }
 
 func (c *call) readWrite(ctx context.Context) (res provider.ProbeResult, err error) {
@@ -327,12 +337,12 @@ func (c *call) readWrite(ctx context.Context) (res provider.ProbeResult, err err
 func (c *call) readBack(ctx context.Context, key string, want []byte) error {
 	out, err := c.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(key)})
 	if err != nil {
-		return fmt.Errorf("probe: get %q from bucket %q: %w", key, c.bucket, err)
+		return fmt.Errorf("probe: get %q from bucket %q: %w", key, c.bucket, redact(err))
 	}
 	defer out.Body.Close()
 	got, err := io.ReadAll(io.LimitReader(out.Body, int64(len(want))+1024))
 	if err != nil {
-		return fmt.Errorf("probe: read %q from bucket %q: %w", key, c.bucket, err)
+		return fmt.Errorf("probe: read %q from bucket %q: %w", key, c.bucket, redact(err))
 	}
 	if !bytes.Equal(got, want) {
 		return fmt.Errorf("probe: %q read back from bucket %q differs from what was written (%d bytes, want %d)", key, c.bucket, len(got), len(want))

@@ -45,6 +45,11 @@ var (
 // wraps ErrInvalidConfig (terminal: a human must grant the permission).
 var ErrPermissionDenied = fmt.Errorf("%w: the admin credentials lack a permission", ErrInvalidConfig)
 
+// ErrEndpointRefused: a tenant's provider names an endpoint that resolves to a loopback or
+// link-local address (the operator's own node and pod, cloud metadata services), which the operator
+// does not call for tenants. It is an ErrInvalidConfig: only a change of the spec fixes it.
+var ErrEndpointRefused = fmt.Errorf("%w: endpoint refused", ErrInvalidConfig)
+
 // RateLimitedError says the provider asked us to slow down; RetryAfter is its hint (zero if none).
 type RateLimitedError struct {
 	RetryAfter time.Duration

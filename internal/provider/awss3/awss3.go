@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -607,15 +608,35 @@ func errorCode(err error) (string, int) {
 	return code, status
 }
 
+// deniedAction is an IAM action name in an AccessDenied message ("... not authorized to perform:
+// iam:PutUserPolicy on resource ...").
+var deniedAction = regexp.MustCompile(`\b(iam|s3|kms|sts):[A-Za-z0-9]{1,64}\b`)
+
+// rawMessage is the message AWS answered (never shown as is).
+func rawMessage(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorMessage()
+	}
+	return ""
+}
+
 // classify maps an AWS error: refused admin credentials are a configuration problem, a missing
 // permission is ErrPermissionDenied, an IAM quota ErrQuotaExceeded, throttling a RateLimitedError
-// (after the SDK's own retries); anything else (network, 5xx) stays retryable.
+// (after the SDK's own retries); anything else (network, 5xx) stays retryable. The text names the
+// status and code, never the reply's message (a tenant's endpoint can be any HTTP service).
 func classify(op string, err error) error {
-	code, _ := errorCode(err)
+	code, status := errorCode(err)
+	err = provider.Redact(err, status, code)
 	switch code {
 	case "InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException":
 		return fmt.Errorf("%s: %w: AWS refused the admin credentials (%s)", op, provider.ErrInvalidConfig, code)
 	case "AccessDenied", "AccessDeniedException":
+		if action := deniedAction.FindString(rawMessage(err)); action != "" {
+			// The one token of AWS's message worth keeping: the action to grant, which has the
+			// shape of an IAM action name and so cannot carry a reply's text.
+			return fmt.Errorf("%s: %w (%s): %w", op, provider.ErrPermissionDenied, action, err)
+		}
 		return fmt.Errorf("%s: %w: %w", op, provider.ErrPermissionDenied, err)
 	case "LimitExceeded":
 		return fmt.Errorf("%s: %w: %w", op, provider.ErrQuotaExceeded, err)

@@ -463,13 +463,15 @@ func (c *Client) Check(ctx context.Context) error {
 }
 
 // classify maps an S3 error: refused admin keys are a configuration problem (terminal); anything
-// else (network, 5xx) stays retryable.
+// else (network, 5xx) stays retryable. The text names the status and code, never the reply's
+// message: minio-go puts the body of a reply that is not XML there.
 func classify(op string, err error) error {
-	switch minio.ToErrorResponse(err).Code {
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied":
-		return fmt.Errorf("%s: %w: the admin credentials were refused (%s)", op, provider.ErrInvalidConfig, minio.ToErrorResponse(err).Code)
+		return fmt.Errorf("%s: %w: the admin credentials were refused (%s)", op, provider.ErrInvalidConfig, resp.Code)
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, provider.Redact(err, resp.StatusCode, resp.Code))
 }
 
 // classifyAdminCredential is classifyAdmin for a call on one service account: an absent account
@@ -477,7 +479,7 @@ func classify(op string, err error) error {
 func classifyAdminCredential(op, id string, err error) error {
 	var apiErr *minioadmin.Error
 	if errors.As(err, &apiErr) && apiErr.IsNotFound() {
-		return fmt.Errorf("%s %s: %w: %w", op, id, provider.ErrCredentialNotFound, err)
+		return fmt.Errorf("%s %s: %w: %w", op, id, provider.ErrCredentialNotFound, redactAdmin(err))
 	}
 	return classifyAdmin(op+" "+id, err)
 }
@@ -485,7 +487,16 @@ func classifyAdminCredential(op, id string, err error) error {
 func classifyAdmin(op string, err error) error {
 	var apiErr *minioadmin.Error
 	if errors.As(err, &apiErr) && apiErr.IsAuth() {
-		return fmt.Errorf("%s: %w: %w", op, provider.ErrInvalidConfig, err)
+		return fmt.Errorf("%s: %w: %w", op, provider.ErrInvalidConfig, redactAdmin(err))
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, redactAdmin(err))
+}
+
+// redactAdmin describes an admin API error by its status and code, never the reply's message.
+func redactAdmin(err error) error {
+	var apiErr *minioadmin.Error
+	if errors.As(err, &apiErr) {
+		return provider.Redact(err, apiErr.StatusCode, apiErr.Code)
+	}
+	return provider.Redact(err, 0, "")
 }

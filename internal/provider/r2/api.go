@@ -102,12 +102,17 @@ type APIError struct {
 	Messages   []string
 }
 
+// Error names the operation, the status and the error codes, never the messages: they are the
+// reply's text, and a tenant's apiBaseURL can name a service that is not Cloudflare.
 func (e *APIError) Error() string {
 	parts := make([]string, len(e.Codes))
 	for i := range e.Codes {
-		parts[i] = fmt.Sprintf("%d %s", e.Codes[i], e.Messages[i])
+		parts[i] = strconv.FormatInt(e.Codes[i], 10)
 	}
-	return fmt.Sprintf("cloudflare %s: HTTP %d: %s", e.Op, e.StatusCode, strings.Join(parts, "; "))
+	if len(parts) == 0 {
+		return fmt.Sprintf("cloudflare %s: HTTP %d", e.Op, e.StatusCode)
+	}
+	return fmt.Sprintf("cloudflare %s: HTTP %d: error codes %s", e.Op, e.StatusCode, strings.Join(parts, ", "))
 }
 
 // Has reports whether the reply carries the error code.
@@ -130,7 +135,7 @@ func classify(op string, err error) error {
 	}
 	var sdkErr *cf.Error
 	if !errors.As(err, &sdkErr) {
-		return fmt.Errorf("cloudflare %s: %w", op, err)
+		return fmt.Errorf("cloudflare %s: %w", op, provider.Redact(err, 0, ""))
 	}
 	apiErr := &APIError{Op: op, StatusCode: sdkErr.StatusCode}
 	for _, e := range sdkErr.Errors {

@@ -561,12 +561,14 @@ func (c *Client) adminS3(ctx context.Context) (*minio.Client, error) {
 	return c.s3, nil
 }
 
+// classifyS3 maps an S3 error; the text names the status and code, never the reply's message.
 func classifyS3(op string, err error) error {
-	switch code := minio.ToErrorResponse(err).Code; code {
+	resp := minio.ToErrorResponse(err)
+	switch code := resp.Code; code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch":
 		return fmt.Errorf("%s: %w: R2 refused the S3 keys derived from the API token (%s)", op, provider.ErrInvalidConfig, code)
 	case "AccessDenied":
 		return fmt.Errorf("%s: %w: the API token's S3 keys were denied (%s)", op, provider.ErrPermissionDenied, code)
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, provider.Redact(err, resp.StatusCode, resp.Code))
 }

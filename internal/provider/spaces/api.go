@@ -99,8 +99,11 @@ type APIError struct {
 	RetryAfter time.Duration
 }
 
+// Error names the operation, the status and the documented id, never the message or the request
+// id: they are the reply's text (godo puts a body that is not JSON in the message), and a tenant's
+// apiBaseURL can name a service that is not DigitalOcean.
 func (e *APIError) Error() string {
-	return fmt.Sprintf("digitalocean %s: HTTP %d %s: %s (request %s)", e.Op, e.StatusCode, e.ID, e.Message, e.RequestID)
+	return fmt.Sprintf("digitalocean %s: HTTP %d %s", e.Op, e.StatusCode, e.ID)
 }
 
 // apiErr converts a godo error of operation op: 401 is a refused token (terminal), 403 a missing
@@ -119,9 +122,9 @@ func apiErr(op string, resp *godo.Response, err error) error {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			// Drop the URL's request context; keep the cause.
-			return fmt.Errorf("digitalocean %s: %w", op, ue.Err)
+			return fmt.Errorf("digitalocean %s: %w", op, provider.Redact(ue.Err, 0, ""))
 		}
-		return fmt.Errorf("digitalocean %s: %w", op, err)
+		return fmt.Errorf("digitalocean %s: %w", op, provider.Redact(err, 0, ""))
 	}
 	e := &APIError{Op: op, StatusCode: er.Response.StatusCode, Message: er.Message, RequestID: er.RequestID}
 	if resp != nil && resp.Response != nil {

@@ -523,8 +523,11 @@ func (c *Client) revokeAdminKeys(ctx context.Context, keep string) error {
 // classifyS3 maps an S3 error. A minted key that Spaces refuses is either too new (transient) or
 // was revoked out of band (forgotten, so the next call mints another; transient too); a refused
 // user-given key is a configuration problem.
+//
+// The text names the status and code, never the reply's message.
 func (c *Client) classifyS3(op string, err error) error {
-	code := minio.ToErrorResponse(err).Code
+	resp := minio.ToErrorResponse(err)
+	code := resp.Code
 	switch code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch":
 		if c.cfg.AdminAccessKeyID != "" {
@@ -540,5 +543,5 @@ func (c *Client) classifyS3(op string, err error) error {
 	case "AccessDenied":
 		return fmt.Errorf("%s: %w: the full-access key was denied (%s)", op, provider.ErrPermissionDenied, code)
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, provider.Redact(err, resp.StatusCode, code))
 }
