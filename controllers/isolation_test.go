@@ -118,3 +118,85 @@ func TestRefusedBackendHoldsNothing(t *testing.T) {
 		})
 	}
 }
+
+// patchStatusAsTenant patches a StateBackend's status subresource, as a tenant granted
+// statebackends/status by mistake would.
+func patchStatusAsTenant(t *testing.T, key client.ObjectKey, mutate func(*v1alpha1.StateBackendStatus)) {
+	t.Helper()
+	sb := getBackend(t, key)
+	patch := client.MergeFrom(sb.DeepCopy())
+	mutate(&sb.Status)
+	must(t, k8s.Status().Patch(context.Background(), sb, patch))
+}
+
+// TestTamperedStatusNeverTouchesAnotherBackendsCredential: status.credential and
+// status.previousCredential of one backend are pointed at another backend's credential. The
+// operator never repairs or revokes it (on AWS that would strip a victim IAM user's policies): the
+// victim's credential stays live with its grant, and the tampered backend keeps (or re-issues) its
+// own.
+func TestTamperedStatusNeverTouchesAnotherBackendsCredential(t *testing.T) {
+	tn := newTenant(t)
+	victimKey, tamperedKey := tn.backend("victim", nil), tn.backend("tampered", nil)
+	victim, tampered := waitReady(t, victimKey), waitReady(t, tamperedKey)
+	v := victim.Status.Credential
+	victimBucket, victimAccess, ok := tn.store.CredentialScope(v.ID)
+	if !ok {
+		t.Fatalf("the victim's credential %q is not live", v.ID)
+	}
+
+	patchStatusAsTenant(t, tamperedKey, func(st *v1alpha1.StateBackendStatus) {
+		st.Credential.ID, st.Credential.Name = v.ID, v.Name
+		st.PreviousCredential = &v1alpha1.RetiredCredentialStatus{ID: v.ID, Name: v.Name, RevokeAt: metav1.NewTime(time.Now().Add(-time.Hour))}
+	})
+	requestReconcile(t, tamperedKey)
+	waitHandled(t, tamperedKey)
+	bumpAnnotation(t, tamperedKey) // and once more, through whatever path the first one left
+	requestReconcile(t, tamperedKey)
+	waitHandled(t, tamperedKey)
+
+	bucket, acc, ok := tn.store.CredentialScope(v.ID)
+	if !ok {
+		t.Fatalf("the victim's credential %q was revoked through another backend's status", v.Name)
+	}
+	if bucket != victimBucket || acc != victimAccess {
+		t.Fatalf("the victim's credential was re-granted through another backend's status: %s on %q, was %s on %q", acc, bucket, victimAccess, victimBucket)
+	}
+	if got := liveWithPrefix(tn, string(tampered.UID)); len(got) != 1 {
+		t.Fatalf("the tampered backend holds %d credentials of its own, want 1: %+v", len(got), got)
+	}
+	waitReady(t, tamperedKey)
+	if st := getBackend(t, tamperedKey).Status.Credential; st == nil || st.ID == v.ID {
+		t.Errorf("the tampered backend's status still names the victim's credential: %+v", st)
+	}
+	waitReady(t, victimKey)
+}
+
+// TestFakedCreatingIntentCannotTakeAForeignBucket: a status patch that fakes an interrupted
+// create (BucketReady reason Creating) of a bucket the operator never named for this backend (an
+// unmarked bucket of someone else) is refused as BucketExistsNotOwned; the bucket is not marked.
+func TestFakedCreatingIntentCannotTakeAForeignBucket(t *testing.T) {
+	tn := newTenant(t)
+	const foreign = "someone-elses-unmarked-bucket"
+	tn.store.PutBucket(foreign, nil)
+	must(t, tn.store.PutObject(foreign, "prod/terraform.tfstate", []byte(`{"secret":"state"}`)))
+	key := tn.backend("state", nil)
+	waitReady(t, key)
+
+	patchStatusAsTenant(t, key, func(st *v1alpha1.StateBackendStatus) {
+		st.BucketName = foreign
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: v1alpha1.ConditionBucketReady, Status: metav1.ConditionFalse, Reason: reasonCreating,
+			Message: "creating bucket", ObservedGeneration: getBackend(t, key).Generation,
+		})
+	})
+	requestReconcile(t, key)
+	waitCondition(t, key, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, v1alpha1.ReasonBucketNotOwned)
+	if b, _ := tn.store.Bucket(foreign); b.Owner != nil {
+		t.Fatalf("the foreign bucket was marked as owned by %+v through a faked Creating intent", *b.Owner)
+	}
+	for _, c := range tn.store.LiveCredentials() {
+		if bucket, _, _ := tn.store.CredentialScope(c.AccessKeyID); bucket == foreign {
+			t.Fatalf("credential %q was issued for the foreign bucket", c.Name)
+		}
+	}
+}
