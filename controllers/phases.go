@@ -398,7 +398,7 @@ func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name
 	case o != nil:
 		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketOwnedByOther,
 			fmt.Sprintf("bucket %q belongs to StateBackend %s/%s; it is never adopted", name, o.Namespace, o.Name))
-	case bucketCreateStarted(sb):
+	case bucketCreateStarted(sb, name, s.bucketNaming):
 		reason, action = "BucketMarked", "marked bucket %q created by an interrupted reconcile as owned"
 	case sb.Spec.AdoptExistingBucket && s.allowAdoption:
 		reason, action = "BucketAdopted", "adopted existing bucket %q"
@@ -424,7 +424,16 @@ func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name
 	return ctrl.Result{}, nil
 }
 
-func bucketCreateStarted(sb *v1alpha1.StateBackend) bool {
+// bucketCreateStarted says an interrupted create of this bucket is to be finished (marked). Status
+// is untrusted input (statebackends/status may be granted by mistake): the intent is honoured only
+// for a name the operator itself derives for this backend, or the one its spec names, never for a
+// name status alone points at (someone else's unmarked bucket).
+func bucketCreateStarted(sb *v1alpha1.StateBackend, name string, policy *v1alpha1.BucketNamingPolicy) bool {
+	derived := name == sb.Spec.BucketName || name == naming.DefaultBucketName(sb.Namespace, sb.Name) ||
+		(policy != nil && name == naming.PrefixedBucketName(policy.Prefix, sb.Namespace, sb.Name))
+	if !derived {
+		return false
+	}
 	for _, c := range sb.Status.Conditions {
 		if c.Type == v1alpha1.ConditionBucketReady {
 			return c.Reason == reasonCreating
