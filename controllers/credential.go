@@ -353,8 +353,9 @@ func (r *StateBackendReconciler) revoke(ctx context.Context, s *scope, c provide
 	return nil
 }
 
-// revokeAll revokes every live credential of the backend except the one with keepAccessKeyID.
-func (r *StateBackendReconciler) revokeAll(ctx context.Context, s *scope, keepAccessKeyID string) error {
+// revokeAll revokes every live credential of the backend except the one with keepAccessKeyID; why
+// goes into each revocation's event.
+func (r *StateBackendReconciler) revokeAll(ctx context.Context, s *scope, keepAccessKeyID, why string) error {
 	live, err := s.provider.ListCredentials(ctx, naming.CredentialPrefix(string(s.sb.UID)))
 	if err != nil {
 		return fmt.Errorf("list credentials: %w", err)
@@ -363,7 +364,7 @@ func (r *StateBackendReconciler) revokeAll(ctx context.Context, s *scope, keepAc
 		if keepAccessKeyID != "" && c.AccessKeyID == keepAccessKeyID {
 			continue
 		}
-		if err := r.revoke(ctx, s, c, "StateBackend deleted"); err != nil {
+		if err := r.revoke(ctx, s, c, why); err != nil {
 			return err
 		}
 	}

@@ -30,7 +30,9 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 	ref := sb.Spec.ProviderRef
 	var spec *v1alpha1.StorageProviderSpec
 	var uid types.UID
-	secretNS, providerNS := "", ""
+	// notAllowed says why a ClusterStorageProvider does not serve the backend's namespace ("":
+	// it does). The client is still built, to withdraw what the backend holds.
+	secretNS, providerNS, notAllowed := "", "", ""
 	switch ref.Kind {
 	case v1alpha1.StorageProviderKind:
 		p := &v1alpha1.StorageProvider{}
@@ -60,16 +62,14 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			return ctrl.Result{}, nil // the provider watch brings the backend back when it is fixed
 		}
 		secretNS = ns
-		if allowed, msg, err := r.namespaceAllowed(ctx, sb, p); err != nil || !allowed {
-			if err != nil {
-				return ctrl.Result{}, err
-			}
-			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNamespaceNotAllowed, msg)
-			// Re-checked when the provider changes (watched) and at the drift interval (a
-			// namespace's labels may change).
-			return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
+		allowed, msg, err := r.namespaceAllowed(ctx, sb, p)
+		if err != nil {
+			return ctrl.Result{}, err
 		}
-		if within, msg, err := r.namespaceQuota(ctx, sb, p); err != nil || !within {
+		if !allowed {
+			notAllowed = msg
+		}
+		if within, msg, err := r.namespaceQuota(ctx, sb, p); notAllowed == "" && (err != nil || !within) {
 			if err != nil {
 				return ctrl.Result{}, err
 			}
@@ -90,11 +90,18 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("read provider credentials: %w", err)
 		}
+		if notAllowed != "" {
+			return r.refuseNamespace(ctx, s, notAllowed)
+		}
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonCredentialsNotFound,
 			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
 	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Namespace: providerNS, Spec: spec, Credentials: creds}, placement(sb))
+	if notAllowed != "" {
+		s.provider = c // nil when it could not be built: refuseNamespace says what it could not revoke
+		return r.refuseNamespace(ctx, s, notAllowed)
+	}
 	if err != nil {
 		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
@@ -141,6 +148,31 @@ func (r *StateBackendReconciler) locationChanged(s *scope, from string, current 
 	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderLocationChanged,
 		locationChangedMessage(s.sb, fmt.Sprintf("%s %q", kind, ref.Name), from, current))
 	return ctrl.Result{}, nil
+}
+
+// refuseNamespace refuses a backend whose namespace its ClusterStorageProvider does not serve and
+// withdraws what it holds (s.provider set, or nil when no client could be built: then the
+// credential is left, and the condition says so). It is re-checked when the provider changes
+// (watched) and at the drift interval (a namespace's labels may change).
+func (r *StateBackendReconciler) refuseNamespace(ctx context.Context, s *scope, msg string) (ctrl.Result, error) {
+	sb := s.sb
+	if c := meta.FindStatusCondition(s.base.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Reason != v1alpha1.ReasonNamespaceNotAllowed {
+		// Once, when the refusal starts, not at every re-check.
+		r.event(sb, corev1.EventTypeWarning, v1alpha1.ReasonNamespaceNotAllowed, "ResolveProvider", "%s", msg)
+	}
+	r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNamespaceNotAllowed, msg)
+	if s.provider == nil {
+		if sb.Status.Credential != nil || sb.Status.PreviousCredential != nil {
+			r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNamespaceNotAllowed,
+				msg+"; its credential could not be revoked yet: the provider's client cannot be built")
+			return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
+		}
+		return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
+	}
+	if err := r.withdraw(ctx, s, v1alpha1.ReasonNamespaceNotAllowed); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: r.DriftInterval}, nil
 }
 
 // namespaceAllowed applies the ClusterStorageProvider's allowedNamespaces to the StateBackend's
@@ -283,8 +315,7 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 	if msg := refusedBucketName(sb, policy); msg != "" {
 		// Before the name is recorded and before any provider call: a refused name is never
 		// observed, created or claimed.
-		r.refuseBucket(s, v1alpha1.ReasonBucketNameRefused, msg)
-		return ctrl.Result{}, errTerminalCondition
+		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketNameRefused, msg)
 	}
 	name := bucketName(sb, policy)
 	// Written to the server before any provider call that could create or mark the bucket
@@ -364,8 +395,7 @@ func (r *StateBackendReconciler) referencedBucket(ctx context.Context, s *scope)
 		ns = sb.Namespace
 	}
 	refuse := func(msg string) (ctrl.Result, error) {
-		r.refuseBucket(s, v1alpha1.ReasonBucketReferenceRefused, msg)
-		return ctrl.Result{}, errTerminalCondition
+		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketReferenceRefused, msg)
 	}
 	if ns != sb.Namespace && !s.allowCrossNamespaceReads {
 		return refuse(fmt.Sprintf("spec.bucketFrom names StateBackend %s/%s in another namespace; the provider does not allow cross-namespace reads (allowCrossNamespaceBucketReads)", ns, ref.Name))
@@ -452,10 +482,9 @@ func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name
 		// Retain: re-created backends get their state back.
 		reason, action = "BucketReclaimed", "re-claimed bucket %q retained by an earlier StateBackend of the same name"
 	case o != nil:
-		r.refuseBucket(s, v1alpha1.ReasonBucketOwnedByOther,
+		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketOwnedByOther,
 			fmt.Sprintf("bucket %q belongs to StateBackend %s/%s; it is never adopted", name, o.Namespace, o.Name))
-		return ctrl.Result{}, errTerminalCondition
-	case bucketCreateStarted(sb):
+	case bucketCreateStarted(sb, name, s.bucketNaming):
 		reason, action = "BucketMarked", "marked bucket %q created by an interrupted reconcile as owned"
 	case sb.Spec.AdoptExistingBucket && s.allowAdoption:
 		reason, action = "BucketAdopted", "adopted existing bucket %q"
@@ -466,8 +495,7 @@ func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name
 		} else {
 			msg += "; set spec.adoptExistingBucket (and allowBucketAdoption on the provider) to take it over"
 		}
-		r.refuseBucket(s, v1alpha1.ReasonBucketNotOwned, msg)
-		return ctrl.Result{}, errTerminalCondition
+		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketNotOwned, msg)
 	}
 	if s.base.Status.BucketName != name {
 		// Recorded before the marker is written, so a crash leaves the name the marker names.
@@ -482,7 +510,16 @@ func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name
 	return ctrl.Result{}, nil
 }
 
-func bucketCreateStarted(sb *v1alpha1.StateBackend) bool {
+// bucketCreateStarted says an interrupted create of this bucket is to be finished (marked). Status
+// is untrusted input (statebackends/status may be granted by mistake): the intent is honoured only
+// for a name the operator itself derives for this backend, or the one its spec names, never for a
+// name status alone points at (someone else's unmarked bucket).
+func bucketCreateStarted(sb *v1alpha1.StateBackend, name string, policy *v1alpha1.BucketNamingPolicy) bool {
+	derived := name == sb.Spec.BucketName || name == naming.DefaultBucketName(sb.Namespace, sb.Name) ||
+		(policy != nil && name == naming.PrefixedBucketName(policy.Prefix, sb.Namespace, sb.Name))
+	if !derived {
+		return false
+	}
 	for _, c := range sb.Status.Conditions {
 		if c.Type == v1alpha1.ConditionBucketReady {
 			return c.Reason == reasonCreating
@@ -495,10 +532,50 @@ func bucketCreateStarted(sb *v1alpha1.StateBackend) bool {
 // (or a change outside the cluster) can clear.
 var errTerminalCondition = errors.New("waiting for the spec or the bucket to change")
 
-func (r *StateBackendReconciler) refuseBucket(s *scope, reason, msg string) {
+// refuseBucket says why the bucket is refused and withdraws whatever the backend already holds: a
+// refused backend holds nothing (a squatter whose bucket turned out to be another's keeps no key
+// to it). It returns errTerminalCondition, or the error that kept the withdrawal from finishing
+// (retried).
+func (r *StateBackendReconciler) refuseBucket(ctx context.Context, s *scope, reason, msg string) error {
 	r.setCondition(s.sb, v1alpha1.ConditionBucketReady, metav1.ConditionFalse, reason, msg)
 	r.setCondition(s.sb, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 	r.event(s.sb, corev1.EventTypeWarning, reason, "ClaimBucket", "%s", msg)
+	if err := r.withdraw(ctx, s, reason); err != nil {
+		return err
+	}
+	return errTerminalCondition
+}
+
+// withdraw revokes every credential listed under the backend's prefix and deletes the Secret it
+// controls (never one it does not), so that a refused backend holds nothing. The Secret is deleted
+// rather than emptied: a runner then fails on a missing Secret, which names the problem, instead
+// of on an empty key, and the operator writes a fresh one if the refusal is lifted. Status forgets
+// the credentials, so the next issue starts clean. Nothing is listed for a backend that never
+// recorded a credential and holds no Secret: issue records the name before it calls the provider.
+func (r *StateBackendReconciler) withdraw(ctx context.Context, s *scope, reason string) error {
+	sb := s.sb
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: secretName(sb)}, secret)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read Secret %q: %w", secretName(sb), err)
+	}
+	ours := err == nil && metav1.IsControlledBy(secret, sb)
+	if sb.Status.Credential != nil || sb.Status.PreviousCredential != nil || ours {
+		if err := r.revokeAll(ctx, s, "", "refused ("+reason+")"); err != nil {
+			return err
+		}
+	}
+	if ours {
+		if err := r.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete Secret %q: %w", secret.Name, err)
+		}
+		r.event(sb, corev1.EventTypeWarning, reason, "DeleteSecret", "deleted Secret %q: a refused StateBackend holds no credential", secret.Name)
+	}
+	sb.Status.Credential, sb.Status.PreviousCredential = nil, nil
+	if meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionCredentialReady) != nil {
+		r.setCondition(sb, v1alpha1.ConditionCredentialReady, metav1.ConditionFalse, reason, "no credential is held while the bucket or provider is refused")
+	}
+	return nil
 }
 
 func (r *StateBackendReconciler) bucketNotReady(s *scope, err error) (ctrl.Result, error) {
@@ -534,7 +611,7 @@ func (r *StateBackendReconciler) reconcileDelete(ctx context.Context, s *scope) 
 		}
 		return r.outcome(s, res, err)
 	}
-	if err := r.revokeAll(ctx, s, ""); err != nil {
+	if err := r.revokeAll(ctx, s, "", "StateBackend deleted"); err != nil {
 		return r.outcome(s, ctrl.Result{}, err)
 	}
 	// The Secret would be garbage-collected with its owner; deleting it now stops runners from
