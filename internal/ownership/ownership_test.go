@@ -45,7 +45,9 @@ func TestJudge(t *testing.T) {
 		{"an unsealed marker of an earlier backend of the same name (previous release)", with(func(o *provider.Owner) { o.UID, o.Cluster = "uid-before", "" }), Unverified},
 		{"a marker of an earlier backend sealed with a lost key", sealed(lost, with(func(o *provider.Owner) { o.UID = "uid-before" })), Unverified},
 		{"a squatter's sealed marker rewritten to name the backend (its seal covers its own names)",
-			with(func(o *provider.Owner) { o.UID, o.Seal = "guessed", k.Seal(bucket, provider.Owner{Namespace: "squatter", Name: "x", UID: "s", Cluster: "cluster-a"}) }), Unverified},
+			with(func(o *provider.Owner) {
+				o.UID, o.Seal = "guessed", k.Seal(bucket, provider.Owner{Namespace: "squatter", Name: "x", UID: "s", Cluster: "cluster-a"})
+			}), Unverified},
 		{"another backend's marker", sealed(k, with(func(o *provider.Owner) { o.Namespace = "team-b" })), OwnedByOther},
 		{"another name in the namespace, unsealed", with(func(o *provider.Owner) { o.Name = "other" }), OwnedByOther},
 		{"another cluster's marker for the same namespace and name", with(func(o *provider.Owner) { o.UID, o.Cluster, o.Seal = "uid-there", "cluster-b", "their-seal" }), OwnedByOtherCluster},
