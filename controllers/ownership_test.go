@@ -208,10 +208,14 @@ func TestLostOwnershipKeyDoesNotLockAnyoneOutOfTheirBucket(t *testing.T) {
 	tn := newTenant(t)
 	ctx := context.Background()
 	adopting := tn.createNamingProvider("adopting", func(s *v1alpha1.StorageProviderSpec) { s.AllowBucketAdoption = true })
-	const lostSeal = "sealed-with-the-lost-key"
+	// The key the markers were sealed with before it was lost; the suite's key is the regenerated one.
+	lost := mustKey([]byte("the ownership key that was lost!"))
+	var lostSeal string
 	sealLost := func(bucket string, sb *v1alpha1.StateBackend) {
 		t.Helper()
-		must(t, tn.store.MarkBucket(ctx, bucket, provider.Owner{Namespace: sb.Namespace, Name: sb.Name, UID: string(sb.UID), Cluster: testClusterID, Seal: lostSeal}))
+		o := lost.Sealed(bucket, provider.Owner{Namespace: sb.Namespace, Name: sb.Name, UID: string(sb.UID), Cluster: testClusterID})
+		lostSeal = o.Seal
+		must(t, tn.store.MarkBucket(ctx, bucket, o))
 	}
 
 	existingKey := backendIn(t, tn.ns, "existing", adopting, nil)

@@ -13,6 +13,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// The key Secret is read and created once, at startup (the operator's ClusterRole manages Secrets
+// already; this says why it needs these two verbs in its own namespace).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+
 const (
 	// SecretName is the Secret in the operator's namespace that holds the cluster's ownership key.
 	SecretName = "tfstate-operator-ownership-key"
