@@ -33,7 +33,7 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's namespace).")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose StateBackends, StorageProviders, Secrets and ConfigMaps are watched (default: all). ClusterStorageProviders are always watched.")
-	flag.StringVar(&operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace: ClusterStorageProviders' credentials Secrets are read from it and no other (default: $POD_NAMESPACE; empty: not enforced).")
+	flag.StringVar(&operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace (required): ClusterStorageProviders' credentials Secrets are read from it and no other, and the cluster's ownership key Secret (tfstate-operator-ownership-key) is kept in it (default: $POD_NAMESPACE).")
 	flag.StringVar(&clusterID, "cluster-id", "", "This cluster's identity, written into bucket ownership markers and credential names (default: the UID of the kube-system namespace). A restored or migrated cluster passes the identity of the cluster it replaces to take its buckets back.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16, "StateBackends reconciled in parallel; workers waiting on a provider's rate limiter cost only a goroutine.")
 	flag.DurationVar(&retryInterval, "retry-interval", 30*time.Second, "How soon a backend waiting on something outside the cluster is looked at again.")

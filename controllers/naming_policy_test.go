@@ -97,7 +97,7 @@ func TestBucketNamingPrefixesDefaultNames(t *testing.T) {
 		s.BucketNaming = &v1alpha1.BucketNamingPolicy{Prefix: "acme-"}
 	})
 	sb := waitReady(t, backendIn(t, tn.ns, "network", csp, nil))
-	want := naming.PrefixedBucketName("acme-", tn.ns, "network")
+	want := naming.PrefixedBucketName(testOwnershipKey.BucketNameSalt(), "acme-", tn.ns, "network")
 	if sb.Status.BucketName != want || !strings.HasPrefix(want, "acme-"+tn.ns+"-network-") {
 		t.Fatalf("default bucket %q, want %q (the prefix, then <namespace>-<name>-<hash8>)", sb.Status.BucketName, want)
 	}
@@ -134,7 +134,7 @@ func TestBucketNamingPrefixesDefaultNames(t *testing.T) {
 	local := waitReady(t, tn.backend("local-state", func(sb *v1alpha1.StateBackend) {
 		sb.Spec.ProviderRef = v1alpha1.ProviderReference{Kind: v1alpha1.StorageProviderKind, Name: "local"}
 	}))
-	if want := naming.PrefixedBucketName("local-", tn.ns, "local-state"); local.Status.BucketName != want {
+	if want := naming.PrefixedBucketName(testOwnershipKey.BucketNameSalt(), "local-", tn.ns, "local-state"); local.Status.BucketName != want {
 		t.Fatalf("namespaced provider: bucket %q, want %q", local.Status.BucketName, want)
 	}
 }
@@ -285,7 +285,7 @@ func TestBucketNamingNeverMovesAnExistingBucket(t *testing.T) {
 
 	// New backends are held to it.
 	waitCondition(t, tn.backend("new-explicit", bucketNamed("legacy2-"+tn.ns)), v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonBucketNameRefused)
-	if got := waitReady(t, tn.backend("new-default", nil)); got.Status.BucketName != naming.PrefixedBucketName("acme-", tn.ns, "new-default") {
+	if got := waitReady(t, tn.backend("new-default", nil)); got.Status.BucketName != naming.PrefixedBucketName(testOwnershipKey.BucketNameSalt(), "acme-", tn.ns, "new-default") {
 		t.Errorf("new default bucket %q, want the prefixed default", got.Status.BucketName)
 	}
 }

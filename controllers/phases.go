@@ -18,6 +18,7 @@ import (
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/naming"
+	"github.com/tfstate-operator/tfstate-operator/internal/ownership"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/providers"
 )
@@ -270,17 +271,26 @@ func (r *StateBackendReconciler) providerMissing(s *scope, err error, msg string
 // bucketName is the bucket this backend uses: the spec's, else the one recorded in status, else
 // the deterministic default under the provider's naming prefix. A recorded name wins over the
 // default, so a naming policy added to the provider later never moves an existing bucket.
-func bucketName(sb *v1alpha1.StateBackend, policy *v1alpha1.BucketNamingPolicy) string {
+// The default is keyed with the cluster's bucket-name salt, so another tenant cannot predict it; a
+// name recorded by the previous release (unsalted) is kept.
+func (r *StateBackendReconciler) bucketName(sb *v1alpha1.StateBackend, policy *v1alpha1.BucketNamingPolicy) string {
 	switch {
 	case sb.Spec.BucketName != "":
 		return sb.Spec.BucketName
 	case sb.Status.BucketName != "":
 		return sb.Status.BucketName
-	case policy != nil:
-		return naming.PrefixedBucketName(policy.Prefix, sb.Namespace, sb.Name)
 	default:
-		return naming.DefaultBucketName(sb.Namespace, sb.Name)
+		return derivedBucketName(r.Ownership.BucketNameSalt(), sb, policy)
 	}
+}
+
+// derivedBucketName is the default bucket name of sb under policy, keyed with salt (nil: the
+// previous release's unkeyed name).
+func derivedBucketName(salt []byte, sb *v1alpha1.StateBackend, policy *v1alpha1.BucketNamingPolicy) string {
+	if policy != nil {
+		return naming.PrefixedBucketName(salt, policy.Prefix, sb.Namespace, sb.Name)
+	}
+	return naming.DefaultBucketName(salt, sb.Namespace, sb.Name)
 }
 
 // refusedBucketName says why the backend's spec.bucketName does not fit the provider's naming
@@ -302,8 +312,10 @@ func refusedBucketName(sb *v1alpha1.StateBackend, policy *v1alpha1.BucketNamingP
 	return msg + "; spec.bucketName is immutable: re-create the StateBackend with a fitting name, or leave it unset for the default"
 }
 
-func owner(sb *v1alpha1.StateBackend) provider.Owner {
-	return provider.Owner{Namespace: sb.Namespace, Name: sb.Name, UID: string(sb.UID)}
+// owner is the marker the backend writes on bucket: it names the backend and this cluster, sealed
+// with the cluster's ownership key.
+func (r *StateBackendReconciler) owner(sb *v1alpha1.StateBackend, bucket string) provider.Owner {
+	return r.Ownership.Sealed(bucket, provider.Owner{Namespace: sb.Namespace, Name: sb.Name, UID: string(sb.UID), Cluster: r.ClusterID})
 }
 
 // reconcileBucket makes sure the bucket exists, is ours and keeps versions.
@@ -317,7 +329,7 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 		// observed, created or claimed.
 		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketNameRefused, msg)
 	}
-	name := bucketName(sb, policy)
+	name := r.bucketName(sb, policy)
 	// Written to the server before any provider call that could create or mark the bucket
 	// (createBucket, claimBucket); observing it needs no record.
 	sb.Status.BucketName = name
@@ -334,7 +346,7 @@ func (r *StateBackendReconciler) reconcileBucket(ctx context.Context, s *scope) 
 		}
 		if ok {
 			// CreateBucket wrote the marker: what observing it again would show, without the call.
-			want := owner(sb)
+			want := r.owner(sb, name)
 			obs, created = provider.BucketObservation{Exists: true, Owner: &want}, true
 		} else if obs, err = p.ObserveBucket(ctx, name); err != nil {
 			return r.bucketNotReady(s, fmt.Errorf("observe bucket %q: %w", name, err))
@@ -447,7 +459,7 @@ func (r *StateBackendReconciler) createBucket(ctx context.Context, s *scope, nam
 	if err := r.patchStatus(ctx, s); err != nil {
 		return ctrl.Result{}, false, err
 	}
-	err := s.provider.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: owner(sb)})
+	err := s.provider.CreateBucket(ctx, provider.BucketRequest{Name: name, Owner: r.owner(sb, name)})
 	switch {
 	case err == nil:
 		r.event(sb, corev1.EventTypeNormal, v1alpha1.ReasonBucketCreated, "CreateBucket", "created bucket %q", name)
@@ -469,33 +481,41 @@ func (r *StateBackendReconciler) createBucket(ctx context.Context, s *scope, nam
 // reasonCreating marks a create call that was started; see createBucket.
 const reasonCreating = "Creating"
 
-// claimBucket decides whether an existing bucket is ours, adopts or repairs its marker where that is
-// allowed, and refuses it otherwise (no credential is issued for a refused bucket).
+// claimBucket decides whether an existing bucket is ours (ownership.Judge), adopts, reclaims or
+// seals its marker again where that is allowed, and refuses it otherwise (no credential is issued
+// for a refused bucket).
 func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name string, obs provider.BucketObservation) (ctrl.Result, error) {
-	sb, want := s.sb, owner(s.sb)
+	sb, want := s.sb, r.owner(s.sb, name)
 	var reason, action string
-	switch o := obs.Owner; {
-	case o != nil && *o == want:
+	switch verdict, o := ownership.Judge(r.Ownership, name, obs.Owner, want), obs.Owner; verdict {
+	case ownership.Ours:
 		return ctrl.Result{}, nil
-	case o != nil && o.Namespace == want.Namespace && o.Name == want.Name:
-		// The bucket of an earlier StateBackend of this namespace and name, kept by deletionPolicy
-		// Retain: re-created backends get their state back.
+	case ownership.Reseal:
+		// The marker names this very backend (its UID, which other tenants cannot see) but its
+		// seal is missing or stale: a bucket of the previous release, or the key was regenerated.
+		reason, action = v1alpha1.ReasonBucketResealed, "sealed the ownership marker of bucket %q again with the cluster's ownership key"
+	case ownership.Reclaim:
+		// The bucket of an earlier StateBackend of this namespace and name in this cluster, kept
+		// by deletionPolicy Retain and sealed by this operator: re-created backends get their
+		// state back.
 		reason, action = "BucketReclaimed", "re-claimed bucket %q retained by an earlier StateBackend of the same name"
-	case o != nil:
+	case ownership.OwnedByOtherCluster:
+		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketOwnedByOther, fmt.Sprintf("bucket %q belongs to "+
+			"StateBackend %s/%s of another cluster (%q) sharing the storage account; it is never adopted. A restored or migrated "+
+			"cluster takes its buckets back by running the operator with --cluster-id=%s and the Secret %s of the cluster it replaces",
+			name, o.Namespace, o.Name, o.Cluster, o.Cluster, ownership.SecretName))
+	case ownership.OwnedByOther:
 		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketOwnedByOther,
 			fmt.Sprintf("bucket %q belongs to StateBackend %s/%s; it is never adopted", name, o.Namespace, o.Name))
-	case bucketCreateStarted(sb, name, s.bucketNaming):
-		reason, action = "BucketMarked", "marked bucket %q created by an interrupted reconcile as owned"
-	case sb.Spec.AdoptExistingBucket && s.allowAdoption:
-		reason, action = "BucketAdopted", "adopted existing bucket %q"
-	default:
-		msg := fmt.Sprintf("bucket %q already exists and is not owned by this StateBackend", name)
-		if sb.Spec.AdoptExistingBucket {
-			msg += "; the provider does not allow adoption (spec.allowBucketAdoption)"
-		} else {
-			msg += "; set spec.adoptExistingBucket (and allowBucketAdoption on the provider) to take it over"
+	case ownership.Unmarked, ownership.Unverified:
+		switch {
+		case verdict == ownership.Unmarked && bucketCreateStarted(sb, name, s.bucketNaming, r.Ownership.BucketNameSalt()):
+			reason, action = "BucketMarked", "marked bucket %q created by an interrupted reconcile as owned"
+		case sb.Spec.AdoptExistingBucket && s.allowAdoption:
+			reason, action = "BucketAdopted", "adopted existing bucket %q"
+		default:
+			return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketNotOwned, notOwnedMessage(sb, name, verdict))
 		}
-		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketNotOwned, msg)
 	}
 	if s.base.Status.BucketName != name {
 		// Recorded before the marker is written, so a crash leaves the name the marker names.
@@ -510,13 +530,32 @@ func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name
 	return ctrl.Result{}, nil
 }
 
+// notOwnedMessage says why an existing bucket without a marker this backend can trust is refused,
+// and how to take it over: adoption, which is also how a bucket retained before the ownership key
+// was lost (or by the previous release) is taken back.
+func notOwnedMessage(sb *v1alpha1.StateBackend, name string, verdict ownership.Verdict) string {
+	msg := fmt.Sprintf("bucket %q already exists and is not owned by this StateBackend", name)
+	if verdict == ownership.Unverified {
+		msg = fmt.Sprintf("bucket %q carries a marker naming %s/%s with another UID and no seal the cluster's ownership key "+
+			"verifies (retained before the key was lost or by an earlier release, or forged)", name, sb.Namespace, sb.Name)
+	}
+	if sb.Spec.AdoptExistingBucket {
+		return msg + "; the provider does not allow adoption (spec.allowBucketAdoption)"
+	}
+	return msg + "; set spec.adoptExistingBucket (and allowBucketAdoption on the provider) to take it over"
+}
+
 // bucketCreateStarted says an interrupted create of this bucket is to be finished (marked). Status
 // is untrusted input (statebackends/status may be granted by mistake): the intent is honoured only
 // for a name the operator itself derives for this backend, or the one its spec names, never for a
 // name status alone points at (someone else's unmarked bucket).
-func bucketCreateStarted(sb *v1alpha1.StateBackend, name string, policy *v1alpha1.BucketNamingPolicy) bool {
-	derived := name == sb.Spec.BucketName || name == naming.DefaultBucketName(sb.Namespace, sb.Name) ||
-		(policy != nil && name == naming.PrefixedBucketName(policy.Prefix, sb.Namespace, sb.Name))
+func bucketCreateStarted(sb *v1alpha1.StateBackend, name string, policy *v1alpha1.BucketNamingPolicy, salt []byte) bool {
+	// The previous release derived unsalted names: one it recorded before its create was
+	// interrupted is still finished.
+	legacy := name == sb.Status.BucketName &&
+		(name == derivedBucketName(nil, sb, policy) || name == naming.DefaultBucketName(nil, sb.Namespace, sb.Name))
+	derived := name == sb.Spec.BucketName || name == derivedBucketName(salt, sb, policy) || legacy ||
+		(policy != nil && name == naming.DefaultBucketName(salt, sb.Namespace, sb.Name))
 	if !derived {
 		return false
 	}
@@ -659,8 +698,9 @@ func (r *StateBackendReconciler) deleteBucket(ctx context.Context, s *scope) (ct
 	if !obs.Exists {
 		return ctrl.Result{}, nil
 	}
-	if obs.Owner == nil || obs.Owner.Namespace != sb.Namespace || obs.Owner.Name != sb.Name {
-		// Never ours (refused) or taken over since: not ours to delete.
+	if !ownership.Judge(r.Ownership, name, obs.Owner, r.owner(sb, name)).Holds() {
+		// Never ours (refused), taken over since, or a marker naming only this namespace and name
+		// (a retained bucket of an earlier backend, or a tenant's forgery): not ours to delete.
 		r.event(sb, corev1.EventTypeNormal, "BucketKept", "DeleteBucket", "bucket %q is not owned by this StateBackend and was left alone", name)
 		return ctrl.Result{}, nil
 	}

@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/ownership"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/providers"
 )
@@ -94,6 +95,10 @@ type StateBackendReconciler struct {
 	// ClusterID identifies this cluster (internal/clusterid): two clusters sharing one storage
 	// account must never take each other's buckets or credentials.
 	ClusterID string
+	// Ownership is the cluster's ownership key (internal/ownership): it seals every bucket's
+	// ownership marker, so that a marker a tenant rewrote is not trusted, and salts default bucket
+	// names, so that another tenant cannot predict them.
+	Ownership ownership.Key
 
 	// drift schedules the drift checks of Ready backends (see steady.go).
 	drift driftSchedule

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/backendconfig"
+	"github.com/tfstate-operator/tfstate-operator/internal/ownership"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 )
 
@@ -188,7 +189,7 @@ func (r *StateBackendReconciler) steadySecret(ctx context.Context, s *scope) (se
 	case sb.Status.Endpoint != base.Status.Endpoint || sb.Status.Region != base.Status.Region || sb.Status.Jurisdiction != base.Status.Jurisdiction:
 		// The provider's settings changed: the full path re-renders and re-proves.
 		return nil, false, nil
-	case sb.Spec.BucketFrom == nil && (bucketName(sb, s.bucketNaming) != base.Status.BucketName || refusedBucketName(sb, s.bucketNaming) != ""):
+	case sb.Spec.BucketFrom == nil && (r.bucketName(sb, s.bucketNaming) != base.Status.BucketName || refusedBucketName(sb, s.bucketNaming) != ""):
 		return nil, false, nil
 	}
 	if e := r.drift.entry(client.ObjectKeyFromObject(sb), now, r.DriftInterval, s.providerVersion); e.provider != s.providerVersion {
@@ -313,9 +314,11 @@ func (r *StateBackendReconciler) driftCheck(ctx context.Context, s *scope, check
 		if err != nil {
 			return false, err
 		}
-		want := owner(sb)
+		// Only a marker sealed for this backend passes: anything else (a marker to seal again, one
+		// rewritten by a tenant) is for the full path's claimBucket to judge.
+		ours := obs.Exists && ownership.Judge(r.Ownership, name, obs.Owner, r.owner(sb, name)) == ownership.Ours
 		versioned := sb.Status.Versioning != v1alpha1.VersioningEnabled || obs.Versioning
-		return obs.Exists && obs.Owner != nil && *obs.Owner == want && versioned, nil
+		return ours && versioned, nil
 	}
 }
 

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/ownership"
 	"github.com/tfstate-operator/tfstate-operator/internal/probe"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/memory"
@@ -45,7 +48,17 @@ const (
 var (
 	k8s    client.Client
 	stores sync.Map // store id -> *memory.Store
+	// testOwnershipKey is the suite's ownership key (the manager reads or creates the Secret).
+	testOwnershipKey = mustKey([]byte("envtest ownership key: 32 bytes!"))
 )
+
+func mustKey(b []byte) ownership.Key {
+	k, err := ownership.NewKey(b)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -96,6 +109,7 @@ func runSuite(m *testing.M) int {
 		PropagationTimeout: 8 * time.Second,
 		OperatorNamespace:  operatorNamespace,
 		ClusterID:          testClusterID,
+		Ownership:          testOwnershipKey,
 	}
 	if err := r.SetupWithManager(ctx, mgr, 4); err != nil {
 		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
@@ -245,7 +259,10 @@ func newTenantWith(t *testing.T, settings provider.BackendSettings) *tenant {
 	t.Helper()
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 50 {
-		name = name[:50]
+		// Subtests of one long-named test must not share a namespace: the cut keeps a digest of
+		// the whole name.
+		sum := sha256.Sum256([]byte(name))
+		name = name[:43] + "-" + hex.EncodeToString(sum[:])[:6]
 	}
 	name = strings.Trim(name, "-")
 	tn := &tenant{t: t, ns: name, provider: name, store: memory.New(settings)}

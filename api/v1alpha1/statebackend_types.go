@@ -297,14 +297,18 @@ const (
 	ReasonBucketOwnedByOther       = "BucketOwnedByAnother"
 	ReasonBucketNotOwned           = "BucketExistsNotOwned"
 	ReasonBucketCreated            = "BucketCreated"
-	ReasonBucketNotEmpty           = "BucketNotEmpty"
-	ReasonBucketNotReady           = "BucketNotReady"
-	ReasonSecretConflict           = "SecretNotOwned"
-	ReasonConfigMapConflict        = "ConfigMapNotOwned"
-	ReasonCredentialIssued         = "CredentialIssued"
-	ReasonCredentialPropagating    = "CredentialPropagating"
-	ReasonCredentialRejected       = "CredentialRejected"
-	ReasonDeleting                 = "Deleting"
+	// ReasonBucketResealed (an event): the bucket's marker named this StateBackend, UID included,
+	// without a seal the cluster's ownership key verifies (written by the previous release, or
+	// before the key was regenerated), and was sealed again.
+	ReasonBucketResealed        = "BucketResealed"
+	ReasonBucketNotEmpty        = "BucketNotEmpty"
+	ReasonBucketNotReady        = "BucketNotReady"
+	ReasonSecretConflict        = "SecretNotOwned"
+	ReasonConfigMapConflict     = "ConfigMapNotOwned"
+	ReasonCredentialIssued      = "CredentialIssued"
+	ReasonCredentialPropagating = "CredentialPropagating"
+	ReasonCredentialRejected    = "CredentialRejected"
+	ReasonDeleting              = "Deleting"
 	// ReasonInvalidBackendSettings: a value would be unsafe in TF_CLI_ARGS_init or the backend file.
 	ReasonInvalidBackendSettings = "InvalidBackendSettings"
 	// ReasonProviderInUse: a deleted provider waits for the StateBackends that use it to go.

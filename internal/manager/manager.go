@@ -5,6 +5,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +22,7 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/controllers"
 	"github.com/tfstate-operator/tfstate-operator/internal/clusterid"
 	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
+	"github.com/tfstate-operator/tfstate-operator/internal/ownership"
 	"github.com/tfstate-operator/tfstate-operator/internal/probe"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/providers"
@@ -31,7 +33,8 @@ type Config struct {
 	MetricsAddr, ProbeAddr, LeaderElectionNamespace string
 	// WatchNamespaces limits the namespaced kinds watched (nil: all).
 	WatchNamespaces []string
-	// OperatorNamespace is where ClusterStorageProviders' credentials Secrets must live.
+	// OperatorNamespace is where ClusterStorageProviders' credentials Secrets must live, and where
+	// the cluster's ownership key Secret is kept (internal/ownership). Required.
 	OperatorNamespace string
 	// ClusterID overrides the cluster's identity (default: the kube-system namespace's UID; see
 	// internal/clusterid). A restored or migrated cluster sets the identity of the one it replaces.
@@ -82,6 +85,13 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The ownership key seals every bucket's marker; without it no marker could be trusted. It is
+	// read (or made) before any reconciler starts, through the API reader: the cache holds only the
+	// metadata of Secrets and has not started yet.
+	key, err := ownership.Ensure(ctx, mgr.GetAPIReader(), mgr.GetClient(), cfg.OperatorNamespace)
+	if err != nil {
+		return fmt.Errorf("ownership key: %w", err)
+	}
 	// The operator's own metrics, served beside controller-runtime's; the StateBackend gauges read
 	// the manager's cache at scrape time.
 	m := metrics.New(mgr.GetCache())
@@ -111,6 +121,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		PropagationTimeout: cfg.PropagationTimeout,
 		OperatorNamespace:  cfg.OperatorNamespace,
 		ClusterID:          clusterID,
+		Ownership:          key,
 	}
 	if err := r.SetupWithManager(ctx, mgr, cfg.Concurrency); err != nil {
 		return err

@@ -3,6 +3,7 @@
 package naming
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -20,9 +21,12 @@ const (
 // DefaultBucketName is the bucket a StateBackend gets when spec.bucketName is unset:
 // "<namespace>-<name>-<hash8>", lowercased, with every character outside [a-z0-9-] replaced by '-',
 // truncated to fit 63 characters. The hash of "namespace/name" keeps names that sanitise or truncate
-// to the same text apart ("a-b"/"c" and "a"/"b-c").
-func DefaultBucketName(namespace, name string) string {
-	return PrefixedBucketName("", namespace, name)
+// to the same text apart ("a-b"/"c" and "a"/"b-c"). It is keyed with salt (the cluster's secret,
+// ownership.Key.BucketNameSalt), so that another tenant cannot compute a victim's default name and
+// create that bucket first; a nil salt gives the previous release's unkeyed names, which the
+// controller only recognises, never hands out.
+func DefaultBucketName(salt []byte, namespace, name string) string {
+	return PrefixedBucketName(salt, "", namespace, name)
 }
 
 // MaxBucketPrefix is the longest prefix PrefixedBucketName keeps (the API's limit on a provider's
@@ -33,14 +37,13 @@ const MaxBucketPrefix = 20
 // "<prefix><namespace>-<name>-<hash8>", truncated (in the namespace and name, never the prefix or
 // the hash) to fit 63 characters. The prefix must already be a valid start of a bucket name
 // (lowercase letters, digits and hyphens, starting with a letter or digit); one longer than
-// MaxBucketPrefix is cut to it. The hash is of "namespace/name" alone, so distinct pairs get
-// distinct names under every prefix, and "" gives DefaultBucketName's names exactly.
-func PrefixedBucketName(prefix, namespace, name string) string {
+// MaxBucketPrefix is cut to it. The hash is of "namespace/name" alone (keyed with salt), so distinct
+// pairs get distinct names under every prefix, and "" gives DefaultBucketName's names exactly.
+func PrefixedBucketName(salt []byte, prefix, namespace, name string) string {
 	if len(prefix) > MaxBucketPrefix {
 		prefix = prefix[:MaxBucketPrefix]
 	}
-	sum := sha256.Sum256([]byte(namespace + "/" + name))
-	suffix := "-" + hex.EncodeToString(sum[:])[:8]
+	suffix := "-" + nameHash(salt, namespace+"/"+name)
 	base := sanitize(namespace + "-" + name)
 	if prefix == "" && reservedStart(base+suffix) {
 		// S3 refuses names starting like this; a namespace "sthree-dev" must still get a bucket.
@@ -53,6 +56,20 @@ func PrefixedBucketName(prefix, namespace, name string) string {
 		base = "tfstate"
 	}
 	return prefix + base + suffix
+}
+
+// nameHash is 8 hex characters of HMAC-SHA256(salt, s), or of SHA-256(s) without a salt.
+func nameHash(salt []byte, s string) string {
+	var sum []byte
+	if salt == nil {
+		h := sha256.Sum256([]byte(s))
+		sum = h[:]
+	} else {
+		m := hmac.New(sha256.New, salt)
+		m.Write([]byte(s))
+		sum = m.Sum(nil)
+	}
+	return hex.EncodeToString(sum)[:8]
 }
 
 // reservedBucketStarts are the name prefixes S3 reserves ("xn--" cannot survive sanitize, which

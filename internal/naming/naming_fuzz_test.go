@@ -68,19 +68,22 @@ func FuzzDefaultBucketName(f *testing.F) {
 	f.Add("amzn-s3-demo-team", "net", "tf", "sthree-x")
 	f.Add("Ωmega", "名前", "ωmega", "x")
 	f.Fuzz(func(t *testing.T, ns, name, ns2, name2 string) {
-		got := DefaultBucketName(ns, name)
-		if why := bucketNameProblem(got); why != "" {
-			t.Fatalf("DefaultBucketName(%q, %q) = %q: %s", ns, name, got, why)
-		}
-		if again := DefaultBucketName(ns, name); again != got {
-			t.Fatalf("DefaultBucketName(%q, %q) not deterministic: %q then %q", ns, name, got, again)
-		}
-		got2 := DefaultBucketName(ns2, name2)
-		if why := bucketNameProblem(got2); why != "" {
-			t.Fatalf("DefaultBucketName(%q, %q) = %q: %s", ns2, name2, got2, why)
-		}
-		if (ns != ns2 || name != name2) && !strings.Contains(ns, "/") && !strings.Contains(ns2, "/") && got == got2 {
-			t.Fatalf("DefaultBucketName(%q, %q) = DefaultBucketName(%q, %q) = %q", ns, name, ns2, name2, got)
+		// The cluster's salt, and none (the previous release's names, still recognised).
+		for _, salt := range [][]byte{[]byte("a cluster's bucket-name salt...."), nil} {
+			got := DefaultBucketName(salt, ns, name)
+			if why := bucketNameProblem(got); why != "" {
+				t.Fatalf("DefaultBucketName(%q, %q, %q) = %q: %s", salt, ns, name, got, why)
+			}
+			if again := DefaultBucketName(salt, ns, name); again != got {
+				t.Fatalf("DefaultBucketName(%q, %q, %q) not deterministic: %q then %q", salt, ns, name, got, again)
+			}
+			got2 := DefaultBucketName(salt, ns2, name2)
+			if why := bucketNameProblem(got2); why != "" {
+				t.Fatalf("DefaultBucketName(%q, %q, %q) = %q: %s", salt, ns2, name2, got2, why)
+			}
+			if (ns != ns2 || name != name2) && !strings.Contains(ns, "/") && !strings.Contains(ns2, "/") && got == got2 {
+				t.Fatalf("DefaultBucketName(%q, %q, %q) = DefaultBucketName(%q, %q) = %q", salt, ns, name, ns2, name2, got)
+			}
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package naming
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"regexp"
 	"strings"
 	"testing"
@@ -8,6 +10,39 @@ import (
 )
 
 var bucketRule = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+
+// testSalt stands for a cluster's ownership.Key.BucketNameSalt.
+var testSalt = []byte("a cluster's bucket-name salt....")
+
+// TestDefaultBucketNamesCannotBePredictedByAnotherTenant: the default name's hash is keyed with the
+// cluster's salt. Another cluster (another key) gets another name for the same namespace and name,
+// and without the salt the name is not the unkeyed one anyone can compute (the previous release's,
+// which the nil salt still gives for recognising it).
+func TestDefaultBucketNamesCannotBePredictedByAnotherTenant(t *testing.T) {
+	cases := []struct {
+		reason          string
+		namespace, name string
+		prefix          string
+	}{
+		{"a plain default name", "team-a", "network", ""},
+		{"a name under a provider's prefix", "team-a", "network", "acme-"},
+		{"a truncated name", strings.Repeat("n", 63), strings.Repeat("m", 253), ""},
+	}
+	other := []byte("another cluster's salt..........")
+	for _, tc := range cases {
+		salted := PrefixedBucketName(testSalt, tc.prefix, tc.namespace, tc.name)
+		if PrefixedBucketName(other, tc.prefix, tc.namespace, tc.name) == salted {
+			t.Errorf("%s: two salts give the same name %q", tc.reason, salted)
+		}
+		unkeyed := PrefixedBucketName(nil, tc.prefix, tc.namespace, tc.name)
+		if unkeyed == salted {
+			t.Errorf("%s: the salted name %q is the unkeyed one", tc.reason, salted)
+		}
+		if sum := sha256.Sum256([]byte(tc.namespace + "/" + tc.name)); !strings.HasSuffix(unkeyed, "-"+hex.EncodeToString(sum[:])[:8]) {
+			t.Errorf("%s: the nil salt's name %q is not the previous release's", tc.reason, unkeyed)
+		}
+	}
+}
 
 func TestDefaultBucketName(t *testing.T) {
 	cases := []struct {
@@ -22,18 +57,18 @@ func TestDefaultBucketName(t *testing.T) {
 		{"so is one starting like amzn-s3-demo-", "amzn-s3-demo-team", "net", "tf-amzn-s3-demo-team-net-"},
 	}
 	for _, tc := range cases {
-		got := DefaultBucketName(tc.namespace, tc.name)
+		got := DefaultBucketName(testSalt, tc.namespace, tc.name)
 		if !bucketRule.MatchString(got) {
 			t.Errorf("%s: %q breaks the S3/R2 bucket naming rules", tc.reason, got)
 		}
 		if !strings.HasPrefix(got, tc.wantPrefix) {
 			t.Errorf("%s: got %q, want prefix %q", tc.reason, got, tc.wantPrefix)
 		}
-		if again := DefaultBucketName(tc.namespace, tc.name); again != got {
+		if again := DefaultBucketName(testSalt, tc.namespace, tc.name); again != got {
 			t.Errorf("%s: not deterministic: %q then %q", tc.reason, got, again)
 		}
 	}
-	if DefaultBucketName("a-b", "c") == DefaultBucketName("a", "b-c") {
+	if DefaultBucketName(testSalt, "a-b", "c") == DefaultBucketName(testSalt, "a", "b-c") {
 		t.Errorf("names that sanitise to the same text must not collide")
 	}
 }
@@ -45,16 +80,16 @@ func TestPrefixedBucketName(t *testing.T) {
 		want                            string // exact name, or "" to check wantPrefix only
 		wantPrefix                      string
 	}{
-		{"no prefix gives the default name exactly", "", "team-a", "network", DefaultBucketName("team-a", "network"), ""},
-		{"the prefix goes before the default name", "acme-", "team-a", "network", "acme-" + DefaultBucketName("team-a", "network"), ""},
-		{"a prefix without a trailing hyphen is used as given", "acme", "team-a", "network", "acme" + DefaultBucketName("team-a", "network"), ""},
+		{"no prefix gives the default name exactly", "", "team-a", "network", DefaultBucketName(testSalt, "team-a", "network"), ""},
+		{"the prefix goes before the default name", "acme-", "team-a", "network", "acme-" + DefaultBucketName(testSalt, "team-a", "network"), ""},
+		{"a prefix without a trailing hyphen is used as given", "acme", "team-a", "network", "acme" + DefaultBucketName(testSalt, "team-a", "network"), ""},
 		{"long names are truncated in the namespace and name, never in the prefix", "acme-", long, strings.Repeat("m", 253), "", "acme-" + strings.Repeat("n", 49)},
 		{"the longest prefix still leaves room for the namespace", strings.Repeat("p", MaxBucketPrefix), long, "x", "", strings.Repeat("p", MaxBucketPrefix) + strings.Repeat("n", 34)},
 		{"a prefix beyond the API's limit is cut to it", strings.Repeat("p", 40), "ns", "x", "", strings.Repeat("p", MaxBucketPrefix) + "ns-x-"},
 		{"upper case and dots in names are sanitised after the prefix", "acme-", "ns", "Net.Work", "", "acme-ns-net-work-"},
 	}
 	for _, tc := range cases {
-		got := PrefixedBucketName(tc.prefix, tc.namespace, tc.name)
+		got := PrefixedBucketName(testSalt, tc.prefix, tc.namespace, tc.name)
 		if !bucketRule.MatchString(got) {
 			t.Errorf("%s: %q breaks the S3/R2 bucket naming rules", tc.reason, got)
 		}
@@ -64,7 +99,7 @@ func TestPrefixedBucketName(t *testing.T) {
 		if !strings.HasPrefix(got, tc.wantPrefix) {
 			t.Errorf("%s: got %q, want prefix %q", tc.reason, got, tc.wantPrefix)
 		}
-		if again := PrefixedBucketName(tc.prefix, tc.namespace, tc.name); again != got {
+		if again := PrefixedBucketName(testSalt, tc.prefix, tc.namespace, tc.name); again != got {
 			t.Errorf("%s: not deterministic: %q then %q", tc.reason, got, again)
 		}
 	}
@@ -79,7 +114,7 @@ func TestPrefixedBucketName(t *testing.T) {
 	}
 	for _, tc := range collisions {
 		for _, prefix := range []string{"", "acme-", strings.Repeat("p", MaxBucketPrefix)} {
-			if PrefixedBucketName(prefix, tc.a[0], tc.a[1]) == PrefixedBucketName(prefix, tc.b[0], tc.b[1]) {
+			if PrefixedBucketName(testSalt, prefix, tc.a[0], tc.a[1]) == PrefixedBucketName(testSalt, prefix, tc.b[0], tc.b[1]) {
 				t.Errorf("%s (prefix %q): %v and %v collide", tc.reason, prefix, tc.a, tc.b)
 			}
 		}
@@ -104,7 +139,7 @@ func TestRequiredBucketPrefix(t *testing.T) {
 		}
 	}
 	// A default name always fits its own policy when the namespace is not truncated.
-	if got := PrefixedBucketName("acme-", "team-a", "network"); !strings.HasPrefix(got, RequiredBucketPrefix("acme-", true, "team-a")) {
+	if got := PrefixedBucketName(testSalt, "acme-", "team-a", "network"); !strings.HasPrefix(got, RequiredBucketPrefix("acme-", true, "team-a")) {
 		t.Errorf("default name %q does not fit the perNamespace policy it was made under", got)
 	}
 }

@@ -65,6 +65,14 @@ type Owner struct {
 	Namespace string
 	Name      string
 	UID       string
+	// Cluster is the identity of the cluster whose operator wrote the marker (internal/clusterid):
+	// two clusters sharing one storage account never reclaim each other's buckets. Empty on markers
+	// written before it was recorded.
+	Cluster string
+	// Seal authenticates the other fields: an HMAC only the operator's ownership key can make
+	// (internal/ownership), so that a marker rewritten by a tenant's credential is not trusted.
+	// Empty on markers written before it was recorded.
+	Seal string
 }
 
 // BucketObservation is what ObserveBucket saw.

@@ -60,7 +60,12 @@ const (
 	TagOwnerNamespace = "tfstate.dev/owner-namespace"
 	TagOwnerName      = "tfstate.dev/owner-name"
 	TagOwnerUID       = "tfstate.dev/owner-uid"
-	managedByValue    = "tfstate-operator"
+	// TagOwnerCluster and TagOwnerSeal carry Owner.Cluster (at most 63 characters, see
+	// internal/clusterid) and Owner.Seal (43 base64url characters): both fit S3's 256-character tag
+	// values and their character set. A marker of the previous release has neither.
+	TagOwnerCluster = "tfstate.dev/owner-cluster"
+	TagOwnerSeal    = "tfstate.dev/owner-seal"
+	managedByValue  = "tfstate-operator"
 )
 
 // Config is one AWS provider's settings and admin credentials.
@@ -206,7 +211,8 @@ func (c *Client) ObserveBucket(ctx context.Context, bucket string) (provider.Buc
 }
 
 func ownerOf(tags map[string]string) *provider.Owner {
-	o := provider.Owner{Namespace: tags[TagOwnerNamespace], Name: tags[TagOwnerName], UID: tags[TagOwnerUID]}
+	o := provider.Owner{Namespace: tags[TagOwnerNamespace], Name: tags[TagOwnerName], UID: tags[TagOwnerUID],
+		Cluster: tags[TagOwnerCluster], Seal: tags[TagOwnerSeal]}
 	if tags[TagManagedBy] != managedByValue || o.Namespace == "" || o.Name == "" || o.UID == "" {
 		return nil
 	}
@@ -270,6 +276,14 @@ func (c *Client) MarkBucket(ctx context.Context, bucket string, owner provider.O
 		return err
 	}
 	tags[TagManagedBy], tags[TagOwnerNamespace], tags[TagOwnerName], tags[TagOwnerUID] = managedByValue, owner.Namespace, owner.Name, owner.UID
+	// An empty cluster or seal removes the tag: a stale seal must not outlive the marker it sealed.
+	for k, v := range map[string]string{TagOwnerCluster: owner.Cluster, TagOwnerSeal: owner.Seal} {
+		if v == "" {
+			delete(tags, k)
+		} else {
+			tags[k] = v
+		}
+	}
 	set := make([]s3types.Tag, 0, len(tags))
 	for k, v := range tags {
 		set = append(set, s3types.Tag{Key: aws.String(k), Value: aws.String(v)})

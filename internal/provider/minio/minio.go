@@ -33,6 +33,11 @@ const (
 	TagOwnerNamespace = "tfstate.dev/owner-namespace"
 	TagOwnerName      = "tfstate.dev/owner-name"
 	TagOwnerUID       = "tfstate.dev/owner-uid"
+	// TagOwnerCluster and TagOwnerSeal carry Owner.Cluster (at most 63 characters, see
+	// internal/clusterid) and Owner.Seal (43 base64url characters): both fit a tag value's 256
+	// characters and its character set. A marker of the previous release has neither.
+	TagOwnerCluster = "tfstate.dev/owner-cluster"
+	TagOwnerSeal    = "tfstate.dev/owner-seal"
 )
 
 // DefaultRegion is the region of a MinIO server whose provider names none.
@@ -128,7 +133,8 @@ func (c *Client) ObserveBucket(ctx context.Context, bucket string) (provider.Buc
 	case err == nil:
 		m := t.ToMap()
 		if m[TagOwnerUID] != "" {
-			obs.Owner = &provider.Owner{Namespace: m[TagOwnerNamespace], Name: m[TagOwnerName], UID: m[TagOwnerUID]}
+			obs.Owner = &provider.Owner{Namespace: m[TagOwnerNamespace], Name: m[TagOwnerName], UID: m[TagOwnerUID],
+				Cluster: m[TagOwnerCluster], Seal: m[TagOwnerSeal]}
 		}
 	case minio.ToErrorResponse(err).Code == "NoSuchTagSet":
 	default:
@@ -167,6 +173,14 @@ func (c *Client) MarkBucket(ctx context.Context, bucket string, owner provider.O
 		return classify("read bucket tags", err)
 	}
 	m[TagOwnerNamespace], m[TagOwnerName], m[TagOwnerUID] = owner.Namespace, owner.Name, owner.UID
+	// An empty cluster or seal removes the tag: a stale seal must not outlive the marker it sealed.
+	for k, v := range map[string]string{TagOwnerCluster: owner.Cluster, TagOwnerSeal: owner.Seal} {
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
 	nt, err := tags.NewTags(m, false)
 	if err != nil {
 		return fmt.Errorf("bucket tags: %w", err)

@@ -39,7 +39,11 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		h := newHarness(t)
 		ctx, c := context.Background(), h.Client
 		name := h.BucketName(t)
-		owner := provider.Owner{Namespace: "team-a", Name: "net", UID: "uid-1"}
+		// The cluster and the seal are part of the marker: a store that drops the cluster lets
+		// another cluster sharing the account take the bucket, one that drops the seal makes every
+		// marker unverifiable. A seal is 43 base64url characters.
+		owner := provider.Owner{Namespace: "team-a", Name: "net", UID: "uid-1", Cluster: "0b6f1c2e-9d8a-4e57-b3c1-5f2a7d9e4c10",
+			Seal: "Qm9hcmQtc2VhbC0xMjM0NTY3ODkwYWJjZGVmZ2hpams"}
 
 		if obs, err := c.ObserveBucket(ctx, name); err != nil || obs.Exists {
 			t.Fatalf("observe before create = %+v, %v; want absent", obs, err)
@@ -54,7 +58,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if err != nil || !obs.Exists || obs.Owner == nil || *obs.Owner != owner {
 			t.Fatalf("observe after create = %+v (owner %+v), %v; want owned by %+v", obs, obs.Owner, err, owner)
 		}
-		other := provider.Owner{Namespace: "team-a", Name: "net", UID: "uid-2"}
+		other := provider.Owner{Namespace: "team-a", Name: "net", UID: "uid-2", Cluster: "cluster-b", Seal: "b_-" + strings.Repeat("x", 40)}
 		for range 2 {
 			if err := c.MarkBucket(ctx, name, other); err != nil {
 				t.Fatal(err)
@@ -62,6 +66,14 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 		if obs, _ := c.ObserveBucket(ctx, name); obs.Owner == nil || *obs.Owner != other {
 			t.Fatalf("after MarkBucket owner = %+v, want %+v", obs.Owner, other)
+		}
+		// A marker written before the cluster and the seal were recorded still names its owner.
+		legacy := provider.Owner{Namespace: "team-a", Name: "net", UID: "uid-3"}
+		if err := c.MarkBucket(ctx, name, legacy); err != nil {
+			t.Fatal(err)
+		}
+		if obs, _ := c.ObserveBucket(ctx, name); obs.Owner == nil || *obs.Owner != legacy {
+			t.Fatalf("after MarkBucket without cluster and seal owner = %+v, want %+v", obs.Owner, legacy)
 		}
 		if c.Settings().Versioning {
 			for range 2 {

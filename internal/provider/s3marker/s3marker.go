@@ -27,11 +27,14 @@ type marker struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	UID       string `json:"uid"`
+	// Cluster and Seal are absent from markers of the previous release.
+	Cluster string `json:"cluster,omitempty"`
+	Seal    string `json:"seal,omitempty"`
 }
 
 // Write writes (or overwrites) the ownership marker of bucket.
 func Write(ctx context.Context, s3 *minio.Client, bucket string, owner provider.Owner, classify Classify) error {
-	body, _ := json.Marshal(marker{Namespace: owner.Namespace, Name: owner.Name, UID: owner.UID}) // strings always marshal
+	body, _ := json.Marshal(marker{Namespace: owner.Namespace, Name: owner.Name, UID: owner.UID, Cluster: owner.Cluster, Seal: owner.Seal}) // strings always marshal
 	if _, err := s3.PutObject(ctx, bucket, Key, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{ContentType: "application/json"}); err != nil {
 		return classify("write ownership marker", err)
 	}
@@ -57,7 +60,7 @@ func Read(ctx context.Context, s3 *minio.Client, bucket string, classify Classif
 	if err := json.Unmarshal(b, &m); err != nil || m.UID == "" {
 		return nil, nil
 	}
-	return &provider.Owner{Namespace: m.Namespace, Name: m.Name, UID: m.UID}, nil
+	return &provider.Owner{Namespace: m.Namespace, Name: m.Name, UID: m.UID, Cluster: m.Cluster, Seal: m.Seal}, nil
 }
 
 // ClearReserved prepares bucket for deletion without ever emptying it: any object (with versions:
