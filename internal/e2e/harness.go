@@ -10,6 +10,9 @@
 // served from the test process, with MinIO as R2's S3 data plane (StartCloudflare, ApplyR2Samples).
 // DigitalOcean Spaces likewise against internal/testutil/fakedigitalocean (StartDigitalOcean,
 // ApplySpacesSamples).
+//
+// An upgrade test starts from the previous release instead (StartPreviousRelease: its source is
+// test data, see previous.go) and moves to the working tree with UpgradeTo.
 package e2e
 
 import (

@@ -63,7 +63,7 @@ func TestUpgradeFromThePreviousReleaseKeepsEveryBucketSecretAndCredential(t *tes
 	// What the previous release made for its users.
 	backends := provisionWithThePreviousRelease(ctx, t, env)
 	retained := retainAndDelete(ctx, t, env, "scratch")
-	app := backends[1]
+	app := backends[1] // see provisionWithThePreviousRelease
 	if out, err := env.TerraformApply(ctx, "app", app.secretEnv); err != nil || !strings.Contains(out, "Apply complete!") {
 		t.Fatalf("terraform apply with the previous release's Secret: %v\n%s", err, out)
 	}
@@ -94,6 +94,13 @@ func TestUpgradeFromThePreviousReleaseKeepsEveryBucketSecretAndCredential(t *tes
 	for _, b := range backends {
 		oldSecretStillWorks(ctx, t, env, b)
 	}
+	// The reader's old Secret still reads the state app's wrote.
+	reader := backends[2]
+	if c, err := env.S3(reader.secretEnv[backendconfig.EnvAccessKeyID], reader.secretEnv[backendconfig.EnvSecretAccessKey]); err != nil {
+		t.Fatal(err)
+	} else if state, err := readObject(ctx, c, reader.sb.Status.BucketName, app.applied.Spec.Key); err != nil || !strings.Contains(state, `"terraform_data"`) {
+		t.Errorf("the reader's previous Secret reading %s after the upgrade: %v (holds the applied resource: %v)", app.applied.Spec.Key, err, strings.Contains(state, `"terraform_data"`))
+	}
 	// The state the old release's Secret wrote is there and unchanged (exit code 0: no changes).
 	if out, err := env.Terraform(ctx, "app", app.secretEnv, "plan", "-detailed-exitcode", "-input=false", "-no-color"); err != nil {
 		t.Fatalf("terraform plan with the previous release's Secret after the upgrade: %v\n%s", err, out)
@@ -108,7 +115,8 @@ func TestUpgradeFromThePreviousReleaseKeepsEveryBucketSecretAndCredential(t *tes
 // provisionWithThePreviousRelease applies, with the previous release running, the backends the
 // upgrade must keep and waits until each is Ready: the samples' MinIO backend (spec.bucketName) and
 // Spaces backend (default name); on MinIO a default-named backend "app" and its reader "app-reader"
-// (spec.bucketFrom); on R2 a default-named backend "network-r2" from the R2 sample. app is [1].
+// (spec.bucketFrom); on R2 a default-named backend "network-r2" from the R2 sample. app is [1], its
+// reader [2].
 func provisionWithThePreviousRelease(ctx context.Context, t *testing.T, env *Env) []*backend {
 	t.Helper()
 	named, err := env.ApplySamples(ctx)
