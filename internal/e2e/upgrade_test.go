@@ -32,8 +32,8 @@ import (
 // release (its chart, its manager built from its source, its samples) and has it provision, on
 // MinIO: a backend with spec.bucketName, one with the default bucket name (Terraform applies real
 // state with its Secret), a reader of that one's bucket (spec.bucketFrom), and one deleted with
-// deletionPolicy Retain; on R2 and Spaces (where the ownership marker is an object in the bucket),
-// one backend each with the default name. Then it upgrades as `helm upgrade` does (the new chart's
+// deletionPolicy Retain; on R2 and Spaces (where the ownership marker is an object in the bucket)
+// and AWS, one backend each with the default name. Then it upgrades as `helm upgrade` does (the new chart's
 // CRDs, RBAC and Deployment arguments, the old manager stopped, the new one started), asks every
 // backend for a full check against its provider, and requires that nothing moved: every backend on
 // its bucket, no bucket added or removed, every Secret byte-identical, the same credentials recorded
@@ -115,8 +115,8 @@ func TestUpgradeFromThePreviousReleaseKeepsEveryBucketSecretAndCredential(t *tes
 // provisionWithThePreviousRelease applies, with the previous release running, the backends the
 // upgrade must keep and waits until each is Ready: the samples' MinIO backend (spec.bucketName) and
 // Spaces backend (default name); on MinIO a default-named backend "app" and its reader "app-reader"
-// (spec.bucketFrom); on R2 a default-named backend "network-r2" from the R2 sample. app is [1], its
-// reader [2].
+// (spec.bucketFrom); on R2 a default-named backend "network-r2" from the R2 sample; on AWS the AWS
+// sample's backend (default name, an IAM user). app is [1], its reader [2].
 func provisionWithThePreviousRelease(ctx context.Context, t *testing.T, env *Env) []*backend {
 	t.Helper()
 	named, err := env.ApplySamples(ctx)
@@ -139,6 +139,18 @@ func provisionWithThePreviousRelease(ctx context.Context, t *testing.T, env *Env
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := env.StartAWS(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The permissions today's README asks for: the operator's identity keeps them across the upgrade.
+	aws, _, err := env.ApplyAWSSamples(ctx, readmeAWSPermissions(t, repo))
+	if err != nil {
+		t.Fatal(err)
+	}
 	r2 := &v1alpha1.StateBackend{}
 	if err := env.decodeFile("config/samples/statebackend_r2.yaml", r2); err != nil {
 		t.Fatal(err)
@@ -150,7 +162,7 @@ func provisionWithThePreviousRelease(ctx context.Context, t *testing.T, env *Env
 		sb.Spec.Key = app.Spec.Key
 		sb.Spec.BucketFrom = &v1alpha1.BucketReference{Name: app.Name}
 	})
-	applied := []*v1alpha1.StateBackend{named, app, reader, r2, spaces}
+	applied := []*v1alpha1.StateBackend{named, app, reader, r2, spaces, aws}
 	for _, sb := range applied[1:4] {
 		if err := env.CreateStateBackend(ctx, sb); err != nil {
 			t.Fatal(err)
@@ -423,8 +435,8 @@ func bucketNames(ctx context.Context, t *testing.T, env *Env) []string {
 }
 
 // providerCredentials lists the credentials a backend may hold on each provider: MinIO's service
-// accounts of the admin identity, R2's account API tokens other than the admin token, and Spaces
-// keys other than the operator's own full-access key.
+// accounts of the admin identity, R2's account API tokens other than the admin token, AWS's IAM
+// users with their access keys, and Spaces keys other than the operator's own full-access key.
 func providerCredentials(ctx context.Context, t *testing.T, env *Env) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -444,6 +456,15 @@ func providerCredentials(ctx context.Context, t *testing.T, env *Env) map[string
 			out["r2:"+tok.ID] = tok.Name
 		}
 	}
+	for _, u := range env.AWS.Users() {
+		// A backend's credential is an IAM user (status records its name); a rotation would add
+		// an access key, so the keys count too.
+		var keys []string
+		for _, k := range u.AccessKeys {
+			keys = append(keys, k.ID)
+		}
+		out["aws:"+u.Name] = u.Path + u.Name + " " + strings.Join(keys, ",")
+	}
 	for _, k := range env.DigitalOcean.Keys() {
 		if !slices.ContainsFunc(k.Grants, func(g fakedigitalocean.Grant) bool { return g.Permission == fakedigitalocean.PermissionFullAccess }) {
 			out["spaces:"+k.AccessKey] = k.Name
@@ -452,14 +473,19 @@ func providerCredentials(ctx context.Context, t *testing.T, env *Env) map[string
 	return out
 }
 
-// oldSecretStillWorks lists b's bucket with the keys the previous release put in its Secret.
+// oldSecretStillWorks lists b's bucket (under its spec.keyPrefix, where the credential is scoped to
+// it) with the keys the previous release put in its Secret.
 func oldSecretStillWorks(ctx context.Context, t *testing.T, env *Env, b *backend) {
 	t.Helper()
 	c, err := env.S3(b.secretEnv[backendconfig.EnvAccessKeyID], b.secretEnv[backendconfig.EnvSecretAccessKey])
 	if err != nil {
 		t.Fatal(err)
 	}
-	for o := range c.ListObjects(ctx, b.sb.Status.BucketName, minio.ListObjectsOptions{Recursive: true, MaxKeys: 1}) {
+	opts := minio.ListObjectsOptions{Recursive: true, MaxKeys: 1}
+	if p := b.applied.Spec.KeyPrefix; p != "" {
+		opts.Prefix = p + "/"
+	}
+	for o := range c.ListObjects(ctx, b.sb.Status.BucketName, opts) {
 		if o.Err != nil {
 			t.Errorf("%s: the previous release's Secret listing bucket %s after the upgrade: %v", b.key(), b.sb.Status.BucketName, o.Err)
 		}
