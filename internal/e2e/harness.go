@@ -229,12 +229,18 @@ func (e *Env) BuildOperator(ctx context.Context) (string, error) {
 	}
 	e.step("building the operator from %s", filepath.Join(e.Root, "main.go"))
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS="+readonlyGOFLAGS(os.Getenv("GOFLAGS")))
 	cmd.Dir = e.Root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, b)
 	}
 	return out, nil
+}
+
+// readonlyGOFLAGS is goflags with any -mod setting replaced by -mod=readonly.
+func readonlyGOFLAGS(goflags string) string {
+	flags := slices.DeleteFunc(strings.Fields(goflags), func(f string) bool { return strings.HasPrefix(f, "-mod=") })
+	return strings.Join(append(flags, "-mod=readonly"), " ")
 }
 
 // StartOperator runs binary against the control plane as the chart's Deployment would: with the
