@@ -10,6 +10,9 @@
 // served from the test process, with MinIO as R2's S3 data plane (StartCloudflare, ApplyR2Samples).
 // DigitalOcean Spaces likewise against internal/testutil/fakedigitalocean (StartDigitalOcean,
 // ApplySpacesSamples).
+//
+// An upgrade test starts from the previous release instead (StartPreviousRelease: its source is
+// test data, see previous.go) and moves to the working tree with UpgradeTo.
 package e2e
 
 import (
@@ -61,7 +64,9 @@ var R2AdminPermissions = []string{"Workers R2 Storage Write", "Account API Token
 
 // Env is a running control plane, MinIO and (once started) operator.
 type Env struct {
-	// Root is the repository root (config/ and main.go live there).
+	// Root is the source tree whose chart is installed and whose main.go and config/samples
+	// BuildOperator and the Apply*Samples use: the repository root, or a previous release's
+	// extracted source until UpgradeTo.
 	Root string
 	// Dir is a scratch directory for kubeconfigs, logs and Terraform working directories.
 	Dir string
@@ -104,13 +109,20 @@ func Start(ctx context.Context, dir string, progress io.Writer) (*Env, error) {
 
 // StartWithValues is Start with the chart rendered with these values (helm --set).
 func StartWithValues(ctx context.Context, dir string, progress io.Writer, values map[string]string) (*Env, error) {
-	if progress == nil {
-		progress = io.Discard
-	}
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
+	return startFrom(ctx, root, dir, progress, values)
+}
+
+// startFrom is StartWithValues with the chart (and, later, the samples and the operator binary)
+// taken from the source tree at root: the repository, or a previous release's extracted source.
+func startFrom(ctx context.Context, root, dir string, progress io.Writer, values map[string]string) (*Env, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	var err error
 	e := &Env{Root: root, Dir: dir, Progress: progress}
 	e.step("starting kube-apiserver and etcd (envtest binaries from %s)", assetsDir())
 	if e.controlPlane, err = e.newControlPlane(); err != nil {
@@ -206,18 +218,29 @@ func (e *Env) Stop() {
 	}
 }
 
-// BuildOperator compiles main.go into the scratch directory as the Dockerfile does (static, trimmed
-// paths): the binary the e2e test runs is the binary that ships, and the two builds share Go's cache.
+// BuildOperator compiles Root's main.go into the scratch directory as the Dockerfile does (static,
+// trimmed paths): the binary the e2e test runs is the binary that ships, and the builds share Go's
+// cache. -mod=readonly (go build's default, stated so that an inherited GOFLAGS=-mod=mod cannot
+// change it) builds with the tree's own go.sum, as a release is built.
 func (e *Env) BuildOperator(ctx context.Context) (string, error) {
 	out := filepath.Join(e.Dir, "manager")
+	if e.Root != e.Dir && strings.HasPrefix(e.Root, e.Dir+string(filepath.Separator)) {
+		out = filepath.Join(e.Root, "manager") // a release extracted under Dir: one binary each
+	}
 	e.step("building the operator from %s", filepath.Join(e.Root, "main.go"))
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS="+readonlyGOFLAGS(os.Getenv("GOFLAGS")))
 	cmd.Dir = e.Root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, b)
 	}
 	return out, nil
+}
+
+// readonlyGOFLAGS is goflags with any -mod setting replaced by -mod=readonly.
+func readonlyGOFLAGS(goflags string) string {
+	flags := slices.DeleteFunc(strings.Fields(goflags), func(f string) bool { return strings.HasPrefix(f, "-mod=") })
+	return strings.Join(append(flags, "-mod=readonly"), " ")
 }
 
 // StartOperator runs binary against the control plane as the chart's Deployment would: with the
@@ -317,6 +340,17 @@ type R2AdminToken struct{ ID, Value string }
 // refers to, and applies that provider, pointed at the fake (account id, API base URL and S3
 // endpoint), and config/samples/statebackend_r2.yaml. It returns the StateBackend as applied.
 func (e *Env) ApplyR2Samples(ctx context.Context) (*v1alpha1.StateBackend, R2AdminToken, error) {
+	return e.applyR2Samples(ctx, "statebackend_r2.yaml")
+}
+
+// ApplyR2Provider is ApplyR2Samples without the sample StateBackend: the provider only.
+func (e *Env) ApplyR2Provider(ctx context.Context) (R2AdminToken, error) {
+	_, tok, err := e.applyR2Samples(ctx, "")
+	return tok, err
+}
+
+// applyR2Samples is ApplyR2Samples with the sample StateBackend in sbFile ("": none).
+func (e *Env) applyR2Samples(ctx context.Context, sbFile string) (*v1alpha1.StateBackend, R2AdminToken, error) {
 	cf := e.Cloudflare
 	if cf == nil {
 		return nil, R2AdminToken{}, errors.New("ApplyR2Samples needs the fake Cloudflare API: call StartCloudflare first")
@@ -327,7 +361,7 @@ func (e *Env) ApplyR2Samples(ctx context.Context) (*v1alpha1.StateBackend, R2Adm
 		return nil, R2AdminToken{}, err
 	}
 	admin := map[string][]byte{"apiToken": []byte(tok.Value)}
-	sb, err := e.applySamples(ctx, "clusterstorageprovider_r2.yaml", "statebackend_r2.yaml", admin, func(spec *v1alpha1.StorageProviderSpec) string {
+	sb, err := e.applySamples(ctx, "clusterstorageprovider_r2.yaml", sbFile, admin, func(spec *v1alpha1.StorageProviderSpec) string {
 		spec.CloudflareR2.AccountID = cf.AccountID()
 		spec.CloudflareR2.APIBaseURL = cf.URL()
 		spec.CloudflareR2.S3Endpoint = cf.S3Endpoint()
@@ -386,7 +420,7 @@ func (e *Env) ApplyAWSSamples(ctx context.Context, iamActions []string) (*v1alph
 
 // applySamples creates the admin Secret the sample ClusterStorageProvider in cspFile refers to,
 // holding admin; then that provider, after point has aimed it at the test's servers (it returns
-// where, for the progress line); then the sample StateBackend in sbFile.
+// where, for the progress line); then the sample StateBackend in sbFile, unless sbFile is "".
 func (e *Env) applySamples(ctx context.Context, cspFile, sbFile string, admin map[string][]byte, point func(*v1alpha1.StorageProviderSpec) string) (*v1alpha1.StateBackend, error) {
 	csp := &v1alpha1.ClusterStorageProvider{}
 	if err := e.decodeFile(filepath.Join("config", "samples", cspFile), csp); err != nil {
@@ -405,6 +439,9 @@ func (e *Env) applySamples(ctx context.Context, cspFile, sbFile string, admin ma
 		return nil, fmt.Errorf("create ClusterStorageProvider: %w", err)
 	}
 	e.step("applied ClusterStorageProvider %q -> %s (admin keys in Secret %s/%s)", csp.Name, where, ref.Namespace, ref.Name)
+	if sbFile == "" {
+		return nil, nil
+	}
 	sb := &v1alpha1.StateBackend{}
 	if err := e.decodeFile(filepath.Join("config", "samples", sbFile), sb); err != nil {
 		return nil, err
