@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +18,10 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,7 +49,15 @@ const (
 var (
 	k8s    client.Client
 	stores sync.Map // store id -> *memory.Store
+	// testEnv and testScheme let a test start a manager of its own (see strictEgressNamespace).
+	testEnv    *rest.Config
+	testScheme *runtime.Scheme
 )
+
+// strictEgressNamespace is left out of the suite's manager, whose reconcilers allow local
+// endpoints (every store here listens on 127.0.0.1): TestTenantStorageProviderCannotReachLocalEndpoints
+// runs a manager of its own there with the operator's default, which refuses them.
+const strictEgressNamespace = "local-endpoints-refused"
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -69,11 +81,12 @@ func runSuite(m *testing.M) int {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
+	testEnv, testScheme = cfg, scheme
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: CacheByObject()},
+		Cache:                  cache.Options{ByObject: suiteCacheByObject()},
 		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
 	})
 	if err != nil {
@@ -124,6 +137,21 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// suiteCacheByObject is CacheByObject with strictEgressNamespace left out of every namespaced
+// kind the suite's manager reconciles or watches (a field selector on metadata.namespace is only
+// supported for namespaced kinds).
+func suiteCacheByObject() map[client.Object]cache.ByObject {
+	notStrict := fields.OneTermNotEqualSelector("metadata.namespace", strictEgressNamespace)
+	out := CacheByObject()
+	for o, by := range out {
+		by.Field = notStrict
+		out[o] = by
+	}
+	out[&v1alpha1.StateBackend{}] = cache.ByObject{Field: notStrict}
+	out[&v1alpha1.StorageProvider{}] = cache.ByObject{Field: notStrict}
+	return out
 }
 
 func zapLevel() int8 {
@@ -245,7 +273,9 @@ func newTenantWith(t *testing.T, settings provider.BackendSettings) *tenant {
 	t.Helper()
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 50 {
-		name = name[:50]
+		// Cut, with a hash of the whole name so that subtests of a long-named test differ.
+		sum := sha256.Sum256([]byte(name))
+		name = strings.Trim(name[:41], "-") + "-" + hex.EncodeToString(sum[:4])
 	}
 	name = strings.Trim(name, "-")
 	tn := &tenant{t: t, ns: name, provider: name, store: memory.New(settings)}
