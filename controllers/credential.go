@@ -440,7 +440,9 @@ func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope,
 const propagationRetry = 3 * time.Second
 
 func (s *scope) probe(ctx context.Context, p provider.Prober, cred provider.Credential, a provider.Access) (provider.ProbeResult, error) {
-	return p.Probe(ctx, s.settings, s.sb.Status.BucketName, cred, a)
+	settings := s.settings
+	settings.RefuseLocalEndpoints = s.refuseLocalEndpoints
+	return p.Probe(ctx, settings, s.sb.Status.BucketName, cred, a)
 }
 
 func lockingState(a provider.Access, res provider.ProbeResult) v1alpha1.LockingState {

@@ -50,12 +50,12 @@ func startStrictManager(t *testing.T) {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: testScheme,
 		Recorder: mgr.GetEventRecorder("tfstate-operator"), NewClient: factory.New, Prober: probe.New(),
 		Now: testNow, RetryInterval: 500 * time.Millisecond, DriftInterval: time.Minute, PropagationTimeout: 8 * time.Second,
-		OperatorNamespace: operatorNamespace, ClusterID: testClusterID,
+		OperatorNamespace: operatorNamespace, ClusterID: testClusterID, AllowLocalEndpoints: false,
 	}).SetupWithManager(ctx, mgr, 2))
 	must(t, (&StorageProviderReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NewClient: factory.New, Release: factory.Release,
 		RetryInterval: 500 * time.Millisecond, CheckInterval: time.Minute, OperatorNamespace: operatorNamespace,
-		ClusterID: testClusterID,
+		ClusterID: testClusterID, AllowLocalEndpoints: false,
 	}).SetupWithManager(mgr))
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
@@ -63,9 +63,6 @@ func startStrictManager(t *testing.T) {
 		}
 	}()
 }
-
-// reasonEndpointRefused is v1alpha1.ReasonEndpointRefused.
-const reasonEndpointRefused = "EndpointRefused"
 
 // TestTenantStorageProviderCannotReachLocalEndpoints: a tenant's StorageProvider may not make the
 // operator call loopback (or link-local: the cloud metadata service, covered in internal/egress,
@@ -143,7 +140,7 @@ func TestTenantStorageProviderCannotReachLocalEndpoints(t *testing.T) {
 
 	for _, k := range kinds {
 		key := client.ObjectKey{Namespace: ns, Name: k.name}
-		sb := waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonEndpointRefused)
+		sb := waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonEndpointRefused)
 		if c := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady); !strings.Contains(c.Message, "allow-local-endpoints") {
 			t.Errorf("%s: StateBackend Ready message %q does not name the flag that allows local endpoints", k.name, c.Message)
 		}
@@ -151,8 +148,8 @@ func TestTenantStorageProviderCannotReachLocalEndpoints(t *testing.T) {
 			sp := &v1alpha1.StorageProvider{}
 			must(t, k8s.Get(ctx, key, sp))
 			if c := meta.FindStatusCondition(sp.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse ||
-				c.Reason != reasonEndpointRefused || c.ObservedGeneration != sp.Generation {
-				return fmt.Errorf("%s: StorageProvider Ready %+v, want False/%s", k.name, c, reasonEndpointRefused)
+				c.Reason != v1alpha1.ReasonEndpointRefused || c.ObservedGeneration != sp.Generation {
+				return fmt.Errorf("%s: StorageProvider Ready %+v, want False/%s", k.name, c, v1alpha1.ReasonEndpointRefused)
 			}
 			return nil
 		})

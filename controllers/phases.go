@@ -97,13 +97,15 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
-	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Namespace: providerNS, Spec: spec, Credentials: creds}, placement(sb))
+	s.refuseLocalEndpoints = refuseLocalEndpoints(providerNS, r.AllowLocalEndpoints)
+	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Namespace: providerNS, Spec: spec, Credentials: creds,
+		RefuseLocalEndpoints: s.refuseLocalEndpoints}, placement(sb))
 	if notAllowed != "" {
 		s.provider = c // nil when it could not be built: refuseNamespace says what it could not revoke
 		return r.refuseNamespace(ctx, s, notAllowed)
 	}
 	if err != nil {
-		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonFor(err), err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
 	if from := legacyMovedFrom(&sb.Status, c.Settings()); from != "" {
@@ -418,10 +420,28 @@ func (r *StateBackendReconciler) referencedBucket(ctx context.Context, s *scope)
 	if c := meta.FindStatusCondition(other.Status.Conditions, v1alpha1.ConditionBucketReady); other.Status.BucketName == "" || c == nil || c.Status != metav1.ConditionTrue {
 		return r.referenceNotReady(s, fmt.Sprintf("StateBackend %s/%s has no bucket ready yet", ns, ref.Name))
 	}
+	// Status is not the operator's own record: whoever may write statebackends/status can point
+	// bucketName at any bucket. The ownership marker, which only the operator writes, must name
+	// the referenced backend before a reader is given a credential for the bucket.
+	obs, err := s.provider.ObserveBucket(ctx, other.Status.BucketName)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("observe bucket %q of StateBackend %s/%s: %w", other.Status.BucketName, ns, ref.Name, err)
+	}
+	if !markerNames(obs, other) {
+		return refuse(fmt.Sprintf("bucket %q, which the status of StateBackend %s/%s names, is not marked as that StateBackend's", other.Status.BucketName, ns, ref.Name))
+	}
 	sb.Status.BucketName, sb.Status.Versioning = other.Status.BucketName, other.Status.Versioning
 	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
 		fmt.Sprintf("reads bucket %q of StateBackend %s/%s", other.Status.BucketName, ns, ref.Name))
 	return ctrl.Result{}, nil
+}
+
+// markerNames says the bucket exists and its ownership marker names other exactly (namespace,
+// name and UID): what lets a reader trust the bucket other's status names. It is the one place
+// that decides it, so that a stronger marker (a cluster identity, a seal) is checked here too.
+func markerNames(obs provider.BucketObservation, other *v1alpha1.StateBackend) bool {
+	o := obs.Owner
+	return obs.Exists && o != nil && o.Namespace == other.Namespace && o.Name == other.Name && o.UID == string(other.UID)
 }
 
 func (r *StateBackendReconciler) referenceNotReady(s *scope, msg string) (ctrl.Result, error) {

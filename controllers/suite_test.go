@@ -109,6 +109,9 @@ func runSuite(m *testing.M) int {
 		PropagationTimeout: 8 * time.Second,
 		OperatorNamespace:  operatorNamespace,
 		ClusterID:          testClusterID,
+		// Every store here listens on 127.0.0.1; TestTenantStorageProviderCannotReachLocalEndpoints
+		// runs a manager of its own without this.
+		AllowLocalEndpoints: true,
 	}
 	if err := r.SetupWithManager(ctx, mgr, 4); err != nil {
 		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
@@ -117,7 +120,7 @@ func runSuite(m *testing.M) int {
 	if err := (&StorageProviderReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NewClient: memoryClient, Release: recordRelease,
 		RetryInterval: 500 * time.Millisecond, CheckInterval: time.Minute, OperatorNamespace: operatorNamespace,
-		ClusterID: testClusterID,
+		ClusterID: testClusterID, AllowLocalEndpoints: true,
 	}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintf(os.Stderr, "setup providers: %v\n", err)
 		return 1

@@ -248,6 +248,9 @@ func (e *Env) StartOperator(ctx context.Context, binary string) error {
 		"--metrics-bind-address="+metricsAddr,
 		"--health-probe-bind-address="+probeAddr,
 		"--retry-interval=2s",
+		// The test's MinIO and fakes listen on 127.0.0.1, where a team's StorageProvider may only
+		// point when the operator allows it.
+		"--allow-local-endpoints",
 	)
 	e.operatorLog = filepath.Join(e.Dir, "operator.log")
 	logFile, err := os.Create(e.operatorLog)

@@ -46,6 +46,10 @@ type Config struct {
 	NewClient controllers.ClientFactory
 	// Prober replaces the S3 prober (the benchmark); nil: probe.New().
 	Prober provider.Prober
+
+	// AllowLocalEndpoints lets namespaced StorageProviders name loopback and link-local endpoints
+	// (--allow-local-endpoints). Off (the default), the operator never dials them for a tenant.
+	AllowLocalEndpoints bool
 }
 
 // Run builds the manager for the cluster at restConfig and runs it until ctx ends.
@@ -112,10 +116,11 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		OperatorNamespace:  cfg.OperatorNamespace,
 		ClusterID:          clusterID,
 	}
+	r.AllowLocalEndpoints = cfg.AllowLocalEndpoints
 	if err := r.SetupWithManager(ctx, mgr, cfg.Concurrency); err != nil {
 		return err
 	}
-	if err := (&controllers.StorageProviderReconciler{
+	sp := &controllers.StorageProviderReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
 		NewClient:         newClient,
@@ -124,7 +129,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		CheckInterval:     cfg.DriftInterval,
 		OperatorNamespace: cfg.OperatorNamespace,
 		ClusterID:         clusterID,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	sp.AllowLocalEndpoints = cfg.AllowLocalEndpoints
+	if err := sp.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -1,0 +1,34 @@
+package controllers
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/provider"
+)
+
+func TestMarkerNames(t *testing.T) {
+	other := &v1alpha1.StateBackend{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "state", UID: "uid-1"}}
+	marked := func(ns, name, uid string) provider.BucketObservation {
+		return provider.BucketObservation{Exists: true, Owner: &provider.Owner{Namespace: ns, Name: name, UID: uid}}
+	}
+	for _, tc := range []struct {
+		reason string
+		obs    provider.BucketObservation
+		want   bool
+	}{
+		{"the marker names the referenced backend", marked("team-a", "state", "uid-1"), true},
+		{"no bucket: the status names one that is not there", provider.BucketObservation{}, false},
+		{"an unmarked bucket is nobody's", provider.BucketObservation{Exists: true}, false},
+		{"another backend's bucket (a forged status)", marked("victim", "prod", "uid-2"), false},
+		{"same name in another namespace", marked("team-b", "state", "uid-1"), false},
+		{"a namesake re-created under another UID", marked("team-a", "state", "uid-old"), false},
+		{"another name in the same namespace", marked("team-a", "other", "uid-1"), false},
+	} {
+		if got := markerNames(tc.obs, other); got != tc.want {
+			t.Errorf("%s: markerNames = %v, want %v", tc.reason, got, tc.want)
+		}
+	}
+}
