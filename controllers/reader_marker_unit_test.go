@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 )
 
@@ -29,6 +31,25 @@ func TestMarkerNames(t *testing.T) {
 	} {
 		if got := markerNames(tc.obs, other); got != tc.want {
 			t.Errorf("%s: markerNames = %v, want %v", tc.reason, got, tc.want)
+		}
+	}
+}
+
+func TestOwnCredentialName(t *testing.T) {
+	sb := &v1alpha1.StateBackend{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "state", UID: "uid-1"}}
+	other := &v1alpha1.StateBackend{ObjectMeta: metav1.ObjectMeta{UID: "uid-2"}}
+	for _, tc := range []struct {
+		reason, name string
+		want         bool
+	}{
+		{"a name the backend issues", naming.CredentialName("uid-1", time.Unix(1700000000, 0)), true},
+		{"another backend's credential", naming.CredentialName(string(other.UID), time.Unix(1700000000, 0)), false},
+		{"a platform IAM user written into status", "platform-deployer", false},
+		{"the operator's prefix alone is not enough", "tfso-0000000000000000-x", false},
+		{"empty", "", false},
+	} {
+		if got := ownCredentialName(sb, tc.name); got != tc.want {
+			t.Errorf("%s: ownCredentialName(%q) = %v, want %v", tc.reason, tc.name, got, tc.want)
 		}
 	}
 }
