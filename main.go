@@ -24,7 +24,7 @@ func main() {
 	var (
 		metricsAddr, probeAddr, leaderElectionNamespace  string
 		watchNamespaces, operatorNamespace, clusterID    string
-		leaderElect                                      bool
+		leaderElect, allowLocalEndpoints                 bool
 		concurrency                                      int
 		retryInterval, driftInterval, propagationTimeout time.Duration
 	)
@@ -35,6 +35,7 @@ func main() {
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces whose StateBackends, StorageProviders, Secrets and ConfigMaps are watched (default: all). ClusterStorageProviders are always watched.")
 	flag.StringVar(&operatorNamespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "The operator's namespace (required): ClusterStorageProviders' credentials Secrets are read from it and no other, and the cluster's ownership key Secret (tfstate-operator-ownership-key) is kept in it (default: $POD_NAMESPACE).")
 	flag.StringVar(&clusterID, "cluster-id", "", "This cluster's identity, written into bucket ownership markers and credential names (default: the UID of the kube-system namespace). A restored or migrated cluster passes the identity of the cluster it replaces to take its buckets back.")
+	flag.BoolVar(&allowLocalEndpoints, "allow-local-endpoints", false, "Let namespaced StorageProviders name endpoints on loopback or link-local addresses (127.0.0.0/8, ::1, 169.254.0.0/16, fe80::/10, the cloud metadata services). Off, the operator refuses to dial them for a tenant's provider (reason EndpointRefused); ClusterStorageProviders are never refused. Only for development clusters whose stores run on the node.")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16, "StateBackends reconciled in parallel; workers waiting on a provider's rate limiter cost only a goroutine.")
 	flag.DurationVar(&retryInterval, "retry-interval", 30*time.Second, "How soon a backend waiting on something outside the cluster is looked at again.")
 	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute, "How often a Ready backend is checked against its provider.")
@@ -49,7 +50,7 @@ func main() {
 		MetricsAddr: metricsAddr, ProbeAddr: probeAddr, LeaderElect: leaderElect,
 		LeaderElectionNamespace: leaderElectionNamespace, Concurrency: concurrency,
 		WatchNamespaces: splitList(watchNamespaces), OperatorNamespace: operatorNamespace,
-		ClusterID:     clusterID,
+		ClusterID: clusterID, AllowLocalEndpoints: allowLocalEndpoints,
 		RetryInterval: retryInterval, DriftInterval: driftInterval, PropagationTimeout: propagationTimeout,
 	}); err != nil {
 		log.Error(err, "manager stopped")

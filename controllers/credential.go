@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -197,6 +198,9 @@ func (r *StateBackendReconciler) repairGrant(ctx context.Context, s *scope, c pr
 // full path and the steady path's grant check share it.
 func (r *StateBackendReconciler) restoreGrant(ctx context.Context, s *scope, id, name string) (bool, error) {
 	sb := s.sb
+	if !ownCredentialName(sb, name) {
+		return false, fmt.Errorf("repair the grant of credential %q: %w", name, errForeignCredential)
+	}
 	repaired, err := s.provider.RepairGrant(ctx, id, credentialRequest(sb, name, time.Time{}))
 	if err != nil || !repaired {
 		return false, err
@@ -208,6 +212,17 @@ func (r *StateBackendReconciler) restoreGrant(ctx context.Context, s *scope, id,
 		st.VerifiedAt = nil
 	}
 	return true, nil
+}
+
+// errForeignCredential: a credential recorded for the backend (in status, which is not the
+// operator's own record) does not carry the backend's credential name prefix; its id is never
+// handed to the provider.
+var errForeignCredential = errors.New("its name does not carry this StateBackend's credential prefix, so it is not the operator's to change")
+
+// ownCredentialName says name is one of the backend's own credential names: the one check before
+// an id recorded with it reaches RevokeCredential or RepairGrant.
+func ownCredentialName(sb *v1alpha1.StateBackend, name string) bool {
+	return strings.HasPrefix(name, naming.CredentialPrefix(string(sb.UID)))
 }
 
 // credentialRequest is what the backend's credentials are issued for.
@@ -345,6 +360,10 @@ func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.
 }
 
 func (r *StateBackendReconciler) revoke(ctx context.Context, s *scope, c provider.CredentialInfo, why string) error {
+	if !ownCredentialName(s.sb, c.Name) {
+		_, err := r.credentialNotReady(s, fmt.Errorf("revoke credential %q: %w", c.Name, errForeignCredential))
+		return err
+	}
 	if err := s.provider.RevokeCredential(ctx, c.ID); err != nil {
 		_, err = r.credentialNotReady(s, fmt.Errorf("revoke credential %q: %w", c.Name, err))
 		return err
@@ -440,7 +459,9 @@ func (r *StateBackendReconciler) verifyAndPublish(ctx context.Context, s *scope,
 const propagationRetry = 3 * time.Second
 
 func (s *scope) probe(ctx context.Context, p provider.Prober, cred provider.Credential, a provider.Access) (provider.ProbeResult, error) {
-	return p.Probe(ctx, s.settings, s.sb.Status.BucketName, cred, a)
+	settings := s.settings
+	settings.RefuseLocalEndpoints = s.refuseLocalEndpoints
+	return p.Probe(ctx, settings, s.sb.Status.BucketName, cred, a)
 }
 
 func lockingState(a provider.Access, res provider.ProbeResult) v1alpha1.LockingState {

@@ -12,6 +12,7 @@ import (
 // a provider or admin Secret that does not exist yet: GitOps may be about to apply it).
 var stalledReasons = map[string]bool{
 	v1alpha1.ReasonProviderInvalid:          true,
+	v1alpha1.ReasonEndpointRefused:          true,
 	v1alpha1.ReasonProviderPermissionDenied: true,
 	v1alpha1.ReasonProviderQuotaExceeded:    true,
 	v1alpha1.ReasonBucketOwnedByOther:       true,

@@ -98,13 +98,15 @@ func (r *StateBackendReconciler) resolveProvider(ctx context.Context, s *scope) 
 			fmt.Sprintf("provider credentials Secret %s not found", secretKey))
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
-	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Namespace: providerNS, Spec: spec, Credentials: creds}, placement(sb))
+	s.refuseLocalEndpoints = refuseLocalEndpoints(providerNS, r.AllowLocalEndpoints)
+	c, err := r.NewClient(ctx, providers.Source{UID: string(uid), Namespace: providerNS, Spec: spec, Credentials: creds,
+		RefuseLocalEndpoints: s.refuseLocalEndpoints}, placement(sb))
 	if notAllowed != "" {
 		s.provider = c // nil when it could not be built: refuseNamespace says what it could not revoke
 		return r.refuseNamespace(ctx, s, notAllowed)
 	}
 	if err != nil {
-		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProviderInvalid, err.Error())
+		r.setCondition(sb, v1alpha1.ConditionReady, metav1.ConditionFalse, reasonFor(err), err.Error())
 		return ctrl.Result{RequeueAfter: r.RetryInterval}, nil
 	}
 	if from := legacyMovedFrom(&sb.Status, c.Settings()); from != "" {
@@ -430,10 +432,29 @@ func (r *StateBackendReconciler) referencedBucket(ctx context.Context, s *scope)
 	if c := meta.FindStatusCondition(other.Status.Conditions, v1alpha1.ConditionBucketReady); other.Status.BucketName == "" || c == nil || c.Status != metav1.ConditionTrue {
 		return r.referenceNotReady(s, fmt.Sprintf("StateBackend %s/%s has no bucket ready yet", ns, ref.Name))
 	}
+	// Status is not the operator's own record: whoever may write statebackends/status can point
+	// bucketName at any bucket. The ownership marker, which only the operator writes, must name
+	// the referenced backend before a reader is given a credential for the bucket.
+	obs, err := s.provider.ObserveBucket(ctx, other.Status.BucketName)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("observe bucket %q of StateBackend %s/%s: %w", other.Status.BucketName, ns, ref.Name, err)
+	}
+	if !markerNames(r.Ownership, r.ClusterID, obs, other) {
+		return refuse(fmt.Sprintf("bucket %q, which the status of StateBackend %s/%s names, is not marked as that StateBackend's", other.Status.BucketName, ns, ref.Name))
+	}
 	sb.Status.BucketName, sb.Status.Versioning = other.Status.BucketName, other.Status.Versioning
 	r.setCondition(sb, v1alpha1.ConditionBucketReady, metav1.ConditionTrue, v1alpha1.ReasonReady,
 		fmt.Sprintf("reads bucket %q of StateBackend %s/%s", other.Status.BucketName, ns, ref.Name))
 	return ctrl.Result{}, nil
+}
+
+// markerNames says the bucket exists and its ownership marker holds for other (ownership.Judge:
+// sealed for it by this cluster's key, or naming its namespace, name and UID exactly as markers
+// of the previous release do until its own reconcile seals them): what lets a reader trust the
+// bucket other's status names. It is the one place that decides it.
+func markerNames(key ownership.Key, cluster string, obs provider.BucketObservation, other *v1alpha1.StateBackend) bool {
+	want := provider.Owner{Namespace: other.Namespace, Name: other.Name, UID: string(other.UID), Cluster: cluster}
+	return obs.Exists && ownership.Judge(key, other.Status.BucketName, obs.Owner, want).Holds()
 }
 
 func (r *StateBackendReconciler) referenceNotReady(s *scope, msg string) (ctrl.Result, error) {

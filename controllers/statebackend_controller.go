@@ -99,6 +99,10 @@ type StateBackendReconciler struct {
 	// ownership marker, so that a marker a tenant rewrote is not trusted, and salts default bucket
 	// names, so that another tenant cannot predict them.
 	Ownership ownership.Key
+	// AllowLocalEndpoints lets a namespaced StorageProvider's endpoints be loopback or link-local
+	// addresses (--allow-local-endpoints; tests whose stores listen on 127.0.0.1). Off, the
+	// operator never dials them for a tenant: they reach its own pod, node and cloud identity.
+	AllowLocalEndpoints bool
 
 	// drift schedules the drift checks of Ready backends (see steady.go).
 	drift driftSchedule
@@ -171,6 +175,9 @@ type scope struct {
 	// bucketNaming is the provider's naming policy for new bucket names (nil: none).
 	bucketNaming     *v1alpha1.BucketNamingPolicy
 	providerResolved bool
+	// refuseLocalEndpoints: the provider is a tenant's StorageProvider and the operator does not
+	// allow local endpoints; the prober's calls are guarded like the provider client's.
+	refuseLocalEndpoints bool
 	// providerVersion is the resolved provider's UID and generation: a change of the provider's
 	// spec sends its backends through the full path.
 	providerVersion string
@@ -271,6 +278,9 @@ func reasonFor(err error) string {
 		return v1alpha1.ReasonProviderRateLimited
 	case errors.Is(err, provider.ErrPermissionDenied):
 		return v1alpha1.ReasonProviderPermissionDenied
+	case errors.Is(err, provider.ErrEndpointRefused):
+		// Before ErrInvalidConfig, which it wraps.
+		return v1alpha1.ReasonEndpointRefused
 	case errors.Is(err, provider.ErrInvalidConfig):
 		return v1alpha1.ReasonProviderInvalid
 	case errors.Is(err, provider.ErrQuotaExceeded):

@@ -49,6 +49,8 @@ type StorageProviderReconciler struct {
 	OperatorNamespace string
 	// ClusterID identifies this cluster (internal/clusterid).
 	ClusterID string
+	// AllowLocalEndpoints: see StateBackendReconciler.AllowLocalEndpoints.
+	AllowLocalEndpoints bool
 }
 
 // +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=patch
@@ -256,7 +258,7 @@ func (r *StorageProviderReconciler) release(ctx context.Context, p providerObjec
 			"keyNamePrefix", naming.AdminKeyPrefix(string(p.GetUID())))
 		return nil
 	}
-	err = r.Release(ctx, providers.Source{UID: string(p.GetUID()), Namespace: p.GetNamespace(), Spec: spec, Credentials: creds})
+	err = r.Release(ctx, r.source(p, creds))
 	if errors.Is(err, provider.ErrInvalidConfig) {
 		logger.Info("keys the operator minted for this provider cannot be revoked; delete them by hand",
 			"keyNamePrefix", naming.AdminKeyPrefix(string(p.GetUID())), "error", err.Error())
@@ -266,6 +268,20 @@ func (r *StorageProviderReconciler) release(ctx context.Context, p providerObjec
 		return fmt.Errorf("revoke the provider's minted keys: %w", err)
 	}
 	return nil
+}
+
+// source is what the provider factory needs of p.
+func (r *StorageProviderReconciler) source(p providerObject, creds map[string][]byte) providers.Source {
+	return providers.Source{UID: string(p.GetUID()), Namespace: p.GetNamespace(), Spec: p.spec(), Credentials: creds,
+		RefuseLocalEndpoints: refuseLocalEndpoints(p.GetNamespace(), r.AllowLocalEndpoints)}
+}
+
+// refuseLocalEndpoints decides whether the operator's calls for a provider must stay off loopback
+// and link-local addresses: only for a namespaced StorageProvider (providerNamespace set), whose
+// endpoints a tenant writes, and unless the operator allows local endpoints. A
+// ClusterStorageProvider is the platform's, which may well run its store next to the operator.
+func refuseLocalEndpoints(providerNamespace string, allowLocal bool) bool {
+	return providerNamespace != "" && !allowLocal
 }
 
 // check builds the provider's client and, where the provider can tell without changing anything,
@@ -286,9 +302,9 @@ func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject)
 		}
 		return notReady(v1alpha1.ReasonProviderError, fmt.Sprintf("read credentials Secret %s: %v", key, err), r.RetryInterval)
 	}
-	c, err := r.NewClient(ctx, providers.Source{UID: string(p.GetUID()), Namespace: p.GetNamespace(), Spec: spec, Credentials: creds}, provider.Placement{})
+	c, err := r.NewClient(ctx, r.source(p, creds), provider.Placement{})
 	if err != nil {
-		return notReady(v1alpha1.ReasonProviderInvalid, err.Error(), r.CheckInterval)
+		return notReady(reasonFor(err), err.Error(), r.CheckInterval)
 	}
 	checker, ok := c.(provider.Checker)
 	if !ok {

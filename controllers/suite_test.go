@@ -18,8 +18,10 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,6 +52,9 @@ var (
 	stores sync.Map // store id -> *memory.Store
 	// testOwnershipKey is the suite's ownership key (the manager reads or creates the Secret).
 	testOwnershipKey = mustKey([]byte("envtest ownership key: 32 bytes!"))
+	// testEnv and testScheme let a test start a manager of its own (see strictEgressNamespace).
+	testEnv    *rest.Config
+	testScheme *runtime.Scheme
 )
 
 func mustKey(b []byte) ownership.Key {
@@ -59,6 +64,11 @@ func mustKey(b []byte) ownership.Key {
 	}
 	return k
 }
+
+// strictEgressNamespace is left out of the suite's manager, whose reconcilers allow local
+// endpoints (every store here listens on 127.0.0.1): TestTenantStorageProviderCannotReachLocalEndpoints
+// runs a manager of its own there with the operator's default, which refuses them.
+const strictEgressNamespace = "local-endpoints-refused"
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -82,11 +92,12 @@ func runSuite(m *testing.M) int {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = v1alpha1.AddToScheme(scheme)
+	testEnv, testScheme = cfg, scheme
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: CacheByObject()},
+		Cache:                  cache.Options{ByObject: suiteCacheByObject()},
 		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
 	})
 	if err != nil {
@@ -110,6 +121,9 @@ func runSuite(m *testing.M) int {
 		OperatorNamespace:  operatorNamespace,
 		ClusterID:          testClusterID,
 		Ownership:          testOwnershipKey,
+		// Every store here listens on 127.0.0.1; TestTenantStorageProviderCannotReachLocalEndpoints
+		// runs a manager of its own without this.
+		AllowLocalEndpoints: true,
 	}
 	if err := r.SetupWithManager(ctx, mgr, 4); err != nil {
 		fmt.Fprintf(os.Stderr, "setup: %v\n", err)
@@ -118,7 +132,7 @@ func runSuite(m *testing.M) int {
 	if err := (&StorageProviderReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NewClient: memoryClient, Release: recordRelease,
 		RetryInterval: 500 * time.Millisecond, CheckInterval: time.Minute, OperatorNamespace: operatorNamespace,
-		ClusterID: testClusterID,
+		ClusterID: testClusterID, AllowLocalEndpoints: true,
 	}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintf(os.Stderr, "setup providers: %v\n", err)
 		return 1
@@ -138,6 +152,21 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// suiteCacheByObject is CacheByObject with strictEgressNamespace left out of every namespaced
+// kind the suite's manager reconciles or watches (a field selector on metadata.namespace is only
+// supported for namespaced kinds).
+func suiteCacheByObject() map[client.Object]cache.ByObject {
+	notStrict := fields.OneTermNotEqualSelector("metadata.namespace", strictEgressNamespace)
+	out := CacheByObject()
+	for o, by := range out {
+		by.Field = notStrict
+		out[o] = by
+	}
+	out[&v1alpha1.StateBackend{}] = cache.ByObject{Field: notStrict}
+	out[&v1alpha1.StorageProvider{}] = cache.ByObject{Field: notStrict}
+	return out
 }
 
 func zapLevel() int8 {

@@ -339,6 +339,11 @@ const (
 	// ReasonBucketNameRefused: spec.bucketName does not fit the provider's bucketNaming policy;
 	// no provider call is made for the bucket.
 	ReasonBucketNameRefused = "BucketNameRefused"
+	// ReasonEndpointRefused: a StorageProvider (a tenant's) names an endpoint that is, or resolves
+	// to, a loopback or link-local address (the operator's own pod and node, cloud metadata
+	// services); no request is sent there unless the operator runs with --allow-local-endpoints.
+	// ClusterStorageProviders are the platform's and never refused.
+	ReasonEndpointRefused = "EndpointRefused"
 	// ReasonProviderLocationChanged: the provider's endpoint, region, account or kind now points
 	// elsewhere than status.location, where this backend's bucket and credentials are. No provider
 	// call is made, the Secret and ConfigMap keep pointing at the old location, and deletion waits

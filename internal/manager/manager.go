@@ -49,6 +49,10 @@ type Config struct {
 	NewClient controllers.ClientFactory
 	// Prober replaces the S3 prober (the benchmark); nil: probe.New().
 	Prober provider.Prober
+
+	// AllowLocalEndpoints lets namespaced StorageProviders name loopback and link-local endpoints
+	// (--allow-local-endpoints). Off (the default), the operator never dials them for a tenant.
+	AllowLocalEndpoints bool
 }
 
 // Run builds the manager for the cluster at restConfig and runs it until ctx ends.
@@ -123,10 +127,11 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		ClusterID:          clusterID,
 		Ownership:          key,
 	}
+	r.AllowLocalEndpoints = cfg.AllowLocalEndpoints
 	if err := r.SetupWithManager(ctx, mgr, cfg.Concurrency); err != nil {
 		return err
 	}
-	if err := (&controllers.StorageProviderReconciler{
+	sp := &controllers.StorageProviderReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
 		NewClient:         newClient,
@@ -135,7 +140,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		CheckInterval:     cfg.DriftInterval,
 		OperatorNamespace: cfg.OperatorNamespace,
 		ClusterID:         clusterID,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	sp.AllowLocalEndpoints = cfg.AllowLocalEndpoints
+	if err := sp.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/tfstate-operator/tfstate-operator/internal/egress"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 )
 
@@ -177,6 +178,13 @@ func (p *Prober) client(settings provider.BackendSettings, cred provider.Credent
 			return nil, err
 		}
 		o.HTTPClient = hc
+	}
+	if settings.RefuseLocalEndpoints {
+		guarded, err := egress.Client(o.HTTPClient.(*http.Client))
+		if err != nil {
+			return nil, err
+		}
+		o.HTTPClient = guarded
 	}
 	return s3.New(o), nil
 }

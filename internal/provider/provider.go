@@ -184,6 +184,11 @@ type BackendSettings struct {
 	Expiry bool
 	// TemporaryCredentials says the store can issue session credentials (CredentialRequest.Temporary).
 	TemporaryCredentials bool
+	// RefuseLocalEndpoints makes the operator's own data-plane calls (a Prober's) refuse to dial
+	// loopback and link-local addresses, as the provider's client does for a tenant's
+	// StorageProvider. The controller sets it on what it hands the Prober; it is not rendered for
+	// runners.
+	RefuseLocalEndpoints bool
 }
 
 // Client is one provider account as seen by the controller. Implementations are safe for concurrent

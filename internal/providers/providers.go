@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/egress"
 	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
 	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
@@ -50,6 +51,11 @@ type Source struct {
 	Spec *v1alpha1.StorageProviderSpec
 	// Credentials is the data of its credentials Secret.
 	Credentials map[string][]byte
+	// RefuseLocalEndpoints makes every call of the client refuse to dial loopback and link-local
+	// addresses (internal/egress, checked on the address dialled, so a name resolving there is
+	// refused too) with an error wrapping provider.ErrEndpointRefused. The controllers set it for
+	// a tenant's StorageProvider unless the operator allows local endpoints.
+	RefuseLocalEndpoints bool
 }
 
 // Factory builds provider clients. Clients are cheap and built per reconcile; what must be shared
@@ -118,6 +124,13 @@ func (f *Factory) build(ctx context.Context, src Source, placement provider.Plac
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	if src.RefuseLocalEndpoints {
+		guarded, err := egress.Client(hc)
+		if err != nil {
+			return nil, err
+		}
+		hc = guarded
+	}
 	switch {
 	case spec.MinIO != nil:
 		if placement != (provider.Placement{}) {
@@ -133,6 +146,8 @@ func (f *Factory) build(ctx context.Context, src Source, placement provider.Plac
 			CABundle:        spec.MinIO.CABundle,
 			AccessKeyID:     ak,
 			SecretAccessKey: sk,
+			// MinIO builds its own transport (for its CA bundle), so it is guarded there.
+			RefuseLocalEndpoints: src.RefuseLocalEndpoints,
 		})
 	case spec.CloudflareR2 != nil:
 		p := spec.CloudflareR2

@@ -426,13 +426,46 @@ func (c *Client) ListCredentials(ctx context.Context, namePrefix string) ([]prov
 	return out, nil
 }
 
+// ErrForeignUser: RevokeCredential or RepairGrant was handed an IAM user the operator did not
+// create (its name lacks credentialNamePrefix, or it is not under the client's IAM path). Nothing
+// is changed: the id may come from a StateBackend's status, which is not the operator's own record.
+var ErrForeignUser = errors.New("not an IAM user of the operator")
+
+// credentialNamePrefix starts every credential name the operator issues (naming.CredentialPrefix).
+const credentialNamePrefix = "tfso-"
+
+// ownUser checks that id names a user the operator created: its name carries the operator's
+// prefix and the user is under the client's IAM path. exists is false when there is no such user.
+// Errors wrap ErrForeignUser for any other user.
+func (c *Client) ownUser(ctx context.Context, id string) (exists bool, err error) {
+	if !strings.HasPrefix(id, credentialNamePrefix) {
+		return false, fmt.Errorf("IAM user %q: the name lacks the operator's prefix %q: %w", id, credentialNamePrefix, ErrForeignUser)
+	}
+	out, err := c.iam.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(id)})
+	var nse *iamtypes.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return false, nil
+	}
+	if err != nil {
+		return false, classify("get IAM user", err)
+	}
+	if p := aws.ToString(out.User.Path); p != c.path {
+		return false, fmt.Errorf("IAM user %q is under path %q, not the operator's %q: %w", id, p, c.path, ErrForeignUser)
+	}
+	return true, nil
+}
+
 // RevokeCredential implements provider.Client: the user's access keys, its inline policies, the
 // managed policies attached to it out of band, then the user. Whatever is already gone is skipped.
+// Only a user of the operator's (ownUser) is touched.
 func (c *Client) RevokeCredential(ctx context.Context, id string) error {
 	user := aws.String(id)
 	gone := func(err error) bool {
 		var nse *iamtypes.NoSuchEntityException
 		return errors.As(err, &nse)
+	}
+	if exists, err := c.ownUser(ctx, id); err != nil || !exists {
+		return err
 	}
 	keys, err := c.iam.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: user})
 	if gone(err) {
@@ -478,7 +511,7 @@ func (c *Client) RevokeCredential(ctx context.Context, id string) error {
 // for req and nothing else is there. What was added beside the policy goes first (other inline
 // policies are deleted, managed policies detached), then the policy is put again if it differs,
 // so a repair cut short by an error has already removed what it could and the next one finishes
-// it. The access key is not touched, so runners keep working. Group memberships are not looked
+// it. Only a user of the operator's (ownUser) is touched. The access key is not touched, so runners keep working. Group memberships are not looked
 // at yet: the test fake has no groups to prove such a repair against.
 func (c *Client) RepairGrant(ctx context.Context, id string, req provider.CredentialRequest) (bool, error) {
 	user := aws.String(id)
@@ -487,6 +520,11 @@ func (c *Client) RepairGrant(ctx context.Context, id string, req provider.Creden
 		return errors.As(err, &nse)
 	}
 	notFound := fmt.Errorf("repair the grant of IAM user %q: %w", id, provider.ErrCredentialNotFound)
+	if exists, err := c.ownUser(ctx, id); err != nil {
+		return false, err
+	} else if !exists {
+		return false, notFound
+	}
 	var inline []string
 	p := iam.NewListUserPoliciesPaginator(c.iam, &iam.ListUserPoliciesInput{UserName: user})
 	for p.HasMorePages() {

@@ -764,9 +764,10 @@ func TestErrorsAreClassified(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// iam:GetUser is the first call: repair checks the user is the operator's before it changes it.
 		_, err = e.client(t).RepairGrant(ctx, cred.ID, req)
-		if !errors.Is(err, provider.ErrPermissionDenied) || !strings.Contains(err.Error(), "iam:ListAttachedUserPolicies") {
-			t.Fatalf("RepairGrant = %v, want ErrPermissionDenied naming iam:ListAttachedUserPolicies", err)
+		if !errors.Is(err, provider.ErrPermissionDenied) || !strings.Contains(err.Error(), "iam:GetUser") {
+			t.Fatalf("RepairGrant = %v, want ErrPermissionDenied naming iam:GetUser", err)
 		}
 	})
 	t.Run("a permission missing for bucket access repair is PermissionDenied and names it", func(t *testing.T) {

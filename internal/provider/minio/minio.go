@@ -22,6 +22,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/tags"
 
+	"github.com/tfstate-operator/tfstate-operator/internal/egress"
 	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/s3access"
@@ -53,6 +54,9 @@ type Config struct {
 	CABundle        string
 	AccessKeyID     string
 	SecretAccessKey string
+	// RefuseLocalEndpoints makes the client's transport refuse loopback and link-local addresses
+	// (egress.Guard): set for a tenant's StorageProvider.
+	RefuseLocalEndpoints bool
 }
 
 // Client implements provider.Client for MinIO.
@@ -88,6 +92,9 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("%w: caBundle holds no PEM certificate", provider.ErrInvalidConfig)
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if cfg.RefuseLocalEndpoints {
+		egress.Guard(transport)
 	}
 	s3, err := minio.New(u.Host, &minio.Options{
 		Creds:     credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
