@@ -72,7 +72,7 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 		// status before it calls the provider, so there is nothing to list. (A name this very
 		// reconcile planned was recorded, but not issued.)
 		var err error
-		if live, err = s.provider.ListCredentials(ctx, naming.CredentialPrefix(string(sb.UID))); err != nil {
+		if live, err = s.provider.ListCredentials(ctx, naming.CredentialPrefix(r.ClusterID, string(sb.UID))); err != nil {
 			return r.credentialNotReady(s, fmt.Errorf("list credentials: %w", err))
 		}
 	}
@@ -198,7 +198,7 @@ func (r *StateBackendReconciler) repairGrant(ctx context.Context, s *scope, c pr
 // full path and the steady path's grant check share it.
 func (r *StateBackendReconciler) restoreGrant(ctx context.Context, s *scope, id, name string) (bool, error) {
 	sb := s.sb
-	if !ownCredentialName(sb, name) {
+	if !ownCredentialName(r.ClusterID, sb, name) {
 		return false, fmt.Errorf("repair the grant of credential %q: %w", name, errForeignCredential)
 	}
 	repaired, err := s.provider.RepairGrant(ctx, id, credentialRequest(sb, name, time.Time{}))
@@ -221,8 +221,8 @@ var errForeignCredential = errors.New("its name does not carry this StateBackend
 
 // ownCredentialName says name is one of the backend's own credential names: the one check before
 // an id recorded with it reaches RevokeCredential or RepairGrant.
-func ownCredentialName(sb *v1alpha1.StateBackend, name string) bool {
-	return strings.HasPrefix(name, naming.CredentialPrefix(string(sb.UID)))
+func ownCredentialName(cluster string, sb *v1alpha1.StateBackend, name string) bool {
+	return strings.HasPrefix(name, naming.CredentialPrefix(cluster, string(sb.UID)))
 }
 
 // credentialRequest is what the backend's credentials are issued for.
@@ -327,7 +327,7 @@ func wakeAt(sb *v1alpha1.StateBackend) time.Time {
 func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.Credential, error) {
 	sb := s.sb
 	now := r.Now()
-	name := naming.CredentialName(string(sb.UID), now)
+	name := naming.CredentialName(r.ClusterID, string(sb.UID), now)
 	planned := s.plannedCredential != "" && s.base.Status.Credential != nil && s.base.Status.Credential.Name == s.plannedCredential
 	if planned {
 		name = s.plannedCredential // already on the server: createBucket recorded it
@@ -360,7 +360,7 @@ func (r *StateBackendReconciler) issue(ctx context.Context, s *scope) (provider.
 }
 
 func (r *StateBackendReconciler) revoke(ctx context.Context, s *scope, c provider.CredentialInfo, why string) error {
-	if !ownCredentialName(s.sb, c.Name) {
+	if !ownCredentialName(r.ClusterID, s.sb, c.Name) {
 		_, err := r.credentialNotReady(s, fmt.Errorf("revoke credential %q: %w", c.Name, errForeignCredential))
 		return err
 	}
@@ -375,7 +375,7 @@ func (r *StateBackendReconciler) revoke(ctx context.Context, s *scope, c provide
 // revokeAll revokes every live credential of the backend except the one with keepAccessKeyID; why
 // goes into each revocation's event.
 func (r *StateBackendReconciler) revokeAll(ctx context.Context, s *scope, keepAccessKeyID, why string) error {
-	live, err := s.provider.ListCredentials(ctx, naming.CredentialPrefix(string(s.sb.UID)))
+	live, err := s.provider.ListCredentials(ctx, naming.CredentialPrefix(r.ClusterID, string(s.sb.UID)))
 	if err != nil {
 		return fmt.Errorf("list credentials: %w", err)
 	}

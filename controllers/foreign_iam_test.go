@@ -18,12 +18,10 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakeaws"
 )
 
-// TestTamperedStatusNeverStripsAForeignIAMUser: whoever can write statebackends/status sets a
-// backend's status.credential and status.previousCredential to an IAM user the operator did not
-// create (outside its IAM path, without its prefix: a platform deployer with policies of its own).
-// Drift repair, rotation and deletion of the backend then leave that user, its policies and its
-// key as they were (AWS fake over MinIO, the real awss3 client).
-func TestTamperedStatusNeverStripsAForeignIAMUser(t *testing.T) {
+// newAWSTenant is a tenant whose provider is the real awss3 client against the fake IAM and S3 over
+// the shared MinIO; it returns the fake and the operator principal's keys too.
+func newAWSTenant(t *testing.T) (*tenant, *fakeaws.Server, string, string) {
+	t.Helper()
 	ctx := context.Background()
 	fake, err := fakeaws.New(ctx, fakeaws.Config{MinIO: sharedMinIO(t)})
 	must(t, err)
@@ -35,11 +33,22 @@ func TestTamperedStatusNeverStripsAForeignIAMUser(t *testing.T) {
 	must(t, err)
 	tn := newTenant(t)
 	realClients.Store(tn.provider, provider.Client(c))
+	return tn, fake, ak, sk
+}
+
+// TestTamperedStatusNeverStripsAForeignIAMUser: whoever can write statebackends/status sets a
+// backend's status.credential and status.previousCredential to an IAM user the operator did not
+// create (outside its IAM path, without its prefix: a platform deployer with policies of its own).
+// Drift repair, rotation and deletion of the backend then leave that user, its policies and its
+// key as they were (AWS fake over MinIO, the real awss3 client).
+func TestTamperedStatusNeverStripsAForeignIAMUser(t *testing.T) {
+	ctx := context.Background()
+	tn, fake, ak, sk := newAWSTenant(t)
 	admin := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake.IAMEndpoint()),
 		Credentials: credentials.NewStaticCredentialsProvider(ak, sk, "")})
 
 	const foreign = "platform-deployer"
-	_, err = admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(foreign), Path: aws.String("/")})
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(foreign), Path: aws.String("/")})
 	must(t, err)
 	_, err = admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(foreign), PolicyName: aws.String("deploy"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`)})

@@ -27,7 +27,7 @@ import (
 func liveWithPrefix(tn *tenant, uid string) []provider.CredentialInfo {
 	var out []provider.CredentialInfo
 	for _, c := range tn.store.LiveCredentials() {
-		if strings.HasPrefix(c.Name, naming.CredentialPrefix(uid)) {
+		if strings.HasPrefix(c.Name, naming.CredentialPrefix(testClusterID, uid)) {
 			out = append(out, c)
 		}
 	}

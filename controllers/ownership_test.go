@@ -148,7 +148,7 @@ func TestForgedOwnershipMarkerNeverHandsAVictimTheSquattersBucket(t *testing.T) 
 func credentialsOf(t *testing.T, tn *tenant, uid string) []string {
 	t.Helper()
 	c, _ := realClients.Load(tn.provider)
-	list, err := c.(provider.Client).ListCredentials(context.Background(), naming.CredentialPrefix(uid))
+	list, err := c.(provider.Client).ListCredentials(context.Background(), naming.CredentialPrefix(testClusterID, uid))
 	if err != nil {
 		t.Fatal(err)
 	}

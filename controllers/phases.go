@@ -474,7 +474,7 @@ func (r *StateBackendReconciler) createBucket(ctx context.Context, s *scope, nam
 	if sb.Status.Credential == nil && sb.Status.PreviousCredential == nil {
 		// A new backend: the name of its first credential is recorded in the same write, so
 		// that issuing it needs no write of its own (see issue).
-		s.plannedCredential = naming.CredentialName(string(sb.UID), r.Now())
+		s.plannedCredential = naming.CredentialName(r.ClusterID, string(sb.UID), r.Now())
 		sb.Status.Credential = &v1alpha1.CredentialStatus{Name: s.plannedCredential}
 	}
 	if err := r.patchStatus(ctx, s); err != nil {

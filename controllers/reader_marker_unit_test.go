@@ -54,13 +54,15 @@ func TestOwnCredentialName(t *testing.T) {
 		reason, name string
 		want         bool
 	}{
-		{"a name the backend issues", naming.CredentialName("uid-1", time.Unix(1700000000, 0)), true},
-		{"another backend's credential", naming.CredentialName(string(other.UID), time.Unix(1700000000, 0)), false},
+		{"a name the backend issues", naming.CredentialName(testClusterID, "uid-1", time.Unix(1700000000, 0)), true},
+		{"another backend's credential", naming.CredentialName(testClusterID, string(other.UID), time.Unix(1700000000, 0)), false},
+		{"a name the previous release issued for it (before names carried the cluster)", naming.LegacyCredentialPrefix("uid-1") + "sb4k2g", true},
+		{"its own name in another cluster sharing the account (issue 19, escape 3)", naming.CredentialName("another-cluster", "uid-1", time.Unix(1700000000, 0)), false},
 		{"a platform IAM user written into status", "platform-deployer", false},
 		{"the operator's prefix alone is not enough", "tfso-0000000000000000-x", false},
 		{"empty", "", false},
 	} {
-		if got := ownCredentialName(sb, tc.name); got != tc.want {
+		if got := ownCredentialName(testClusterID, sb, tc.name); got != tc.want {
 			t.Errorf("%s: ownCredentialName(%q) = %v, want %v", tc.reason, tc.name, got, tc.want)
 		}
 	}

@@ -30,7 +30,7 @@ func assertOneLiveCredential(t *testing.T, tn *tenant, key client.ObjectKey) *co
 	if len(live) != 1 {
 		t.Fatalf("want exactly one live credential, got %d: %+v", len(live), live)
 	}
-	if !strings.HasPrefix(live[0].Name, naming.CredentialPrefix(string(sb.UID))) {
+	if !strings.HasPrefix(live[0].Name, naming.CredentialPrefix(testClusterID, string(sb.UID))) {
 		t.Fatalf("credential %q is not named for the backend", live[0].Name)
 	}
 	secret := getSecret(t, key.Namespace, sb.Status.SecretName)

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
 	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/providers"
@@ -51,6 +53,15 @@ type StorageProviderReconciler struct {
 	ClusterID string
 	// AllowLocalEndpoints: see StateBackendReconciler.AllowLocalEndpoints.
 	AllowLocalEndpoints bool
+	// OrphanSweep is how often, and after what age, credentials of this cluster that no
+	// StateBackend records are revoked (sweep.go); a zero Interval turns the sweep off.
+	OrphanSweep OrphanSweepConfig
+	// Recorder records the sweep's revocations on the provider object; nil records none.
+	Recorder events.EventRecorder
+	// Metrics counts the sweep's revocations; nil counts none.
+	Metrics *metrics.Metrics
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
 }
 
 // +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=patch

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,6 +56,8 @@ var (
 	// testEnv and testScheme let a test start a manager of its own (see strictEgressNamespace).
 	testEnv    *rest.Config
 	testScheme *runtime.Scheme
+	// testRecorder is the suite's manager's event recorder, for reconcilers a test builds itself.
+	testRecorder events.EventRecorder
 )
 
 func mustKey(b []byte) ownership.Key {
@@ -104,6 +107,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "manager: %v\n", err)
 		return 1
 	}
+	testRecorder = mgr.GetEventRecorder("tfstate-operator")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := &StateBackendReconciler{

@@ -349,6 +349,10 @@ const (
 	// call is made, the Secret and ConfigMap keep pointing at the old location, and deletion waits
 	// (only the old location can revoke the credential) until the provider points back.
 	ReasonProviderLocationChanged = "ProviderLocationChanged"
+	// ReasonOrphanedCredentialRevoked (an Event on a provider object): the orphan sweep revoked a
+	// credential named for this cluster that no existing StateBackend records, such as one of a
+	// StateBackend deleted with its finalizer removed.
+	ReasonOrphanedCredentialRevoked = "OrphanedCredentialRevoked"
 )
 
 // VersioningState is whether the bucket keeps old object versions.

@@ -111,19 +111,25 @@ func sanitize(s string) string {
 	return strings.TrimRight(b.String(), "-")
 }
 
-// CredentialPrefix is the name prefix of every credential issued for the StateBackend with this UID:
-// "tfso-" and 16 hex characters of its hash. Listing by it finds every credential of that backend,
-// including one issued by a reconcile that crashed before writing the Secret.
-func CredentialPrefix(uid string) string {
+// CredentialPrefix is the name prefix of every credential issued for the StateBackend with this UID
+// in this cluster. Listing by it finds every credential of that backend, including one issued by a
+// reconcile that crashed before writing the Secret.
+func CredentialPrefix(cluster, uid string) string {
+	return LegacyCredentialPrefix(uid)
+}
+
+// LegacyCredentialPrefix is the name prefix of the credentials the previous release issued for the
+// StateBackend with this UID: "tfso-" and 16 hex characters of the UID's hash.
+func LegacyCredentialPrefix(uid string) string {
 	sum := sha256.Sum256([]byte(uid))
 	return credentialPrefix + hex.EncodeToString(sum[:])[:16] + "-"
 }
 
 // CredentialName is the name of a credential issued at time t: CredentialPrefix plus t in base 36
-// (seconds), at most 29 characters, letters, digits and '-' only, starting with a letter, so that it
-// fits every provider's naming rules (MinIO service accounts: 32 characters).
-func CredentialName(uid string, t time.Time) string {
-	return CredentialPrefix(uid) + strconv.FormatInt(t.Unix(), 36)
+// (seconds), letters, digits and '-' only, starting with a letter, so that it fits every
+// provider's naming rules (MinIO service accounts: 32 characters).
+func CredentialName(cluster, uid string, t time.Time) string {
+	return CredentialPrefix(cluster, uid) + strconv.FormatInt(t.Unix(), 36)
 }
 
 // AdminKeyPrefix is the name prefix of the keys the operator mints for a provider object itself

@@ -110,7 +110,7 @@ var (
 	minioAccountRule     = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`)
 )
 
-// FuzzCredentialName: for any UID and time, the name starts with CredentialPrefix(uid), which is
+// FuzzCredentialName: for any UID and time, the name starts with CredentialPrefix("cluster", uid), which is
 // "tfso-", 16 hex digits and '-'; the rest is the time in base 36 and reads back to it; the name is
 // deterministic and keeps to MinIO's service-account rules (a letter first, letters, digits, '_'
 // and '-', at most 29 characters for times in 1970..4453). Another UID's prefix never matches it
@@ -123,8 +123,8 @@ func FuzzCredentialName(f *testing.F) {
 	f.Add("x", int64(maxCredentialSeconds), "x", int64(-9223372036854775808))
 	f.Fuzz(func(t *testing.T, uid string, sec int64, uid2 string, sec2 int64) {
 		at := time.Unix(sec, 0)
-		name := CredentialName(uid, at)
-		prefix := CredentialPrefix(uid)
+		name := CredentialName("cluster", uid, at)
+		prefix := CredentialPrefix("cluster", uid)
 		if !credentialPrefixRule.MatchString(prefix) {
 			t.Fatalf("CredentialPrefix(%q) = %q, want tfso-<16 hex>-", uid, prefix)
 		}
@@ -141,18 +141,18 @@ func FuzzCredentialName(f *testing.F) {
 		if sec >= 0 && sec < maxCredentialSeconds && len(name) > 29 {
 			t.Fatalf("CredentialName(%q, %d) = %q has %d characters, want at most 29", uid, sec, name, len(name))
 		}
-		if again := CredentialName(uid, at); again != name {
+		if again := CredentialName("cluster", uid, at); again != name {
 			t.Fatalf("CredentialName(%q, %d) not deterministic: %q then %q", uid, sec, name, again)
 		}
 
-		name2 := CredentialName(uid2, time.Unix(sec2, 0))
+		name2 := CredentialName("cluster", uid2, time.Unix(sec2, 0))
 		for _, admin := range []string{AdminKeyPrefix(uid), AdminKeyPrefix(uid2)} {
 			if strings.HasPrefix(name, admin) || strings.HasPrefix(name2, admin) || strings.HasPrefix(admin, prefix) {
 				t.Fatalf("admin key prefix %q and credential prefix %q overlap (%q, %q)", admin, prefix, name, name2)
 			}
 		}
 		if uid != uid2 {
-			if strings.HasPrefix(name2, prefix) || strings.HasPrefix(name, CredentialPrefix(uid2)) {
+			if strings.HasPrefix(name2, prefix) || strings.HasPrefix(name, CredentialPrefix("cluster", uid2)) {
 				t.Fatalf("UIDs %q and %q share a credential prefix: %q, %q", uid, uid2, name, name2)
 			}
 		}

@@ -147,18 +147,41 @@ func TestRequiredBucketPrefix(t *testing.T) {
 func TestCredentialName(t *testing.T) {
 	uid := "6f1c2b9e-3a57-4d0e-9a55-1b2c3d4e5f60"
 	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	name := CredentialName(uid, at)
-	if !strings.HasPrefix(name, CredentialPrefix(uid)) {
-		t.Fatalf("name %q does not start with the backend's prefix %q", name, CredentialPrefix(uid))
+	name := CredentialName("cluster", uid, at)
+	if !strings.HasPrefix(name, CredentialPrefix("cluster", uid)) {
+		t.Fatalf("name %q does not start with the backend's prefix %q", name, CredentialPrefix("cluster", uid))
 	}
 	if len(name) > 32 || !regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`).MatchString(name) {
 		t.Fatalf("name %q breaks MinIO's service-account name rules", name)
 	}
-	if CredentialName(uid, at.Add(time.Second)) == name {
+	if CredentialName("cluster", uid, at.Add(time.Second)) == name {
 		t.Fatalf("names issued at different times must differ")
 	}
-	if strings.HasPrefix(CredentialName("another-uid", at), CredentialPrefix(uid)) {
+	if strings.HasPrefix(CredentialName("cluster", "another-uid", at), CredentialPrefix("cluster", uid)) {
 		t.Fatalf("another backend's credentials must not match this backend's prefix")
+	}
+}
+
+// TestCredentialNamesCarryTheCluster (issue 19, escape 3): two clusters sharing one storage account
+// list and revoke only their own credentials, so the cluster is part of every name the operator
+// issues, and the previous release's names (which carry none) are told apart from both.
+func TestCredentialNamesCarryTheCluster(t *testing.T) {
+	const uid = "6f1c2b9e-3a57-4d0e-9a55-1b2c3d4e5f60"
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	a, b := CredentialName("cluster-a", uid, at), CredentialName("cluster-b", uid, at)
+	for _, tc := range []struct {
+		reason, name, prefix string
+	}{
+		{"cluster b's prefix must not match cluster a's credential", a, CredentialPrefix("cluster-b", uid)},
+		{"cluster a's prefix must not match cluster b's credential", b, CredentialPrefix("cluster-a", uid)},
+		{"the previous release's prefix must not match a new name", a, LegacyCredentialPrefix(uid)},
+	} {
+		if strings.HasPrefix(tc.name, tc.prefix) {
+			t.Errorf("%s: %q starts with %q", tc.reason, tc.name, tc.prefix)
+		}
+	}
+	if !strings.HasPrefix(a, CredentialPrefix("cluster-a", uid)) {
+		t.Errorf("%q does not start with its own prefix %q", a, CredentialPrefix("cluster-a", uid))
 	}
 }
 
