@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/tfstate-operator/tfstate-operator/controllers"
 	"github.com/tfstate-operator/tfstate-operator/internal/manager"
 )
 
@@ -27,6 +28,7 @@ func main() {
 		leaderElect, allowLocalEndpoints                 bool
 		concurrency                                      int
 		retryInterval, driftInterval, propagationTimeout time.Duration
+		orphanSweepInterval, orphanSweepMinAge           time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -40,6 +42,8 @@ func main() {
 	flag.DurationVar(&retryInterval, "retry-interval", 30*time.Second, "How soon a backend waiting on something outside the cluster is looked at again.")
 	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute, "How often a Ready backend is checked against its provider.")
 	flag.DurationVar(&propagationTimeout, "propagation-timeout", 3*time.Minute, "How long a new credential the store does not accept yet is waited for before it is reported as an error.")
+	flag.DurationVar(&orphanSweepInterval, "orphan-sweep-interval", time.Hour, "How often each provider's account is swept for credentials of this cluster that no StateBackend records (a StateBackend deleted with its finalizer removed), which are then revoked; 0 turns the sweep off. Each provider is also swept with its first health check after the operator starts.")
+	flag.DurationVar(&orphanSweepMinAge, "orphan-sweep-min-age", time.Hour, "How old (by the issue time in its name) an unrecorded credential must be before the orphan sweep revokes it.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -52,6 +56,7 @@ func main() {
 		WatchNamespaces: splitList(watchNamespaces), OperatorNamespace: operatorNamespace,
 		ClusterID: clusterID, AllowLocalEndpoints: allowLocalEndpoints,
 		RetryInterval: retryInterval, DriftInterval: driftInterval, PropagationTimeout: propagationTimeout,
+		OrphanSweep: controllers.OrphanSweepConfig{Interval: orphanSweepInterval, MinAge: orphanSweepMinAge},
 	}); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)

@@ -66,7 +66,7 @@ func TestTenantStorageProviderCannotUseTheAmbientAWSIdentity(t *testing.T) {
 	}
 
 	pr := &StorageProviderReconciler{Client: k8s, APIReader: k8s, NewClient: factory, RetryInterval: time.Second, CheckInterval: time.Minute, OperatorNamespace: operatorNamespace}
-	cond, _ := pr.check(ctx, namespacedProvider{stored})
+	cond, _, _ := pr.check(ctx, namespacedProvider{stored})
 	if cond.Status != metav1.ConditionFalse || cond.Reason != v1alpha1.ReasonProviderInvalid || !strings.Contains(cond.Message, "credentialsSecretRef") {
 		t.Errorf("health check of a StorageProvider without credentials: %+v; want Ready=False %s naming credentialsSecretRef", cond, v1alpha1.ReasonProviderInvalid)
 	}

@@ -72,8 +72,8 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 		// status before it calls the provider, so there is nothing to list. (A name this very
 		// reconcile planned was recorded, but not issued.)
 		var err error
-		if live, err = s.provider.ListCredentials(ctx, naming.CredentialPrefix(r.ClusterID, string(sb.UID))); err != nil {
-			return r.credentialNotReady(s, fmt.Errorf("list credentials: %w", err))
+		if live, err = r.listCredentials(ctx, s, mayHoldLegacyCredential(sb, held.Name)); err != nil {
+			return r.credentialNotReady(s, err)
 		}
 	}
 	now := r.Now()
@@ -219,10 +219,51 @@ func (r *StateBackendReconciler) restoreGrant(ctx context.Context, s *scope, id,
 // handed to the provider.
 var errForeignCredential = errors.New("its name does not carry this StateBackend's credential prefix, so it is not the operator's to change")
 
-// ownCredentialName says name is one of the backend's own credential names: the one check before
-// an id recorded with it reaches RevokeCredential or RepairGrant.
+// ownCredentialName says name is one of the backend's own credential names in this cluster, or one
+// the previous release issued for it (whose names carried no cluster): the one check before an id
+// recorded with it reaches RevokeCredential or RepairGrant.
 func ownCredentialName(cluster string, sb *v1alpha1.StateBackend, name string) bool {
-	return strings.HasPrefix(name, naming.CredentialPrefix(cluster, string(sb.UID)))
+	return strings.HasPrefix(name, naming.CredentialPrefix(cluster, string(sb.UID))) ||
+		strings.HasPrefix(name, naming.LegacyCredentialPrefix(string(sb.UID)))
+}
+
+// mayHoldLegacyCredential says the backend may still have a credential the previous release issued:
+// its status or its Secret (heldName) records one. The previous release recorded every name before
+// issuing it, so a backend that records none has none, and its listings need not ask for the
+// previous release's prefix (on AWS each listing costs a call per matching IAM user).
+func mayHoldLegacyCredential(sb *v1alpha1.StateBackend, heldName string) bool {
+	legacy := naming.LegacyCredentialPrefix(string(sb.UID))
+	names := []string{heldName}
+	if c := sb.Status.Credential; c != nil {
+		names = append(names, c.Name)
+	}
+	if p := sb.Status.PreviousCredential; p != nil {
+		names = append(names, p.Name)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, legacy) {
+			return true
+		}
+	}
+	return false
+}
+
+// listCredentials lists the backend's live credentials in this cluster and, with legacy, those the
+// previous release issued for it.
+func (r *StateBackendReconciler) listCredentials(ctx context.Context, s *scope, legacy bool) ([]provider.CredentialInfo, error) {
+	prefixes := []string{naming.CredentialPrefix(r.ClusterID, string(s.sb.UID))}
+	if legacy {
+		prefixes = append(prefixes, naming.LegacyCredentialPrefix(string(s.sb.UID)))
+	}
+	var out []provider.CredentialInfo
+	for _, p := range prefixes {
+		live, err := s.provider.ListCredentials(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("list credentials: %w", err)
+		}
+		out = append(out, live...)
+	}
+	return out, nil
 }
 
 // credentialRequest is what the backend's credentials are issued for.
@@ -373,11 +414,12 @@ func (r *StateBackendReconciler) revoke(ctx context.Context, s *scope, c provide
 }
 
 // revokeAll revokes every live credential of the backend except the one with keepAccessKeyID; why
-// goes into each revocation's event.
-func (r *StateBackendReconciler) revokeAll(ctx context.Context, s *scope, keepAccessKeyID, why string) error {
-	live, err := s.provider.ListCredentials(ctx, naming.CredentialPrefix(r.ClusterID, string(s.sb.UID)))
+// goes into each revocation's event. The previous release's names are listed too when anything
+// records one, and always on deletion (legacy), the backend's last chance to revoke them.
+func (r *StateBackendReconciler) revokeAll(ctx context.Context, s *scope, keepAccessKeyID, why string, legacy bool) error {
+	live, err := r.listCredentials(ctx, s, legacy || mayHoldLegacyCredential(s.sb, ""))
 	if err != nil {
-		return fmt.Errorf("list credentials: %w", err)
+		return err
 	}
 	for _, c := range live {
 		if keepAccessKeyID != "" && c.AccessKeyID == keepAccessKeyID {

@@ -621,7 +621,7 @@ func (r *StateBackendReconciler) withdraw(ctx context.Context, s *scope, reason 
 	}
 	ours := err == nil && metav1.IsControlledBy(secret, sb)
 	if sb.Status.Credential != nil || sb.Status.PreviousCredential != nil || ours {
-		if err := r.revokeAll(ctx, s, "", "refused ("+reason+")"); err != nil {
+		if err := r.revokeAll(ctx, s, "", "refused ("+reason+")", false); err != nil {
 			return err
 		}
 	}
@@ -671,7 +671,7 @@ func (r *StateBackendReconciler) reconcileDelete(ctx context.Context, s *scope) 
 		}
 		return r.outcome(s, res, err)
 	}
-	if err := r.revokeAll(ctx, s, "", "StateBackend deleted"); err != nil {
+	if err := r.revokeAll(ctx, s, "", "StateBackend deleted", true); err != nil {
 		return r.outcome(s, ctrl.Result{}, err)
 	}
 	// The Secret would be garbage-collected with its owner; deleting it now stops runners from

@@ -62,6 +62,9 @@ type StorageProviderReconciler struct {
 	Metrics *metrics.Metrics
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+
+	// sweeps remembers when each provider was last swept (sweep.go).
+	sweeps sweepSchedule
 }
 
 // +kubebuilder:rbac:groups=tfstate.dev,resources=clusterstorageproviders/status;storageproviders/status,verbs=patch
@@ -177,7 +180,10 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 		}
 	}
 	base := obj.DeepCopyObject().(client.Object)
-	cond, requeue := r.check(ctx, p)
+	cond, requeue, c := r.check(ctx, p)
+	if cond.Status == metav1.ConditionTrue {
+		requeue = r.sweepIfDue(ctx, obj, p, c, requeue)
+	}
 	cond.ObservedGeneration = obj.GetGeneration()
 	st := p.status()
 	meta.SetStatusCondition(&st.Conditions, cond)
@@ -219,6 +225,7 @@ func (r *StorageProviderReconciler) reconcileDelete(ctx context.Context, obj cli
 	if err := r.release(ctx, p); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.sweeps.forget(p.GetUID())
 	base := obj.DeepCopyObject().(client.Object)
 	controllerutil.RemoveFinalizer(obj, ProviderFinalizer)
 	if err := r.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
@@ -296,10 +303,11 @@ func refuseLocalEndpoints(providerNamespace string, allowLocal bool) bool {
 }
 
 // check builds the provider's client and, where the provider can tell without changing anything,
-// asks it whether its credentials are accepted and hold the permissions the operator needs.
-func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject) (metav1.Condition, time.Duration) {
-	notReady := func(reason, msg string, requeue time.Duration) (metav1.Condition, time.Duration) {
-		return metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg}, requeue
+// asks it whether its credentials are accepted and hold the permissions the operator needs. The
+// client is returned with a Ready condition (nil otherwise).
+func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject) (metav1.Condition, time.Duration, provider.Client) {
+	notReady := func(reason, msg string, requeue time.Duration) (metav1.Condition, time.Duration, provider.Client) {
+		return metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg}, requeue, nil
 	}
 	ns, err := p.credentialsNamespace()
 	if err != nil {
@@ -320,14 +328,14 @@ func (r *StorageProviderReconciler) check(ctx context.Context, p providerObject)
 	checker, ok := c.(provider.Checker)
 	if !ok {
 		return metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonReady,
-			Message: "the credentials Secret is present; this provider cannot check its permissions without changing anything"}, r.CheckInterval
+			Message: "the credentials Secret is present; this provider cannot check its permissions without changing anything"}, r.CheckInterval, c
 	}
 	err = checker.Check(ctx)
 	var rl *provider.RateLimitedError
 	switch {
 	case err == nil:
 		return metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonReady,
-			Message: "the admin credentials were accepted and hold the permissions the operator needs"}, r.CheckInterval
+			Message: "the admin credentials were accepted and hold the permissions the operator needs"}, r.CheckInterval, c
 	case errors.As(err, &rl):
 		return notReady(v1alpha1.ReasonProviderRateLimited, err.Error(), max(rl.RetryAfter, time.Second))
 	case errors.Is(err, provider.ErrInvalidConfig):

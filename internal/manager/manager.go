@@ -53,6 +53,10 @@ type Config struct {
 	// AllowLocalEndpoints lets namespaced StorageProviders name loopback and link-local endpoints
 	// (--allow-local-endpoints). Off (the default), the operator never dials them for a tenant.
 	AllowLocalEndpoints bool
+
+	// OrphanSweep revokes this cluster's credentials that no StateBackend records
+	// (--orphan-sweep-interval, --orphan-sweep-min-age); a zero Interval turns it off.
+	OrphanSweep controllers.OrphanSweepConfig
 }
 
 // Run builds the manager for the cluster at restConfig and runs it until ctx ends.
@@ -140,6 +144,9 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		CheckInterval:     cfg.DriftInterval,
 		OperatorNamespace: cfg.OperatorNamespace,
 		ClusterID:         clusterID,
+		OrphanSweep:       cfg.OrphanSweep,
+		Recorder:          mgr.GetEventRecorder("tfstate-operator"),
+		Metrics:           m,
 	}
 	sp.AllowLocalEndpoints = cfg.AllowLocalEndpoints
 	if err := sp.SetupWithManager(mgr); err != nil {

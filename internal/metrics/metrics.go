@@ -6,6 +6,7 @@
 //	tfstate_operator_credential_age_seconds{namespace,name}                gauge, read at scrape time
 //	tfstate_operator_credential_expiry_seconds{namespace,name}             gauge, read at scrape time
 //	tfstate_operator_credential_rotation_seconds{namespace,name}           gauge, read at scrape time
+//	tfstate_operator_orphaned_credentials_revoked_total{provider}          counter
 //
 // Nothing registers itself: main creates a Metrics and registers it with controller-runtime's
 // registry, and tests use a registry of their own.
@@ -42,6 +43,7 @@ const (
 type Metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	orphans  *prometheus.CounterVec
 	backends *backendCollector
 }
 
@@ -60,6 +62,11 @@ func New(backends client.Reader) *Metrics {
 			Help:      "Duration of the calls of a storage provider's API, including client-side rate-limit waits.",
 			Buckets:   []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"provider", "operation"}),
+		orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "orphaned_credentials_revoked_total",
+			Help:      "Credentials of this cluster that no StateBackend recorded (a StateBackend deleted without the operator's finalizer), revoked by the orphan sweep, by provider.",
+		}, []string{"provider"}),
 	}
 	if backends != nil {
 		m.backends = newBackendCollector(backends)
@@ -69,7 +76,7 @@ func New(backends client.Reader) *Metrics {
 
 // Collectors returns what to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	cs := []prometheus.Collector{m.calls, m.duration}
+	cs := []prometheus.Collector{m.calls, m.duration, m.orphans}
 	if m.backends != nil {
 		cs = append(cs, m.backends)
 	}
@@ -80,6 +87,11 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 func (m *Metrics) Observe(providerName, operation string, d time.Duration, err error) {
 	m.calls.WithLabelValues(providerName, operation, Result(err)).Inc()
 	m.duration.WithLabelValues(providerName, operation).Observe(d.Seconds())
+}
+
+// OrphanedCredentialRevoked counts one credential the orphan sweep revoked on providerName.
+func (m *Metrics) OrphanedCredentialRevoked(providerName string) {
+	m.orphans.WithLabelValues(providerName).Inc()
 }
 
 // Result classifies a provider call's error for the "result" label.

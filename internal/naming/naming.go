@@ -5,7 +5,9 @@ package naming
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -111,25 +113,89 @@ func sanitize(s string) string {
 	return strings.TrimRight(b.String(), "-")
 }
 
+// Credential names carry the cluster and the backend as hashes in lowercase base32 (letters and the
+// digits 2-7), which packs more bits per character than hex into MinIO's 32-character limit:
+//
+//	tfso-<cluster: 6><backend: 12>-<issue time in base 36>
+//
+// 30 bits tell clusters sharing an account apart, 60 bits tell one cluster's backends apart. The
+// previous release named credentials "tfso-<16 hex>-<time>" (LegacyCredentialPrefix): 16 characters
+// before the dash where these have 18, so neither prefix ever matches the other's names, and the
+// providers' admin keys ("tfso-admin-...") match neither.
+const (
+	clusterTagLen = 6
+	backendTagLen = 12
+)
+
+var tagEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// credentialNameRule is the shape of every name CredentialName makes.
+var credentialNameRule = regexp.MustCompile(`^tfso-([a-z2-7]{6})([a-z2-7]{12})-([0-9a-z]{1,13})$`)
+
+func tag(domain, s string, n int) string {
+	sum := sha256.Sum256([]byte(domain + "\x00" + s))
+	return tagEncoding.EncodeToString(sum[:])[:n]
+}
+
+func clusterTag(cluster string) string {
+	return tag("tfstate-operator cluster", cluster, clusterTagLen)
+}
+
+// BackendTag is the part of a credential name that names the StateBackend with this UID.
+func BackendTag(uid string) string { return tag("tfstate-operator backend", uid, backendTagLen) }
+
+// ClusterCredentialPrefix starts the name of every credential the operator of this cluster
+// issues, and no other cluster's: what the orphan sweep lists. It also starts a few names of the
+// previous release's (whose hex may begin with the same letters), so a listing by it is parsed with
+// ParseCredentialName before anything is revoked.
+func ClusterCredentialPrefix(cluster string) string {
+	return credentialPrefix + clusterTag(cluster)
+}
+
 // CredentialPrefix is the name prefix of every credential issued for the StateBackend with this UID
 // in this cluster. Listing by it finds every credential of that backend, including one issued by a
-// reconcile that crashed before writing the Secret.
+// reconcile that crashed before writing the Secret, and none of another cluster sharing the account.
 func CredentialPrefix(cluster, uid string) string {
-	return LegacyCredentialPrefix(uid)
+	return ClusterCredentialPrefix(cluster) + BackendTag(uid) + "-"
 }
 
 // LegacyCredentialPrefix is the name prefix of the credentials the previous release issued for the
-// StateBackend with this UID: "tfso-" and 16 hex characters of the UID's hash.
+// StateBackend with this UID: "tfso-" and 16 hex characters of the UID's hash. Such names carry no
+// cluster: the backend still lists and revokes them as its own, the orphan sweep never touches them.
 func LegacyCredentialPrefix(uid string) string {
 	sum := sha256.Sum256([]byte(uid))
 	return credentialPrefix + hex.EncodeToString(sum[:])[:16] + "-"
 }
 
 // CredentialName is the name of a credential issued at time t: CredentialPrefix plus t in base 36
-// (seconds), letters, digits and '-' only, starting with a letter, so that it fits every
-// provider's naming rules (MinIO service accounts: 32 characters).
+// (seconds), 30 characters until 2038 and 31 after, letters, digits and '-' only, starting with a
+// letter, so that it fits every provider's naming rules (MinIO service accounts: 32 characters).
 func CredentialName(cluster, uid string, t time.Time) string {
 	return CredentialPrefix(cluster, uid) + strconv.FormatInt(t.Unix(), 36)
+}
+
+// ParsedCredentialName is what a name CredentialName made says about its credential.
+type ParsedCredentialName struct {
+	// ClusterPrefix is ClusterCredentialPrefix of the cluster that issued it.
+	ClusterPrefix string
+	// BackendTag is BackendTag of the StateBackend it was issued for.
+	BackendTag string
+	// IssuedAt is when it was issued, to the second.
+	IssuedAt time.Time
+}
+
+// ParseCredentialName reads a name CredentialName made; ok is false for any other name (the previous
+// release's, a provider's admin key, a key named by hand), which the orphan sweep leaves alone.
+func ParseCredentialName(name string) (ParsedCredentialName, bool) {
+	m := credentialNameRule.FindStringSubmatch(name)
+	if m == nil {
+		return ParsedCredentialName{}, false
+	}
+	sec, err := strconv.ParseInt(m[3], 36, 64)
+	if err != nil {
+		return ParsedCredentialName{}, false
+	}
+	return ParsedCredentialName{ClusterPrefix: credentialPrefix + m[1], BackendTag: m[2], IssuedAt: time.Unix(sec, 0)}, true
 }
 
 // AdminKeyPrefix is the name prefix of the keys the operator mints for a provider object itself

@@ -99,65 +99,87 @@ func TestDefaultBucketNameSlashInNamespaceIsOutOfDomain(t *testing.T) {
 	}
 }
 
-// maxCredentialSeconds bounds the times FuzzCredentialName checks the documented 29-character
+// maxCredentialSeconds bounds the times FuzzCredentialName checks the documented 31-character
 // length at: 36^7 seconds after 1970 (the year 4453), past which the base-36 time takes 8 digits.
 // Any clock the operator reads is far below; the character and prefix rules are checked for every
 // int64.
 const maxCredentialSeconds = 36 * 36 * 36 * 36 * 36 * 36 * 36
 
 var (
-	credentialPrefixRule = regexp.MustCompile(`^tfso-[0-9a-f]{16}-$`)
+	credentialPrefixRule = regexp.MustCompile(`^tfso-[a-z2-7]{18}-$`)
 	minioAccountRule     = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`)
 )
 
-// FuzzCredentialName: for any UID and time, the name starts with CredentialPrefix("cluster", uid), which is
-// "tfso-", 16 hex digits and '-'; the rest is the time in base 36 and reads back to it; the name is
-// deterministic and keeps to MinIO's service-account rules (a letter first, letters, digits, '_'
-// and '-', at most 29 characters for times in 1970..4453). Another UID's prefix never matches it
-// (listing by prefix finds one backend's credentials only), nor does any provider's
-// AdminKeyPrefix, and distinct (uid, second) pairs get distinct names.
+// FuzzCredentialName: for any cluster, UID and time, the name starts with CredentialPrefix(cluster,
+// uid), which is "tfso-", 18 base-32 characters and '-'; the rest is the time in base 36, and
+// ParseCredentialName reads the cluster, backend and time back; the name is deterministic and keeps
+// to MinIO's service-account rules (a letter first, letters, digits, '_' and '-', at most 31
+// characters for times in 1970..4453). Another UID's or another cluster's prefix never matches it
+// (listing by prefix finds one backend's credentials of one cluster only), nor does the previous
+// release's prefix or any provider's AdminKeyPrefix, and distinct (cluster, uid, second) triples
+// get distinct names.
 func FuzzCredentialName(f *testing.F) {
-	f.Add("6f1c2b9e-3a57-4d0e-9a55-1b2c3d4e5f60", int64(1795348800), "6f1c2b9e-3a57-4d0e-9a55-1b2c3d4e5f61", int64(1795348800))
-	f.Add("uid", int64(0), "uid", int64(1))
-	f.Add("", int64(-1), "admin", int64(maxCredentialSeconds-1))
-	f.Add("x", int64(maxCredentialSeconds), "x", int64(-9223372036854775808))
-	f.Fuzz(func(t *testing.T, uid string, sec int64, uid2 string, sec2 int64) {
+	f.Add("kube-system-uid", "6f1c2b9e-3a57-4d0e-9a55-1b2c3d4e5f60", int64(1795348800), "kube-system-uid", "6f1c2b9e-3a57-4d0e-9a55-1b2c3d4e5f61", int64(1795348800))
+	f.Add("a", "uid", int64(0), "b", "uid", int64(0))
+	f.Add("", "", int64(-1), "", "admin", int64(maxCredentialSeconds-1))
+	f.Add("c", "x", int64(maxCredentialSeconds), "c", "x", int64(-9223372036854775808))
+	f.Fuzz(func(t *testing.T, cluster, uid string, sec int64, cluster2, uid2 string, sec2 int64) {
 		at := time.Unix(sec, 0)
-		name := CredentialName("cluster", uid, at)
-		prefix := CredentialPrefix("cluster", uid)
+		name := CredentialName(cluster, uid, at)
+		prefix := CredentialPrefix(cluster, uid)
 		if !credentialPrefixRule.MatchString(prefix) {
-			t.Fatalf("CredentialPrefix(%q) = %q, want tfso-<16 hex>-", uid, prefix)
+			t.Fatalf("CredentialPrefix(%q, %q) = %q, want tfso-<18 base32>-", cluster, uid, prefix)
+		}
+		if !strings.HasPrefix(prefix, ClusterCredentialPrefix(cluster)) {
+			t.Fatalf("CredentialPrefix(%q, %q) = %q does not start with the cluster's %q", cluster, uid, prefix, ClusterCredentialPrefix(cluster))
 		}
 		rest, ok := strings.CutPrefix(name, prefix)
 		if !ok {
-			t.Fatalf("CredentialName(%q, %d) = %q does not start with CredentialPrefix %q", uid, sec, name, prefix)
+			t.Fatalf("CredentialName(%q, %q, %d) = %q does not start with CredentialPrefix %q", cluster, uid, sec, name, prefix)
 		}
 		if back, err := strconv.ParseInt(rest, 36, 64); err != nil || back != sec {
-			t.Fatalf("CredentialName(%q, %d) = %q: suffix %q is not the time in base 36 (%d, %v)", uid, sec, name, rest, back, err)
+			t.Fatalf("CredentialName(%q, %q, %d) = %q: suffix %q is not the time in base 36 (%d, %v)", cluster, uid, sec, name, rest, back, err)
+		}
+		if sec >= 0 {
+			p, ok := ParseCredentialName(name)
+			if want := (ParsedCredentialName{ClusterPrefix: ClusterCredentialPrefix(cluster), BackendTag: BackendTag(uid), IssuedAt: at}); !ok || p != want {
+				t.Fatalf("ParseCredentialName(%q) = %+v, %v, want %+v", name, p, ok, want)
+			}
 		}
 		if !minioAccountRule.MatchString(name) {
-			t.Fatalf("CredentialName(%q, %d) = %q breaks MinIO's service-account name characters", uid, sec, name)
+			t.Fatalf("CredentialName(%q, %q, %d) = %q breaks MinIO's service-account name characters", cluster, uid, sec, name)
 		}
-		if sec >= 0 && sec < maxCredentialSeconds && len(name) > 29 {
-			t.Fatalf("CredentialName(%q, %d) = %q has %d characters, want at most 29", uid, sec, name, len(name))
+		if sec >= 0 && sec < maxCredentialSeconds && len(name) > 31 {
+			t.Fatalf("CredentialName(%q, %q, %d) = %q has %d characters, want at most 31", cluster, uid, sec, name, len(name))
 		}
-		if again := CredentialName("cluster", uid, at); again != name {
-			t.Fatalf("CredentialName(%q, %d) not deterministic: %q then %q", uid, sec, name, again)
+		if again := CredentialName(cluster, uid, at); again != name {
+			t.Fatalf("CredentialName(%q, %q, %d) not deterministic: %q then %q", cluster, uid, sec, name, again)
+		}
+		legacy := LegacyCredentialPrefix(uid) + strconv.FormatInt(sec, 36)
+		if strings.HasPrefix(name, LegacyCredentialPrefix(uid)) || strings.HasPrefix(legacy, prefix) {
+			t.Fatalf("the previous release's prefix %q and %q overlap (%q, %q)", LegacyCredentialPrefix(uid), prefix, name, legacy)
+		}
+		if _, ok := ParseCredentialName(legacy); ok {
+			t.Fatalf("ParseCredentialName takes the previous release's name %q as a cluster's", legacy)
 		}
 
-		name2 := CredentialName("cluster", uid2, time.Unix(sec2, 0))
+		name2 := CredentialName(cluster2, uid2, time.Unix(sec2, 0))
 		for _, admin := range []string{AdminKeyPrefix(uid), AdminKeyPrefix(uid2)} {
 			if strings.HasPrefix(name, admin) || strings.HasPrefix(name2, admin) || strings.HasPrefix(admin, prefix) {
 				t.Fatalf("admin key prefix %q and credential prefix %q overlap (%q, %q)", admin, prefix, name, name2)
 			}
-		}
-		if uid != uid2 {
-			if strings.HasPrefix(name2, prefix) || strings.HasPrefix(name, CredentialPrefix("cluster", uid2)) {
-				t.Fatalf("UIDs %q and %q share a credential prefix: %q, %q", uid, uid2, name, name2)
+			if _, ok := ParseCredentialName(admin + "x"); ok {
+				t.Fatalf("ParseCredentialName takes the admin key %q as a credential", admin+"x")
 			}
 		}
-		if (uid != uid2 || sec != sec2) && name == name2 {
-			t.Fatalf("CredentialName(%q, %d) = CredentialName(%q, %d) = %q", uid, sec, uid2, sec2, name)
+		// 30 bits of cluster and 60 of backend: a collision would take a fuzzer billions of years.
+		if uid != uid2 || cluster != cluster2 {
+			if strings.HasPrefix(name2, prefix) || strings.HasPrefix(name, CredentialPrefix(cluster2, uid2)) {
+				t.Fatalf("(%q, %q) and (%q, %q) share a credential prefix: %q, %q", cluster, uid, cluster2, uid2, name, name2)
+			}
+		}
+		if (uid != uid2 || cluster != cluster2 || sec != sec2) && name == name2 {
+			t.Fatalf("CredentialName(%q, %q, %d) = CredentialName(%q, %q, %d) = %q", cluster, uid, sec, cluster2, uid2, sec2, name)
 		}
 	})
 }

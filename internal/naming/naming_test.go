@@ -185,6 +185,34 @@ func TestCredentialNamesCarryTheCluster(t *testing.T) {
 	}
 }
 
+// TestParseCredentialName: only names CredentialName made are read; the orphan sweep leaves every
+// other name alone.
+func TestParseCredentialName(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	own := CredentialName("cluster-a", "uid-1", at)
+	for _, tc := range []struct {
+		reason, name string
+		ok           bool
+	}{
+		{"a name this release makes", own, true},
+		{"another cluster's name has the same shape (its prefix tells it apart)", CredentialName("cluster-b", "uid-1", at), true},
+		{"the previous release's name carries no cluster", LegacyCredentialPrefix("uid-1") + "tpoc00", false},
+		{"a provider's minted admin key", AdminKeyPrefix("provider-uid") + "tpoc00", false},
+		{"a key named by hand with the operator's prefix", "tfso-handmade-key", false},
+		{"a name cut short", own[:len(own)-7], false},
+		{"a name with something after the time", own + "-x", false},
+		{"upper case is not base 32 here", strings.ToUpper(own), false},
+	} {
+		p, ok := ParseCredentialName(tc.name)
+		if ok != tc.ok {
+			t.Errorf("%s: ParseCredentialName(%q) ok = %v, want %v", tc.reason, tc.name, ok, tc.ok)
+		}
+		if tc.name == own && (p.ClusterPrefix != ClusterCredentialPrefix("cluster-a") || p.BackendTag != BackendTag("uid-1") || !p.IssuedAt.Equal(at)) {
+			t.Errorf("%s: ParseCredentialName(%q) = %+v", tc.reason, own, p)
+		}
+	}
+}
+
 func TestLabelValue(t *testing.T) {
 	long := strings.Repeat("a", 45) + "-.b" + strings.Repeat("c", 200)
 	cases := []struct {
