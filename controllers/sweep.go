@@ -203,13 +203,17 @@ func (r *StorageProviderReconciler) sweepOrphans(ctx context.Context, obj client
 // A Secret counts only as its StateBackend's own (its name, controlled by it): a Secret a tenant
 // labels and annotates itself keeps nothing alive.
 func (r *StorageProviderReconciler) sweepRecords(ctx context.Context) (sweepRecords, error) {
+	var cache client.Reader = r.Cache
+	if cache == nil {
+		cache = r.Client
+	}
 	backends := &v1alpha1.StateBackendList{}
 	if err := r.List(ctx, backends); err != nil {
 		return sweepRecords{}, fmt.Errorf("list StateBackends: %w", err)
 	}
 	secrets := &metav1.PartialObjectMetadataList{}
 	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := r.List(ctx, secrets, client.MatchingLabels{LabelManagedBy: ManagedByValue}); err != nil {
+	if err := cache.List(ctx, secrets, client.MatchingLabels{LabelManagedBy: ManagedByValue}); err != nil {
 		return sweepRecords{}, fmt.Errorf("list Secrets: %w", err)
 	}
 	byName := make(map[types.NamespacedName]*metav1.PartialObjectMetadata, len(secrets.Items))

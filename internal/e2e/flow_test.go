@@ -310,7 +310,8 @@ func wantPutDenied(ctx context.Context, t *testing.T, c *minio.Client, bucket, w
 // StateBackend, ClusterStorageProvider and StorageProvider; every ConfigMap it manages (data,
 // annotations, the whole object); and its metrics endpoint while it runs. A secret is looked for
 // as is and base64-encoded (as a []byte field marshals). It also fails on any refusal by the
-// operator's RBAC in its log.
+// operator's RBAC in its log, and on an orphan sweep that failed (each provider is swept right
+// after the operator starts; a sweep that cannot read what it needs must show).
 func logHoldsNoSecret(t *testing.T, env *Env, secrets map[string]string) {
 	t.Helper()
 	opLog := env.OperatorLog()
@@ -321,6 +322,9 @@ func logHoldsNoSecret(t *testing.T, env *Env, secrets map[string]string) {
 	for _, line := range strings.Split(opLog, "\n") {
 		if strings.Contains(line, "forbidden") {
 			t.Errorf("the operator was refused something by its RBAC: %s", line)
+		}
+		if strings.Contains(line, "orphan sweep failed") {
+			t.Errorf("an orphan sweep failed: %s", line)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -145,6 +145,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		OperatorNamespace: cfg.OperatorNamespace,
 		ClusterID:         clusterID,
 		OrphanSweep:       cfg.OrphanSweep,
+		Cache:             mgr.GetCache(),
 		Recorder:          mgr.GetEventRecorder("tfstate-operator"),
 		Metrics:           m,
 	}
