@@ -50,6 +50,10 @@ type Config struct {
 	// Prober replaces the S3 prober (the benchmark); nil: probe.New().
 	Prober provider.Prober
 
+	// OnNewClient, when set, is called before each provider client is built (the benchmark's
+	// start-up figure); it does not replace the factory.
+	OnNewClient func()
+
 	// AllowLocalEndpoints lets namespaced StorageProviders name loopback and link-local endpoints
 	// (--allow-local-endpoints). Off (the default), the operator never dials them for a tenant.
 	AllowLocalEndpoints bool
@@ -109,6 +113,12 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	factory := providers.NewFactory()
 	factory.Metrics = m
 	newClient, release := controllers.ClientFactory(factory.New), factory.Release
+	if cfg.OnNewClient != nil {
+		newClient = func(ctx context.Context, src providers.Source, p provider.Placement) (provider.Client, error) {
+			cfg.OnNewClient()
+			return factory.New(ctx, src, p)
+		}
+	}
 	if cfg.NewClient != nil {
 		newClient = cfg.NewClient
 		release = func(context.Context, providers.Source) error { return nil }
