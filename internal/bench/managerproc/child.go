@@ -120,6 +120,10 @@ func RunChild(ctx context.Context, cfg ChildConfig, stdin io.Reader, out io.Writ
 		// The manager's own factory and prober, as main runs them.
 		newClient, prober = nil, nil
 	}
+	memoryLimit, err := manager.MemoryLimitFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 
 	heap := &heapSampler{}
 	go heap.run(ctx, 100*time.Millisecond)
@@ -169,6 +173,7 @@ func RunChild(ctx context.Context, cfg ChildConfig, stdin io.Reader, out io.Writ
 		NewClient:         newClient,
 		Prober:            prober,
 		OnNewClient:       markFirst,
+		MemoryLimit:       memoryLimit,
 	})
 }
 
