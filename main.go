@@ -50,7 +50,13 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
+	memoryLimit, err := manager.MemoryLimitFromEnv(os.Getenv)
+	if err != nil {
+		log.Error(err, "memory limit")
+		os.Exit(1)
+	}
 	if err := manager.Run(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), manager.Config{
+		MemoryLimit: memoryLimit,
 		MetricsAddr: metricsAddr, ProbeAddr: probeAddr, LeaderElect: leaderElect,
 		LeaderElectionNamespace: leaderElectionNamespace, Concurrency: concurrency,
 		WatchNamespaces: splitList(watchNamespaces), OperatorNamespace: operatorNamespace,

@@ -20,10 +20,12 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/api/resource"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/bench"
+	"github.com/tfstate-operator/tfstate-operator/internal/manager"
 )
 
 func main() {
@@ -35,8 +37,8 @@ func main() {
 
 func run() error {
 	var (
-		ns, fails, rate, jsonPath, crds string
-		opts                            bench.Options
+		ns, fails, rate, jsonPath, crds, minioNs, memoryLimit string
+		opts                                                  bench.Options
 	)
 	flag.StringVar(&ns, "n", "100,1000", "Comma-separated numbers of StateBackends, one scenario each.")
 	flag.StringVar(&fails, "fail", "0,0.1", "Comma-separated fractions of provider calls that fail (half 503, half 429). Scenarios: every N at 0, and the largest N at each other rate.")
@@ -50,6 +52,8 @@ func run() error {
 	flag.DurationVar(&opts.Steady, "steady", 100*time.Second, "How long steady-state calls are counted once every backend is Ready (0: skip); ten drift intervals keep the per-interval figure steady.")
 	flag.DurationVar(&opts.Retry, "retry", 0, "The manager's retry interval; 0: its default.")
 	flag.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "How long a scenario waits for every backend to be Ready before it reports what it reached.")
+	flag.StringVar(&minioNs, "minio", "100", "Comma-separated numbers of StateBackends for scenarios through the operator's real MinIO client against a real MinIO (no latency, limit or faults injected); empty: none.")
+	flag.StringVar(&memoryLimit, "memory-limit", "256Mi", "The manager container's memory limit the manager is told of (TFSTATE_MEMORY_LIMIT, as the chart sets it from the pod's resources; the chart's default is 256Mi); empty: none.")
 	flag.StringVar(&jsonPath, "json", filepath.Join("bin", "bench.json"), "Where the JSON report is written.")
 	flag.StringVar(&crds, "crds", "", "Directory of the CRDs (default: config/crd/bases of the repository around the working directory).")
 	flag.Parse()
@@ -71,6 +75,24 @@ func run() error {
 	if opts.Scenarios, err = scenarios(ns, fails); err != nil {
 		return err
 	}
+	if minioNs != "" {
+		sizes, err := parseSizes("-minio", minioNs)
+		if err != nil {
+			return err
+		}
+		for _, n := range sizes {
+			opts.Scenarios = append(opts.Scenarios, bench.Scenario{N: n, Provider: bench.ProviderMinIO})
+		}
+	}
+	if memoryLimit != "" {
+		q, err := resource.ParseQuantity(memoryLimit)
+		if err != nil || q.Value() <= 0 {
+			return fmt.Errorf("-memory-limit %q: want a quantity such as 256Mi", memoryLimit)
+		}
+		opts.Env = append(opts.Env, fmt.Sprintf("%s=%d", manager.MemoryLimitEnv, q.Value()))
+	}
+	// Each scenario's heap profile of the manager, beside the JSON report.
+	opts.HeapProfileDir = filepath.Dir(jsonPath)
 	if opts.Drift <= 0 {
 		return errors.New("-drift must be positive")
 	}
@@ -127,16 +149,25 @@ func parseRate(s string) (int, time.Duration, error) {
 	return n, d, nil
 }
 
+// parseSizes parses a flag's comma-separated numbers of StateBackends.
+func parseSizes(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s %q: want positive integers", flagName, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // scenarios is every N without failures, then the largest N at each non-zero fail rate (a single
 // N is run at every rate).
 func scenarios(ns, fails string) ([]bench.Scenario, error) {
-	var sizes []int
-	for _, f := range strings.Split(ns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("-n %q: want positive integers", ns)
-		}
-		sizes = append(sizes, n)
+	sizes, err := parseSizes("-n", ns)
+	if err != nil {
+		return nil, err
 	}
 	var rates []float64
 	for _, f := range strings.Split(fails, ",") {

@@ -1,7 +1,8 @@
 // Package bench measures the operator at scale: a parent process (this package) starts a local
 // control plane (envtest), fills it with unrelated objects and StateBackends, and reads the
 // figures; a child process, hack/bench/manager built like bin/manager (see BuildManager), runs the
-// manager against an emulated provider account (managerproc). hack/bench is the command.
+// manager against an emulated provider account (managerproc) or, in a "minio" scenario, with the
+// real provider clients against a real MinIO the parent starts. hack/bench is the command.
 package bench
 
 import (
@@ -37,6 +38,7 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/controllers"
 	"github.com/tfstate-operator/tfstate-operator/internal/bench/managerproc"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 )
 
 // Names of what the bench creates in the cluster.
@@ -72,12 +74,30 @@ type Options struct {
 	Manager ManagerBinary
 	// Log receives progress lines.
 	Log io.Writer
+	// HeapProfileDir, when set, receives each scenario's heap profile of the manager, taken when
+	// all its backends are Ready (go tool pprof -sample_index=alloc_space shows where the bytes
+	// were allocated).
+	HeapProfileDir string
+	// Env is added to the manager process's environment (a memory limit, as the chart sets it).
+	Env []string
 }
+
+// Providers a scenario runs against.
+const (
+	// ProviderEmulated is the emulated account at the provider.Client seam (latency, rate limit
+	// and faults injected).
+	ProviderEmulated = "emulated"
+	// ProviderMinIO is a real MinIO through the operator's real MinIO client (admin API and
+	// minio-go), started by the bench.
+	ProviderMinIO = "minio"
+)
 
 // Scenario is one measured run.
 type Scenario struct {
 	N        int     `json:"n"`
 	FailRate float64 `json:"failRate"`
+	// Provider is ProviderEmulated (also when empty) or ProviderMinIO, where no fault is injected.
+	Provider string `json:"provider,omitempty"`
 }
 
 // Result is one scenario's figures.
@@ -115,6 +135,13 @@ type Result struct {
 	PeakAnonMiB   float64 `json:"peakAnonRSSMiB"`
 	FileMiB       float64 `json:"fileRSSMiB"`
 	PeakHeapMiB   float64 `json:"peakHeapMiB"`
+	// GCCycles and GCPauseSeconds are the manager's collections and their pauses, and AllocMiB
+	// what it allocated, from the first create to all Ready.
+	GCCycles       uint32  `json:"gcCycles"`
+	GCPauseSeconds float64 `json:"gcPauseSeconds"`
+	AllocMiB       float64 `json:"allocMiB"`
+	// HeapProfile is the file the manager's heap profile was kept in (Options.HeapProfileDir).
+	HeapProfile string `json:"heapProfile,omitempty"`
 	// Provider is the emulator's final counts (MaxInWindow against Limit among them).
 	Provider managerproc.Stats `json:"provider"`
 	// ManagerCreating and ManagerSteady digest the manager's metrics over each phase.
@@ -281,7 +308,17 @@ func scenario(ctx context.Context, opts Options, sc Scenario, res *Result) (retE
 		return err
 	}
 	nss := namespaces(opts.Namespaces)
-	if err := setupCluster(ctx, k8s, nss); err != nil {
+	store := emulatedStore
+	if sc.Provider == ProviderMinIO {
+		m, err := miniotest.Start(ctx, filepath.Join(dir, "minio"))
+		if err != nil {
+			return fmt.Errorf("start MinIO: %w", err)
+		}
+		defer m.Stop()
+		store = storeOf{endpoint: m.Endpoint, accessKey: m.RootUser, secretKey: m.RootPassword}
+		logf(opts.Log, "MinIO at %s", m.Endpoint)
+	}
+	if err := setupCluster(ctx, k8s, nss, store); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -364,6 +401,17 @@ func scenario(ctx context.Context, opts Options, sc Scenario, res *Result) (retE
 		return err
 	}
 	res.Creating = perBackend(before, atReady, sc.N)
+	res.GCCycles = atReady.GCCycles - before.GCCycles
+	res.GCPauseSeconds = atReady.GCPauseSeconds - before.GCPauseSeconds
+	res.AllocMiB = mib(atReady.AllocBytes - before.AllocBytes)
+	if opts.HeapProfileDir != "" {
+		path := filepath.Join(opts.HeapProfileDir, fmt.Sprintf("bench-%s-%d.heap.pprof", providerOf(sc), sc.N))
+		if err := child.heapProfile(ctx, path); err != nil {
+			logf(opts.Log, "heap profile: %v", err)
+		} else {
+			res.HeapProfile = path
+		}
+	}
 	res.ManagerCreating = diffMetrics(before.Manager, atReady.Manager)
 	if cpuAfter, err := readCPU(child.cmd.Process.Pid); err == nil && cpuErr == nil {
 		res.CreatingCPU = cpuAfter.since(cpuBefore)
@@ -428,24 +476,37 @@ func namespaces(n int) []string {
 	return out
 }
 
+// storeOf is the MinIO the ClusterStorageProvider names, and its admin keys.
+type storeOf struct{ endpoint, accessKey, secretKey string }
+
+// emulatedStore is what the provider names for the emulator, which ignores the provider's spec:
+// it only has to pass admission.
+var emulatedStore = storeOf{endpoint: "http://127.0.0.1:9", accessKey: "bench", secretKey: "bench-secret-key"}
+
+func providerOf(sc Scenario) string {
+	if sc.Provider == "" {
+		return ProviderEmulated
+	}
+	return sc.Provider
+}
+
 // setupCluster creates the namespaces, the provider and its credentials Secret.
-func setupCluster(ctx context.Context, k8s client.Client, nss []string) error {
+func setupCluster(ctx context.Context, k8s client.Client, nss []string, store storeOf) error {
 	for _, ns := range append([]string{operatorNamespace}, nss...) {
 		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return fmt.Errorf("namespace %s: %w", ns, err)
 		}
 	}
-	// The emulated factory ignores the provider's spec; it only has to pass admission.
 	if err := k8s.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: credentialsSecret, Namespace: operatorNamespace},
-		StringData: map[string]string{"accessKeyID": "bench", "secretAccessKey": "bench-secret-key"},
+		StringData: map[string]string{"accessKeyID": store.accessKey, "secretAccessKey": store.secretKey},
 	}); err != nil {
 		return fmt.Errorf("provider credentials Secret: %w", err)
 	}
 	if err := k8s.Create(ctx, &v1alpha1.ClusterStorageProvider{
 		ObjectMeta: metav1.ObjectMeta{Name: providerName},
 		Spec: v1alpha1.StorageProviderSpec{
-			MinIO:                &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"},
+			MinIO:                &v1alpha1.MinIOProvider{Endpoint: store.endpoint},
 			CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: credentialsSecret},
 		},
 	}); err != nil {
@@ -657,6 +718,7 @@ func startChild(ctx context.Context, opts Options, sc Scenario, kubeconfig, dir 
 		DriftInterval:     opts.Drift,
 		RetryInterval:     opts.Retry,
 		OperatorNamespace: operatorNamespace,
+		RealProviders:     sc.Provider == ProviderMinIO,
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -668,7 +730,7 @@ func startChild(ctx context.Context, opts Options, sc Scenario, kubeconfig, dir 
 		return nil, err
 	}
 	cmd := exec.Command(opts.Manager.Path, "-config", string(raw))
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(append(os.Environ(), opts.Env...), "KUBECONFIG="+kubeconfig)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -749,6 +811,31 @@ func (c *childProcess) waitFirstReconcile(ctx context.Context, timeout time.Dura
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// heapProfile saves the manager's heap profile to path.
+func (c *childProcess) heapProfile(ctx context.Context, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/debug/pprof/heap", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.httpc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("manager heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // finish records the child's memory and final provider counts.

@@ -57,6 +57,8 @@ type Settings struct {
 	TimeoutSeconds  float64 `json:"timeoutSeconds"`
 	RetrySeconds    float64 `json:"retrySeconds"`
 	CreationWorkers int     `json:"creationWorkers"`
+	// ManagerEnv is what the manager process's environment was given (its memory limit).
+	ManagerEnv []string `json:"managerEnv,omitempty"`
 }
 
 // Report is the JSON document.
@@ -84,6 +86,7 @@ func NewReport(opts Options, results []Result) Report {
 			Unrelated: opts.Unrelated, Namespaces: opts.Namespaces, Concurrency: opts.Concurrency,
 			DriftSeconds: opts.Drift.Seconds(), SteadySeconds: opts.Steady.Seconds(),
 			TimeoutSeconds: opts.Timeout.Seconds(), RetrySeconds: opts.Retry.Seconds(), CreationWorkers: opts.Workers,
+			ManagerEnv: opts.Env,
 		},
 		Results: results,
 		Manager: opts.Manager,
@@ -112,10 +115,10 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nmachine: %s\n", r.Machine)
 	fmt.Fprintf(w, "manager process: %.1f MiB binary built in %.1fs (%s)\n", mib(uint64(max(r.Manager.Bytes, 0))), r.Manager.BuildSeconds, r.Manager.Build)
-	fmt.Fprintf(w, "provider latency %gms, rate limit %s, %d unrelated Secrets + %d ConfigMaps, concurrency %s, drift interval %gs (steady window %gs)\n\n",
-		s.LatencyMS, s.RateLimit, s.Unrelated, s.Unrelated, conc, s.DriftSeconds, s.SteadySeconds)
+	fmt.Fprintf(w, "provider latency %gms, rate limit %s, %d unrelated Secrets + %d ConfigMaps, concurrency %s, drift interval %gs (steady window %gs), manager environment %q\n\n",
+		s.LatencyMS, s.RateLimit, s.Unrelated, s.Unrelated, conc, s.DriftSeconds, s.SteadySeconds, s.ManagerEnv)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tfail\tready\tall Ready\tp50\tp99\tcreate R/W/fail per backend\tsteady R/W per backend per drift\tper hour at 10m R/W\tpeak RSS (anon) MiB\tpeak heap MiB\tstartup\tmax/window (limit)\t")
+	fmt.Fprintln(tw, "provider\tN\tfail\tready\tall Ready\tp50\tp99\tcreate R/W/fail per backend\tsteady R/W per backend per drift\tper hour at 10m R/W\tpeak RSS (anon) MiB\tpeak heap MiB\tGC cycles (pause)\tstartup\tmax/window (limit)\t")
 	for _, res := range r.Results {
 		steady, hour := "-", "-"
 		if res.Steady != nil {
@@ -133,10 +136,10 @@ func (r Report) WriteTable(w io.Writer) error {
 		if res.Provider.Limit > 0 {
 			limit = fmt.Sprint(res.Provider.Limit)
 		}
-		fmt.Fprintf(tw, "%d\t%.0f%%\t%s\t%s\t%s\t%s\t%.2f/%.2f/%.2f\t%s\t%s\t%.1f (%.1f)\t%.1f\t%s\t%d/%s (%s)\t\n",
-			res.N, res.FailRate*100, ready, secs(res.ReadyAllSeconds), secs(res.P50Seconds), secs(res.P99Seconds),
+		fmt.Fprintf(tw, "%s\t%d\t%.0f%%\t%s\t%s\t%s\t%s\t%.2f/%.2f/%.2f\t%s\t%s\t%.1f (%.1f)\t%.1f\t%d (%s)\t%s\t%d/%s (%s)\t\n",
+			providerOf(res.Scenario), res.N, res.FailRate*100, ready, secs(res.ReadyAllSeconds), secs(res.P50Seconds), secs(res.P99Seconds),
 			res.Creating.Reads, res.Creating.Writes, res.Creating.Failed, steady, hour,
-			res.PeakRSSMiB, res.PeakAnonMiB, res.PeakHeapMiB, secs(res.StartupSeconds),
+			res.PeakRSSMiB, res.PeakAnonMiB, res.PeakHeapMiB, res.GCCycles, secs(res.GCPauseSeconds), secs(res.StartupSeconds),
 			res.Provider.MaxInWindow, time.Duration(res.Provider.WindowSeconds*float64(time.Second)), limit)
 	}
 	if err := tw.Flush(); err != nil {

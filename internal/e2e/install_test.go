@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tfstate-operator/tfstate-operator/internal/manager"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/kubetools"
 )
 
@@ -163,6 +164,7 @@ func TestHelmChartInstallsCleanly(t *testing.T) {
 						t.Errorf("manager args %q lack %s", ctr.Args, arg)
 					}
 				}
+				memoryLimitFromContainer(t, ctr)
 				pod, sc := dep.Spec.Template.Spec.SecurityContext, ctr.SecurityContext
 				if pod == nil || pod.RunAsNonRoot == nil || !*pod.RunAsNonRoot || pod.SeccompProfile == nil || pod.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
 					sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
@@ -250,8 +252,9 @@ func TestHelmChartInstallsCleanly(t *testing.T) {
 						}
 					}
 				}
-				if len(ctr.Env) != 1 || ctr.Env[0].Name != "HTTPS_PROXY" || *dep.Spec.Replicas != 2 || !strings.HasSuffix(ctr.Image, "@sha256:"+strings.Repeat("a", 64)) {
-					t.Errorf("env %v, replicas %d, image %s: want HTTPS_PROXY, 2, pinned digest", ctr.Env, *dep.Spec.Replicas, ctr.Image)
+				memoryLimitFromContainer(t, ctr)
+				if len(ctr.Env) != 2 || ctr.Env[1].Name != "HTTPS_PROXY" || *dep.Spec.Replicas != 2 || !strings.HasSuffix(ctr.Image, "@sha256:"+strings.Repeat("a", 64)) {
+					t.Errorf("env %v, replicas %d, image %s: want the memory limit and HTTPS_PROXY, 2, pinned digest", ctr.Env, *dep.Spec.Replicas, ctr.Image)
 				}
 			},
 		},
@@ -355,6 +358,7 @@ func TestKustomizeDefaultAppliesCleanly(t *testing.T) {
 	if args := dep.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--operator-namespace="+OperatorNamespace) {
 		t.Errorf("manager args %q lack --operator-namespace=%s", args, OperatorNamespace)
 	}
+	memoryLimitFromContainer(t, dep.Spec.Template.Spec.Containers[0])
 	// Applying the same manifests again changes nothing: no object's resourceVersion moves.
 	before := dep.ResourceVersion
 	apply()
@@ -364,4 +368,25 @@ func TestKustomizeDefaultAppliesCleanly(t *testing.T) {
 	if dep.ResourceVersion != before {
 		t.Errorf("a second apply of the same manifests changed the Deployment (resourceVersion %s -> %s)", before, dep.ResourceVersion)
 	}
+}
+
+// memoryLimitFromContainer checks that the manager learns its container's memory limit (it sets the
+// Go memory limit and bounds the MinIO client's memory-hard key derivations from it), and that the
+// container has one.
+func memoryLimitFromContainer(t *testing.T, ctr corev1.Container) {
+	t.Helper()
+	if _, ok := ctr.Resources.Limits[corev1.ResourceMemory]; !ok {
+		t.Errorf("the manager container has no memory limit: %+v", ctr.Resources)
+	}
+	for _, e := range ctr.Env {
+		if e.Name != manager.MemoryLimitEnv {
+			continue
+		}
+		if f := e.ValueFrom; f == nil || f.ResourceFieldRef == nil || f.ResourceFieldRef.Resource != "limits.memory" ||
+			(f.ResourceFieldRef.ContainerName != "" && f.ResourceFieldRef.ContainerName != ctr.Name) {
+			t.Errorf("%s = %+v, want the container's limits.memory (a resourceFieldRef)", e.Name, e.ValueFrom)
+		}
+		return
+	}
+	t.Errorf("the manager container's environment %+v lacks %s", ctr.Env, manager.MemoryLimitEnv)
 }

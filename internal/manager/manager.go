@@ -6,6 +6,10 @@ package manager
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,6 +26,7 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/controllers"
 	"github.com/tfstate-operator/tfstate-operator/internal/clusterid"
 	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
+	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
 	"github.com/tfstate-operator/tfstate-operator/internal/ownership"
 	"github.com/tfstate-operator/tfstate-operator/internal/probe"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
@@ -50,6 +55,15 @@ type Config struct {
 	// Prober replaces the S3 prober (the benchmark); nil: probe.New().
 	Prober provider.Prober
 
+	// MemoryLimit is the container's memory limit in bytes (0: unknown; main reads it from
+	// TFSTATE_MEMORY_LIMIT, which the chart sets from the pod's resources). It sets the Go memory
+	// limit (unless GOMEMLIMIT does) and sizes the MinIO admin client's memory-hard key
+	// derivations.
+	MemoryLimit uint64
+	// OnNewClient, when set, is called before each provider client is built (the benchmark's
+	// start-up figure); it does not replace the factory.
+	OnNewClient func()
+
 	// AllowLocalEndpoints lets namespaced StorageProviders name loopback and link-local endpoints
 	// (--allow-local-endpoints). Off (the default), the operator never dials them for a tenant.
 	AllowLocalEndpoints bool
@@ -61,6 +75,7 @@ type Config struct {
 
 // Run builds the manager for the cluster at restConfig and runs it until ctx ends.
 func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
+	applyMemoryLimit(cfg.MemoryLimit, os.Getenv("GOMEMLIMIT") != "")
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -108,7 +123,14 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	// (Cloudflare's and DigitalOcean's request limiters).
 	factory := providers.NewFactory()
 	factory.Metrics = m
+	factory.MinIOKeyDerivations = minioadmin.KeyDerivationsFor(cfg.MemoryLimit)
 	newClient, release := controllers.ClientFactory(factory.New), factory.Release
+	if cfg.OnNewClient != nil {
+		newClient = func(ctx context.Context, src providers.Source, p provider.Placement) (provider.Client, error) {
+			cfg.OnNewClient()
+			return factory.New(ctx, src, p)
+		}
+	}
 	if cfg.NewClient != nil {
 		newClient = cfg.NewClient
 		release = func(context.Context, providers.Source) error { return nil }
@@ -160,6 +182,38 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// MemoryLimitEnv is the environment variable the chart (and config/manager) sets to the manager
+// container's memory limit in bytes (a resourceFieldRef of limits.memory).
+const MemoryLimitEnv = "TFSTATE_MEMORY_LIMIT"
+
+// MemoryLimitFromEnv reads MemoryLimitEnv: 0 when it is unset.
+func MemoryLimitFromEnv(getenv func(string) string) (uint64, error) {
+	v := strings.TrimSpace(getenv(MemoryLimitEnv))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: want the memory limit in bytes: %w", MemoryLimitEnv, v, err)
+	}
+	return n, nil
+}
+
+// goMemoryLimit is the Go runtime's soft memory limit for a container limit: 90 % of it, so that
+// the collector works harder before the kernel's OOM killer would (0: none).
+func goMemoryLimit(containerLimit uint64) int64 {
+	return int64(containerLimit / 10 * 9)
+}
+
+// applyMemoryLimit sets the Go memory limit from the container's, unless GOMEMLIMIT was given
+// (explicit) or the limit is unknown.
+func applyMemoryLimit(containerLimit uint64, explicit bool) {
+	if explicit || containerLimit == 0 {
+		return
+	}
+	debug.SetMemoryLimit(goMemoryLimit(containerLimit))
 }
 
 // namespaces is the cache's DefaultNamespaces for --watch-namespaces: nil (every namespace) when

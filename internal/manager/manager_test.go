@@ -1,6 +1,9 @@
 package manager
 
-import "testing"
+import (
+	"runtime/debug"
+	"testing"
+)
 
 func TestCacheNamespaces(t *testing.T) {
 	for _, tc := range []struct {
@@ -19,6 +22,53 @@ func TestCacheNamespaces(t *testing.T) {
 			if _, ok := ns[n]; !ok {
 				t.Errorf("%s: namespace %s not watched", tc.reason, n)
 			}
+		}
+	}
+}
+
+func TestMemoryLimitFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		reason, value string
+		want          uint64
+		wantErr       bool
+	}{
+		{"unset: unknown", "", 0, false},
+		{"the chart's 256Mi, as a resourceFieldRef renders it", "268435456", 256 << 20, false},
+		{"surrounding spaces", " 1073741824\n", 1 << 30, false},
+		{"a quantity is not bytes", "256Mi", 0, true},
+		{"negative", "-1", 0, true},
+	} {
+		got, err := MemoryLimitFromEnv(func(k string) string {
+			if k != MemoryLimitEnv {
+				t.Fatalf("read %s, want %s", k, MemoryLimitEnv)
+			}
+			return tc.value
+		})
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("%s: MemoryLimitFromEnv(%q) = %d, %v; want %d, error %v", tc.reason, tc.value, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// TestApplyMemoryLimit: the Go memory limit follows the container's (90 %), unless GOMEMLIMIT was
+// given or the limit is unknown.
+func TestApplyMemoryLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	for _, tc := range []struct {
+		reason   string
+		limit    uint64
+		explicit bool
+		want     int64
+	}{
+		{"the chart's 256 MiB", 256 << 20, false, 256 << 20 / 10 * 9},
+		{"GOMEMLIMIT set: left as it is", 256 << 20, true, 12345 << 20},
+		{"unknown: left as it is", 0, false, 12345 << 20},
+	} {
+		debug.SetMemoryLimit(12345 << 20)
+		applyMemoryLimit(tc.limit, tc.explicit)
+		if got := debug.SetMemoryLimit(-1); got != tc.want {
+			t.Errorf("%s: Go memory limit %d, want %d", tc.reason, got, tc.want)
 		}
 	}
 }

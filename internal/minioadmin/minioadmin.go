@@ -34,6 +34,8 @@ type Client struct {
 	secretKey string
 	region    string
 	http      *http.Client
+	// derivations bounds the Argon2id derivations of decrypting replies (see KeyDerivations).
+	derivations *KeyDerivations
 }
 
 // New returns a client for endpoint (http(s)://host:port). It makes no network call.
@@ -48,7 +50,18 @@ func New(endpoint, accessKey, secretKey, region string, httpClient *http.Client)
 	if region == "" {
 		region = "us-east-1"
 	}
-	return &Client{endpoint: &url.URL{Scheme: u.Scheme, Host: u.Host}, accessKey: accessKey, secretKey: secretKey, region: region, http: httpClient}, nil
+	return &Client{endpoint: &url.URL{Scheme: u.Scheme, Host: u.Host}, accessKey: accessKey, secretKey: secretKey, region: region, http: httpClient,
+		derivations: defaultKeyDerivations}, nil
+}
+
+// WithKeyDerivations makes the client's Argon2id derivations share k (nil: the package's default
+// bound of one) and returns it.
+func (c *Client) WithKeyDerivations(k *KeyDerivations) *Client {
+	if k == nil {
+		k = defaultKeyDerivations
+	}
+	c.derivations = k
+	return c
 }
 
 // Error is an error reply of the admin API. It never contains secret material: MinIO's messages
@@ -123,7 +136,7 @@ func (c *Client) AddServiceAccount(ctx context.Context, req AddServiceAccountReq
 	if err != nil {
 		return Credentials{}, err
 	}
-	plain, err := decrypt(c.secretKey, reply)
+	plain, err := decrypt(ctx, c.derivations, c.secretKey, reply)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("decrypt add-service-account reply: %w", err)
 	}
@@ -149,7 +162,7 @@ func (c *Client) ListServiceAccounts(ctx context.Context, user string) ([]Servic
 	if err != nil {
 		return nil, err
 	}
-	plain, err := decrypt(c.secretKey, reply)
+	plain, err := decrypt(ctx, c.derivations, c.secretKey, reply)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt list-service-accounts reply: %w", err)
 	}
@@ -192,7 +205,7 @@ func (c *Client) InfoServiceAccount(ctx context.Context, accessKey string) (Serv
 	if err != nil {
 		return ServiceAccountInfo{}, err
 	}
-	plain, err := decrypt(c.secretKey, reply)
+	plain, err := decrypt(ctx, c.derivations, c.secretKey, reply)
 	if err != nil {
 		return ServiceAccountInfo{}, fmt.Errorf("decrypt info-service-account reply: %w", err)
 	}

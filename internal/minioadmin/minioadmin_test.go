@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -28,31 +29,93 @@ func TestEncryptionRoundTrip(t *testing.T) {
 		reason string
 		id     byte
 	}{
-		{"Argon2id + AES-GCM, what the client sends", idArgon2idAESGCM},
+		{"Argon2id + AES-GCM, what servers not in FIPS mode send", idArgon2idAESGCM},
 		{"Argon2id + ChaCha20-Poly1305, what servers without AES instructions send", idArgon2idChaCha20Poly1305},
-		{"PBKDF2 + AES-GCM, what FIPS builds send", idPBKDF2AESGCM},
+		{"PBKDF2 + AES-GCM, what the client sends, and FIPS builds", idPBKDF2AESGCM},
 	}
 	salt, nonce := bytes.Repeat([]byte{7}, saltSize), bytes.Repeat([]byte{9}, nonceSize)
 	for _, tc := range cases {
 		t.Run(tc.reason, func(t *testing.T) {
-			sealed, err := seal("secret", tc.id, salt, nonce, []byte(`{"a":1}`))
+			sealed, err := seal(context.Background(), defaultKeyDerivations, "secret", tc.id, salt, nonce, []byte(`{"a":1}`))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if sealed[saltSize] != tc.id || !bytes.Equal(sealed[:saltSize], salt) {
 				t.Fatal("header is not salt | id | nonce")
 			}
-			plain, err := decrypt("secret", sealed)
+			plain, err := decrypt(context.Background(), defaultKeyDerivations, "secret", sealed)
 			if err != nil || string(plain) != `{"a":1}` {
 				t.Fatalf("decrypt = %q, %v", plain, err)
 			}
-			if _, err := decrypt("other", sealed); !errors.Is(err, errMalformed) {
+			if _, err := decrypt(context.Background(), defaultKeyDerivations, "other", sealed); !errors.Is(err, errMalformed) {
 				t.Fatalf("decrypt with the wrong password: err = %v, want errMalformed", err)
 			}
 		})
 	}
-	if _, err := decrypt("secret", []byte("short")); !errors.Is(err, errMalformed) {
+	if _, err := decrypt(context.Background(), defaultKeyDerivations, "secret", []byte("short")); !errors.Is(err, errMalformed) {
 		t.Fatalf("short payload: err = %v", err)
+	}
+}
+
+// TestRequestsNeedNoArgon2id: what the client encrypts uses PBKDF2 (id 0x02), which needs no 64 MiB
+// derivation; MinIO accepts it (TestServiceAccountsAgainstMinIO adds and updates accounts with it).
+func TestRequestsNeedNoArgon2id(t *testing.T) {
+	sealed, err := encrypt("secret", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sealed[saltSize] != idPBKDF2AESGCM {
+		t.Fatalf("request sealed with algorithm %#x, want PBKDF2 + AES-GCM (%#x)", sealed[saltSize], idPBKDF2AESGCM)
+	}
+}
+
+// TestKeyDerivationsBoundArgon2id: an Argon2id reply waits for a free slot of the process's bound
+// (and gives up with its context), a PBKDF2 one needs none, and the slot is given back.
+func TestKeyDerivationsBoundArgon2id(t *testing.T) {
+	salt, nonce := bytes.Repeat([]byte{7}, saltSize), bytes.Repeat([]byte{9}, nonceSize)
+	k := NewKeyDerivations(1)
+	argon, err := seal(context.Background(), k, "secret", idArgon2idAESGCM, salt, nonce, []byte(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbkdf, err := seal(context.Background(), k, "secret", idPBKDF2AESGCM, salt, nonce, []byte(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := decrypt(ctx, k, "secret", argon); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an Argon2id reply with every slot taken: err = %v, want it to wait until its context ends", err)
+	}
+	if _, err := decrypt(context.Background(), k, "secret", pbkdf); err != nil {
+		t.Fatalf("a PBKDF2 reply with every slot taken: %v, want it decrypted (it needs no slot)", err)
+	}
+	k.release()
+	for i := range 2 {
+		if _, err := decrypt(context.Background(), k, "secret", argon); err != nil {
+			t.Fatalf("Argon2id reply %d once the slot is free: %v (a slot not given back?)", i, err)
+		}
+	}
+}
+
+func TestKeyDerivationsFor(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		limit  uint64
+		want   int
+	}{
+		{"an unknown limit: one at a time", 0, 1},
+		{"the chart's 256 MiB: a quarter holds one 64 MiB derivation", 256 << 20, 1},
+		{"1 GiB: four", 1 << 30, 4},
+		{"a huge limit is capped", 64 << 30, 8},
+		{"less than one derivation's worth still allows one", 32 << 20, 1},
+	} {
+		if got := KeyDerivationsFor(tc.limit).Slots(); got != tc.want {
+			t.Errorf("%s: KeyDerivationsFor(%d) = %d slots, want %d", tc.reason, tc.limit, got, tc.want)
+		}
 	}
 }
 

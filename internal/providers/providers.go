@@ -14,6 +14,7 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/egress"
 	"github.com/tfstate-operator/tfstate-operator/internal/metrics"
+	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
 	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/awss3"
@@ -66,6 +67,9 @@ type Factory struct {
 	HTTPClient *http.Client
 	// Metrics, when set, records every call of the clients New returns.
 	Metrics *metrics.Metrics
+	// MinIOKeyDerivations bounds the Argon2id derivations of every MinIO client's admin replies
+	// (64 MiB each); nil: one at a time.
+	MinIOKeyDerivations *minioadmin.KeyDerivations
 
 	mu             sync.Mutex
 	r2Accounts     map[string]*r2.Account
@@ -148,6 +152,7 @@ func (f *Factory) build(ctx context.Context, src Source, placement provider.Plac
 			SecretAccessKey: sk,
 			// MinIO builds its own transport (for its CA bundle), so it is guarded there.
 			RefuseLocalEndpoints: src.RefuseLocalEndpoints,
+			KeyDerivations:       f.MinIOKeyDerivations,
 		})
 	case spec.CloudflareR2 != nil:
 		p := spec.CloudflareR2

@@ -1,8 +1,9 @@
 // Package managerproc is the manager process of the benchmark (hack/bench/manager): the manager
 // (internal/manager, the same assembly as main) against an Emulator, a provider account with
-// latency, a server-side rate limit and injected faults, with a stats endpoint for the parent
-// (internal/bench). It must not import envtest or the harness: its binary is built like
-// bin/manager so that the memory measured is that of a production-like binary.
+// latency, a server-side rate limit and injected faults, or against the real provider clients
+// (RealProviders: the parent points the ClusterStorageProvider at a real MinIO), with a stats
+// endpoint for the parent (internal/bench). It must not import envtest or the harness: its binary
+// is built like bin/manager so that the memory measured is that of a production-like binary.
 package managerproc
 
 import (
@@ -12,7 +13,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
+	"runtime"
 	"runtime/metrics"
 	"sync"
 	"time"
@@ -22,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/tfstate-operator/tfstate-operator/controllers"
 	"github.com/tfstate-operator/tfstate-operator/internal/manager"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/memory"
@@ -36,6 +40,9 @@ type ChildConfig struct {
 	DriftInterval     time.Duration  `json:"driftInterval"`
 	RetryInterval     time.Duration  `json:"retryInterval"`
 	OperatorNamespace string         `json:"operatorNamespace"`
+	// RealProviders runs the operator's real provider factory and prober instead of the
+	// Emulator: what users run, against whatever store the provider objects name.
+	RealProviders bool `json:"realProviders"`
 }
 
 // ChildStats is what the child's stats endpoint answers.
@@ -47,6 +54,11 @@ type ChildStats struct {
 	PeakHeapBytes uint64 `json:"peakHeapBytes"`
 	// FirstReconcile is when a reconcile first asked for a provider client (zero: not yet).
 	FirstReconcile time.Time `json:"firstReconcile"`
+	// GCCycles, GCPauseSeconds and AllocBytes are the Go runtime's totals since the start:
+	// completed collections, time the program was paused for them, bytes allocated.
+	GCCycles       uint32  `json:"gcCycles"`
+	GCPauseSeconds float64 `json:"gcPauseSeconds"`
+	AllocBytes     uint64  `json:"allocBytes"`
 	// Manager is a digest of the manager's own metrics (only when asked: gathering costs).
 	Manager *ManagerMetrics `json:"manager,omitempty"`
 }
@@ -90,13 +102,27 @@ func RunChild(ctx context.Context, cfg ChildConfig, stdin io.Reader, out io.Writ
 		mu             sync.Mutex
 		firstReconcile time.Time
 	)
-	newClient := func(context.Context, providers.Source, provider.Placement) (provider.Client, error) {
+	markFirst := func() {
 		mu.Lock()
 		if firstReconcile.IsZero() {
 			firstReconcile = time.Now()
 		}
 		mu.Unlock()
-		return client, nil
+	}
+	var (
+		newClient controllers.ClientFactory = func(context.Context, providers.Source, provider.Placement) (provider.Client, error) {
+			markFirst()
+			return client, nil
+		}
+		prober provider.Prober = emu.Prober()
+	)
+	if cfg.RealProviders {
+		// The manager's own factory and prober, as main runs them.
+		newClient, prober = nil, nil
+	}
+	memoryLimit, err := manager.MemoryLimitFromEnv(os.Getenv)
+	if err != nil {
+		return err
 	}
 
 	heap := &heapSampler{}
@@ -112,6 +138,9 @@ func RunChild(ctx context.Context, cfg ChildConfig, stdin io.Reader, out io.Writ
 		mu.Lock()
 		s := ChildStats{Emulator: emu.Stats(), HeapBytes: cur, PeakHeapBytes: peak, FirstReconcile: firstReconcile}
 		mu.Unlock()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		s.GCCycles, s.GCPauseSeconds, s.AllocBytes = ms.NumGC, float64(ms.PauseTotalNs)/1e9, ms.TotalAlloc
 		if r.URL.Query().Get("manager") != "" {
 			m, err := gatherManagerMetrics()
 			if err != nil {
@@ -123,6 +152,8 @@ func RunChild(ctx context.Context, cfg ChildConfig, stdin io.Reader, out io.Writ
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s)
 	})
+	// The heap profile (alloc_space shows where the bytes were allocated) for the parent to keep.
+	mux.Handle("/debug/pprof/heap", pprof.Handler("heap"))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer func() { _ = srv.Close() }()
@@ -140,7 +171,9 @@ func RunChild(ctx context.Context, cfg ChildConfig, stdin io.Reader, out io.Writ
 		RetryInterval:     cfg.RetryInterval,
 		DriftInterval:     cfg.DriftInterval,
 		NewClient:         newClient,
-		Prober:            emu.Prober(),
+		Prober:            prober,
+		OnNewClient:       markFirst,
+		MemoryLimit:       memoryLimit,
 	})
 }
 

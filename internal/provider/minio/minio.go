@@ -57,6 +57,9 @@ type Config struct {
 	// RefuseLocalEndpoints makes the client's transport refuse loopback and link-local addresses
 	// (egress.Guard): set for a tenant's StorageProvider.
 	RefuseLocalEndpoints bool
+	// KeyDerivations bounds the admin API's Argon2id derivations across every client of the
+	// process (minioadmin.KeyDerivations); nil: the admin client's default bound of one.
+	KeyDerivations *minioadmin.KeyDerivations
 }
 
 // Client implements provider.Client for MinIO.
@@ -109,7 +112,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", provider.ErrInvalidConfig, err)
 	}
-	return &Client{cfg: cfg, s3: s3, admin: admin}, nil
+	return &Client{cfg: cfg, s3: s3, admin: admin.WithKeyDerivations(cfg.KeyDerivations)}, nil
 }
 
 // Settings implements provider.Client.
