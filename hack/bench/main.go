@@ -37,8 +37,9 @@ func main() {
 
 func run() error {
 	var (
-		ns, fails, rate, jsonPath, crds, minioNs, memoryLimit string
-		opts                                                  bench.Options
+		ns, fails, rate, jsonPath, crds, memoryLimit string
+		realNs                                       = map[string]*string{}
+		opts                                         bench.Options
 	)
 	flag.StringVar(&ns, "n", "100,1000", "Comma-separated numbers of StateBackends, one scenario each.")
 	flag.StringVar(&fails, "fail", "0,0.1", "Comma-separated fractions of provider calls that fail (half 503, half 429). Scenarios: every N at 0, and the largest N at each other rate.")
@@ -52,7 +53,14 @@ func run() error {
 	flag.DurationVar(&opts.Steady, "steady", 100*time.Second, "How long steady-state calls are counted once every backend is Ready (0: skip); ten drift intervals keep the per-interval figure steady.")
 	flag.DurationVar(&opts.Retry, "retry", 0, "The manager's retry interval; 0: its default.")
 	flag.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "How long a scenario waits for every backend to be Ready before it reports what it reached.")
-	flag.StringVar(&minioNs, "minio", "100", "Comma-separated numbers of StateBackends for scenarios through the operator's real MinIO client against a real MinIO (no latency, limit or faults injected); empty: none.")
+	for _, p := range []struct{ name, def, what string }{
+		{bench.ProviderMinIO, "100", "the operator's real MinIO client against a real MinIO"},
+		{bench.ProviderR2, "100", "the operator's real R2 client against the fake Cloudflare API over a real MinIO (its limiter: 1,200 requests per five minutes)"},
+		{bench.ProviderSpaces, "100", "the operator's real Spaces client against the fake DigitalOcean API over a real MinIO (its limiter: 250 requests a minute; at most 200 keys)"},
+		{bench.ProviderAWS, "100", "the operator's real AWS client (the AWS SDK) against the fake IAM, STS and S3 over a real MinIO"},
+	} {
+		realNs[p.name] = flag.String(p.name, p.def, "Comma-separated numbers of StateBackends for scenarios through "+p.what+"; no latency or fault is injected; empty: none.")
+	}
 	flag.StringVar(&memoryLimit, "memory-limit", "256Mi", "The manager container's memory limit the manager is told of (TFSTATE_MEMORY_LIMIT, as the chart sets it from the pod's resources; the chart's default is 256Mi); empty: none.")
 	flag.StringVar(&jsonPath, "json", filepath.Join("bin", "bench.json"), "Where the JSON report is written.")
 	flag.StringVar(&crds, "crds", "", "Directory of the CRDs (default: config/crd/bases of the repository around the working directory).")
@@ -75,13 +83,16 @@ func run() error {
 	if opts.Scenarios, err = scenarios(ns, fails); err != nil {
 		return err
 	}
-	if minioNs != "" {
-		sizes, err := parseSizes("-minio", minioNs)
+	for _, p := range []string{bench.ProviderMinIO, bench.ProviderR2, bench.ProviderSpaces, bench.ProviderAWS} {
+		if *realNs[p] == "" {
+			continue
+		}
+		sizes, err := parseSizes("-"+p, *realNs[p])
 		if err != nil {
 			return err
 		}
 		for _, n := range sizes {
-			opts.Scenarios = append(opts.Scenarios, bench.Scenario{N: n, Provider: bench.ProviderMinIO})
+			opts.Scenarios = append(opts.Scenarios, bench.Scenario{N: n, Provider: p})
 		}
 	}
 	if memoryLimit != "" {

@@ -1,8 +1,9 @@
 // Package bench measures the operator at scale: a parent process (this package) starts a local
 // control plane (envtest), fills it with unrelated objects and StateBackends, and reads the
 // figures; a child process, hack/bench/manager built like bin/manager (see BuildManager), runs the
-// manager against an emulated provider account (managerproc) or, in a "minio" scenario, with the
-// real provider clients against a real MinIO the parent starts. hack/bench is the command.
+// manager against an emulated provider account (managerproc) or with the real provider clients
+// against a real MinIO and the fakes over it that the parent starts (stores.go). hack/bench is the
+// command.
 package bench
 
 import (
@@ -38,7 +39,6 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/controllers"
 	"github.com/tfstate-operator/tfstate-operator/internal/bench/managerproc"
-	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 )
 
 // Names of what the bench creates in the cluster.
@@ -82,22 +82,13 @@ type Options struct {
 	Env []string
 }
 
-// Providers a scenario runs against.
-const (
-	// ProviderEmulated is the emulated account at the provider.Client seam (latency, rate limit
-	// and faults injected).
-	ProviderEmulated = "emulated"
-	// ProviderMinIO is a real MinIO through the operator's real MinIO client (admin API and
-	// minio-go), started by the bench.
-	ProviderMinIO = "minio"
-)
-
 // Scenario is one measured run.
 type Scenario struct {
 	N        int     `json:"n"`
 	FailRate float64 `json:"failRate"`
-	// Provider is ProviderEmulated (also when empty) or ProviderMinIO, where no fault is injected.
-	Provider string `json:"provider,omitempty"`
+	// Provider is ProviderEmulated (also when empty), or one of the real clients' (stores.go),
+	// where no latency or fault is injected.
+	Provider string `json:"providerKind,omitempty"`
 }
 
 // Result is one scenario's figures.
@@ -200,8 +191,29 @@ func perBackend(from, to managerproc.ChildStats, n int) PerBackend {
 		for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
 			p.APIWrites += (to.Manager.APIRequests[m] - from.Manager.APIRequests[m]) / d
 		}
+		// The real clients' calls, as the operator's own metrics count them (the Emulator
+		// counted nothing then); reads and writes split as the Emulator splits them.
+		for op, v := range to.Manager.ProviderCalls {
+			calls := (v - from.Manager.ProviderCalls[op]) / d
+			if calls == 0 {
+				continue
+			}
+			p.Calls[op] = calls
+			p.Failed += (to.Manager.ProviderFailed[op] - from.Manager.ProviderFailed[op]) / d
+			if writeOperations[op] {
+				p.Writes += calls
+			} else {
+				p.Reads += calls
+			}
+		}
 	}
 	return p
+}
+
+// writeOperations are the provider operations that change something at the store.
+var writeOperations = map[string]bool{
+	"CreateBucket": true, "MarkBucket": true, "EnableVersioning": true, "DeleteBucket": true,
+	"IssueCredential": true, "RevokeCredential": true,
 }
 
 // diffMetrics is to - from.
@@ -233,7 +245,7 @@ func Run(ctx context.Context, opts Options) []Result {
 		if ctx.Err() != nil {
 			break
 		}
-		logf(opts.Log, "scenario: %d StateBackends, %.0f%% of provider calls failing", sc.N, sc.FailRate*100)
+		logf(opts.Log, "scenario: %d StateBackends on %s, %.0f%% of provider calls failing", sc.N, providerOf(sc), sc.FailRate*100)
 		res := runScenario(ctx, opts, sc)
 		if res.Error != "" {
 			logf(opts.Log, "scenario stopped: %s", res.Error)
@@ -308,17 +320,12 @@ func scenario(ctx context.Context, opts Options, sc Scenario, res *Result) (retE
 		return err
 	}
 	nss := namespaces(opts.Namespaces)
-	store := emulatedStore
-	if sc.Provider == ProviderMinIO {
-		m, err := miniotest.Start(ctx, filepath.Join(dir, "minio"))
-		if err != nil {
-			return fmt.Errorf("start MinIO: %w", err)
-		}
-		defer m.Stop()
-		store = storeOf{endpoint: m.Endpoint, accessKey: m.RootUser, secretKey: m.RootPassword}
-		logf(opts.Log, "MinIO at %s", m.Endpoint)
+	st, stopStore, err := startStore(ctx, sc.Provider, dir)
+	if err != nil {
+		return err
 	}
-	if err := setupCluster(ctx, k8s, nss, store); err != nil {
+	defer stopStore()
+	if err := setupCluster(ctx, k8s, nss, st); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -476,22 +483,8 @@ func namespaces(n int) []string {
 	return out
 }
 
-// storeOf is the MinIO the ClusterStorageProvider names, and its admin keys.
-type storeOf struct{ endpoint, accessKey, secretKey string }
-
-// emulatedStore is what the provider names for the emulator, which ignores the provider's spec:
-// it only has to pass admission.
-var emulatedStore = storeOf{endpoint: "http://127.0.0.1:9", accessKey: "bench", secretKey: "bench-secret-key"}
-
-func providerOf(sc Scenario) string {
-	if sc.Provider == "" {
-		return ProviderEmulated
-	}
-	return sc.Provider
-}
-
 // setupCluster creates the namespaces, the provider and its credentials Secret.
-func setupCluster(ctx context.Context, k8s client.Client, nss []string, store storeOf) error {
+func setupCluster(ctx context.Context, k8s client.Client, nss []string, st store) error {
 	for _, ns := range append([]string{operatorNamespace}, nss...) {
 		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return fmt.Errorf("namespace %s: %w", ns, err)
@@ -499,17 +492,13 @@ func setupCluster(ctx context.Context, k8s client.Client, nss []string, store st
 	}
 	if err := k8s.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: credentialsSecret, Namespace: operatorNamespace},
-		StringData: map[string]string{"accessKeyID": store.accessKey, "secretAccessKey": store.secretKey},
+		StringData: st.credentials,
 	}); err != nil {
 		return fmt.Errorf("provider credentials Secret: %w", err)
 	}
-	if err := k8s.Create(ctx, &v1alpha1.ClusterStorageProvider{
-		ObjectMeta: metav1.ObjectMeta{Name: providerName},
-		Spec: v1alpha1.StorageProviderSpec{
-			MinIO:                &v1alpha1.MinIOProvider{Endpoint: store.endpoint},
-			CredentialsSecretRef: &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: credentialsSecret},
-		},
-	}); err != nil {
+	spec := *st.spec.DeepCopy()
+	spec.CredentialsSecretRef = &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: credentialsSecret}
+	if err := k8s.Create(ctx, &v1alpha1.ClusterStorageProvider{ObjectMeta: metav1.ObjectMeta{Name: providerName}, Spec: spec}); err != nil {
 		return fmt.Errorf("ClusterStorageProvider: %w", err)
 	}
 	return nil
@@ -718,7 +707,7 @@ func startChild(ctx context.Context, opts Options, sc Scenario, kubeconfig, dir 
 		DriftInterval:     opts.Drift,
 		RetryInterval:     opts.Retry,
 		OperatorNamespace: operatorNamespace,
-		RealProviders:     sc.Provider == ProviderMinIO,
+		RealProviders:     providerOf(sc) != ProviderEmulated,
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -826,6 +815,9 @@ func (c *childProcess) heapProfile(ctx context.Context, path string) error {
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("manager heap profile: %s", resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
 	f, err := os.Create(path)
 	if err != nil {

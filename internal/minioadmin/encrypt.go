@@ -7,7 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"runtime"
+	"runtime/debug"
 
 	"github.com/secure-io/sio-go"
 	"golang.org/x/crypto/argon2"
@@ -144,10 +144,11 @@ func streamFor(ctx context.Context, k *KeyDerivations, password string, id byte,
 		key := argon2.IDKey([]byte(password), salt, argon2Time, argon2Memory, argon2Threads, keySize)
 		// The derivation's 64 MiB are garbage now, but the collector would only notice them
 		// after a few more derivations had allocated theirs (measured: 30 backends created at
-		// once peaked at 200 MiB of heap with one derivation at a time). Collecting before the
-		// slot is given back keeps at most Slots() of them in the heap; a cycle over the
-		// manager's few tens of MiB of live heap costs far less than the derivation itself.
-		runtime.GC()
+		// once peaked at 200 MiB of heap with one derivation at a time), and the runtime would
+		// keep the freed pages until it neared the memory limit. Collecting, and giving the pages
+		// back, before the slot is given back keeps at most Slots() of them in memory; a cycle
+		// over the manager's few tens of MiB of live heap costs far less than the derivation.
+		debug.FreeOSMemory()
 		k.release()
 		if id == idArgon2idAESGCM {
 			return sio.AES_256_GCM.Stream(key)

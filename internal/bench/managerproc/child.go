@@ -71,6 +71,11 @@ type ManagerMetrics struct {
 	Reconciles map[string]float64 `json:"reconciles"`
 	// ReconcileSeconds is the time spent in reconciles, by controller.
 	ReconcileSeconds map[string]float64 `json:"reconcileSeconds"`
+	// ProviderCalls and ProviderFailed count the provider calls of the operator's real clients
+	// by operation (tfstate_operator_provider_calls_total: all, and those that did not succeed);
+	// empty against the Emulator, which counts its own.
+	ProviderCalls  map[string]float64 `json:"providerCalls,omitempty"`
+	ProviderFailed map[string]float64 `json:"providerFailed,omitempty"`
 }
 
 // RunChild runs the manager against an emulated provider until ctx ends or stdin closes (the
@@ -215,7 +220,8 @@ func gatherManagerMetrics() (*ManagerMetrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gather metrics: %w", err)
 	}
-	m := &ManagerMetrics{APIRequests: map[string]float64{}, Reconciles: map[string]float64{}, ReconcileSeconds: map[string]float64{}}
+	m := &ManagerMetrics{APIRequests: map[string]float64{}, Reconciles: map[string]float64{}, ReconcileSeconds: map[string]float64{},
+		ProviderCalls: map[string]float64{}, ProviderFailed: map[string]float64{}}
 	for _, f := range families {
 		for _, s := range f.GetMetric() {
 			labels := map[string]string{}
@@ -229,6 +235,11 @@ func gatherManagerMetrics() (*ManagerMetrics, error) {
 				m.Reconciles[labels["controller"]+"/"+labels["result"]] += s.GetCounter().GetValue()
 			case "controller_runtime_reconcile_time_seconds":
 				m.ReconcileSeconds[labels["controller"]] += s.GetHistogram().GetSampleSum()
+			case "tfstate_operator_provider_calls_total":
+				m.ProviderCalls[labels["operation"]] += s.GetCounter().GetValue()
+				if labels["result"] != "success" {
+					m.ProviderFailed[labels["operation"]] += s.GetCounter().GetValue()
+				}
 			}
 		}
 	}

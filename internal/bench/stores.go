@@ -1,0 +1,137 @@
+package bench
+
+// This file owns the stores a scenario's ClusterStorageProvider names: the emulator's placeholder,
+// or a real MinIO and, over it, the fake Cloudflare, DigitalOcean and AWS APIs, which the manager
+// then reaches with the operator's real clients (minioadmin and minio-go, the R2 client, the
+// Spaces client, the AWS SDK).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
+	"github.com/tfstate-operator/tfstate-operator/internal/providers"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakeaws"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakecloudflare"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/fakedigitalocean"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
+)
+
+// Providers a scenario runs against.
+const (
+	// ProviderEmulated is the emulated account at the provider.Client seam (latency, rate limit
+	// and faults injected).
+	ProviderEmulated = "emulated"
+	// ProviderMinIO is a real MinIO through the operator's real MinIO client (admin API and
+	// minio-go), started by the bench.
+	ProviderMinIO = "minio"
+	// ProviderR2, ProviderSpaces and ProviderAWS are the operator's real R2, Spaces and AWS
+	// clients against the fake Cloudflare, DigitalOcean and AWS APIs over a real MinIO. The
+	// clients' own request limiters apply (R2: 1,200 per five minutes; Spaces: 250 a minute); no
+	// latency or fault is injected.
+	ProviderR2     = "r2"
+	ProviderSpaces = "spaces"
+	ProviderAWS    = "aws"
+)
+
+// store is what the scenario's ClusterStorageProvider names: its provider block and the data of
+// its credentials Secret.
+type store struct {
+	spec        v1alpha1.StorageProviderSpec
+	credentials map[string]string
+}
+
+// emulatedStore is what the provider names for the emulator, which ignores the provider's spec:
+// it only has to pass admission.
+var emulatedStore = store{
+	spec:        v1alpha1.StorageProviderSpec{MinIO: &v1alpha1.MinIOProvider{Endpoint: "http://127.0.0.1:9"}},
+	credentials: map[string]string{providers.MinIOAccessKeyID: "bench", providers.MinIOSecretAccessKey: "bench-secret-key"},
+}
+
+func providerOf(sc Scenario) string {
+	if sc.Provider == "" {
+		return ProviderEmulated
+	}
+	return sc.Provider
+}
+
+// startStore starts what the scenario's provider needs under dir and returns the store and a
+// function that stops it. The fakes' admin identities hold what the README asks of the real ones.
+func startStore(ctx context.Context, provider, dir string) (store, func(), error) {
+	if provider == "" || provider == ProviderEmulated {
+		return emulatedStore, func() {}, nil
+	}
+	m, err := miniotest.Start(ctx, filepath.Join(dir, "minio"))
+	if err != nil {
+		return store{}, nil, fmt.Errorf("start MinIO: %w", err)
+	}
+	stops := []func(){m.Stop}
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	s, err := func() (store, error) {
+		switch provider {
+		case ProviderMinIO:
+			return store{
+				spec:        v1alpha1.StorageProviderSpec{MinIO: &v1alpha1.MinIOProvider{Endpoint: m.Endpoint}},
+				credentials: map[string]string{providers.MinIOAccessKeyID: m.RootUser, providers.MinIOSecretAccessKey: m.RootPassword},
+			}, nil
+		case ProviderR2:
+			cf, err := fakecloudflare.Start(fakecloudflare.Config{MinIO: m})
+			if err != nil {
+				return store{}, err
+			}
+			stops = append(stops, cf.Close)
+			_, token, err := cf.AddToken("tfstate-operator admin", "Workers R2 Storage Write", "Account API Tokens Write")
+			if err != nil {
+				return store{}, err
+			}
+			return store{
+				spec: v1alpha1.StorageProviderSpec{CloudflareR2: &v1alpha1.CloudflareR2Provider{
+					AccountID: cf.AccountID(), APIBaseURL: cf.URL(), S3Endpoint: cf.S3Endpoint(),
+				}},
+				credentials: map[string]string{providers.CloudflareAPIToken: token},
+			}, nil
+		case ProviderSpaces:
+			do, err := fakedigitalocean.Start(fakedigitalocean.Config{MinIO: m})
+			if err != nil {
+				return store{}, err
+			}
+			stops = append(stops, do.Close)
+			token := do.AddToken("tfstate-operator", fakedigitalocean.ScopeCreate, fakedigitalocean.ScopeRead, fakedigitalocean.ScopeDelete, fakedigitalocean.ScopeUpdate)
+			return store{
+				spec: v1alpha1.StorageProviderSpec{DigitalOceanSpaces: &v1alpha1.DigitalOceanSpacesProvider{
+					Region: "fra1", APIBaseURL: do.URL(), S3Endpoint: do.S3Endpoint(),
+				}},
+				credentials: map[string]string{providers.DigitalOceanToken: token},
+			}, nil
+		case ProviderAWS:
+			f, err := fakeaws.New(ctx, fakeaws.Config{MinIO: m})
+			if err != nil {
+				return store{}, err
+			}
+			stops = append(stops, f.Close)
+			ak, sk, err := f.AddPrincipal("tfstate-operator")
+			if err != nil {
+				return store{}, err
+			}
+			return store{
+				spec: v1alpha1.StorageProviderSpec{AWSS3: &v1alpha1.AWSS3Provider{
+					Region: "us-east-1", IAMPath: "/tfstate-operator/",
+					S3Endpoint: f.S3Endpoint(), IAMEndpoint: f.IAMEndpoint(), STSEndpoint: f.STSEndpoint(),
+				}},
+				credentials: map[string]string{providers.AWSAccessKeyID: ak, providers.AWSSecretAccessKey: sk},
+			}, nil
+		}
+		return store{}, errors.New("unknown provider " + provider + ": want emulated, minio, r2, spaces or aws")
+	}()
+	if err != nil {
+		stop()
+		return store{}, nil, err
+	}
+	return s, stop, nil
+}
