@@ -43,7 +43,7 @@ func run() error {
 	)
 	flag.StringVar(&ns, "n", "100,1000", "Comma-separated numbers of StateBackends, one scenario each.")
 	flag.StringVar(&fails, "fail", "0,0.1", "Comma-separated fractions of provider calls that fail (half 503, half 429). Scenarios: every N at 0, and the largest N at each other rate.")
-	flag.DurationVar(&opts.Latency, "latency", 50*time.Millisecond, "Latency of every emulated provider call.")
+	flag.DurationVar(&opts.Latency, "latency", 50*time.Millisecond, "Latency of every emulated provider call, and of every answer of the fake Cloudflare, DigitalOcean and AWS APIs (-r2, -spaces, -aws).")
 	flag.StringVar(&rate, "rate", "0", "Provider rate limit as count/window, e.g. 1200/5m (the operator's limiter uses the same); 0: none.")
 	flag.IntVar(&opts.Unrelated, "unrelated", 10000, "Secrets, and as many ConfigMaps, in the cluster that are not the operator's.")
 	flag.IntVar(&opts.Namespaces, "namespaces", 10, "Namespaces the StateBackends and unrelated objects are spread over.")
@@ -59,7 +59,7 @@ func run() error {
 		{bench.ProviderSpaces, "100", "the operator's real Spaces client against the fake DigitalOcean API over a real MinIO (its limiter: 250 requests a minute; at most 200 keys)"},
 		{bench.ProviderAWS, "100", "the operator's real AWS client (the AWS SDK) against the fake IAM, STS and S3 over a real MinIO"},
 	} {
-		realNs[p.name] = flag.String(p.name, p.def, "Comma-separated numbers of StateBackends for scenarios through "+p.what+"; no latency or fault is injected; empty: none.")
+		realNs[p.name] = flag.String(p.name, p.def, "Comma-separated numbers of StateBackends for scenarios through "+p.what+"; the fakes answer after -latency (MinIO at once); no fault is injected; empty: none.")
 	}
 	flag.StringVar(&memoryLimit, "memory-limit", "256Mi", "The manager container's memory limit the manager is told of (TFSTATE_MEMORY_LIMIT, as the chart sets it from the pod's resources; the chart's default is 256Mi); empty: none.")
 	flag.StringVar(&jsonPath, "json", filepath.Join("bin", "bench.json"), "Where the JSON report is written.")

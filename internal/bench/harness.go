@@ -320,7 +320,7 @@ func scenario(ctx context.Context, opts Options, sc Scenario, res *Result) (retE
 		return err
 	}
 	nss := namespaces(opts.Namespaces)
-	st, stopStore, err := startStore(ctx, sc.Provider, dir)
+	st, stopStore, err := startStore(ctx, sc.Provider, dir, opts.Latency)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/providers"
@@ -28,9 +29,10 @@ const (
 	// minio-go), started by the bench.
 	ProviderMinIO = "minio"
 	// ProviderR2, ProviderSpaces and ProviderAWS are the operator's real R2, Spaces and AWS
-	// clients against the fake Cloudflare, DigitalOcean and AWS APIs over a real MinIO. The
-	// clients' own request limiters apply (R2: 1,200 per five minutes; Spaces: 250 a minute); no
-	// latency or fault is injected.
+	// clients against the fake Cloudflare, DigitalOcean and AWS APIs over a real MinIO. Each
+	// fake answers after the scenario's latency and enforces the provider's documented rate
+	// limits (Cloudflare: 1,200 requests per five minutes; DigitalOcean: 250 a minute, 5,000 an
+	// hour), as do the clients' own limiters; no fault is injected.
 	ProviderR2     = "r2"
 	ProviderSpaces = "spaces"
 	ProviderAWS    = "aws"
@@ -57,9 +59,10 @@ func providerOf(sc Scenario) string {
 	return sc.Provider
 }
 
-// startStore starts what the scenario's provider needs under dir and returns the store and a
-// function that stops it. The fakes' admin identities hold what the README asks of the real ones.
-func startStore(ctx context.Context, provider, dir string) (store, func(), error) {
+// startStore starts what the scenario's provider needs under dir, the fakes answering after
+// latency, and returns the store and a function that stops it. The fakes' admin identities hold
+// what the README asks of the real ones.
+func startStore(ctx context.Context, provider, dir string, latency time.Duration) (store, func(), error) {
 	if provider == "" || provider == ProviderEmulated {
 		return emulatedStore, func() {}, nil
 	}
@@ -81,7 +84,7 @@ func startStore(ctx context.Context, provider, dir string) (store, func(), error
 				credentials: map[string]string{providers.MinIOAccessKeyID: m.RootUser, providers.MinIOSecretAccessKey: m.RootPassword},
 			}, nil
 		case ProviderR2:
-			cf, err := fakecloudflare.Start(fakecloudflare.Config{MinIO: m})
+			cf, err := fakecloudflare.Start(fakecloudflare.Config{MinIO: m, Latency: latency})
 			if err != nil {
 				return store{}, err
 			}
@@ -97,7 +100,7 @@ func startStore(ctx context.Context, provider, dir string) (store, func(), error
 				credentials: map[string]string{providers.CloudflareAPIToken: token},
 			}, nil
 		case ProviderSpaces:
-			do, err := fakedigitalocean.Start(fakedigitalocean.Config{MinIO: m})
+			do, err := fakedigitalocean.Start(fakedigitalocean.Config{MinIO: m, Latency: latency})
 			if err != nil {
 				return store{}, err
 			}
@@ -110,7 +113,7 @@ func startStore(ctx context.Context, provider, dir string) (store, func(), error
 				credentials: map[string]string{providers.DigitalOceanToken: token},
 			}, nil
 		case ProviderAWS:
-			f, err := fakeaws.New(ctx, fakeaws.Config{MinIO: m})
+			f, err := fakeaws.New(ctx, fakeaws.Config{MinIO: m, Latency: latency})
 			if err != nil {
 				return store{}, err
 			}

@@ -22,6 +22,7 @@ import (
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/latency"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/minioidentity"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 )
@@ -41,6 +42,8 @@ type Config struct {
 	// keys fail with InvalidAccessKeyId for about 10 s. 0 makes them work when CreateAccessKey
 	// answers.
 	KeyPropagation time.Duration
+	// Latency delays every answer of IAM, STS and S3 (the benchmark's network); default none.
+	Latency time.Duration
 	// MaxItems is the largest page ListUsers, ListAccessKeys, ListUserPolicies and
 	// ListAttachedUserPolicies return; a larger MaxItems is cut down to it. Default 100, AWS's
 	// default page.
@@ -213,7 +216,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		dst *(*httptest.Server)
 		h   http.HandlerFunc
 	}{{&s.iamSrv, s.serveIAM}, {&s.stsSrv, s.serveSTS}, {&s.s3Srv, s.serveS3}} {
-		if *srv.dst, err = listen(srv.h); err != nil {
+		if *srv.dst, err = listen(latency.Handler(cfg.Latency, srv.h)); err != nil {
 			s.Close()
 			return nil, err
 		}

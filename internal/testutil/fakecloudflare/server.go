@@ -22,6 +22,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/latency"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/minioidentity"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 )
@@ -45,6 +46,8 @@ type Config struct {
 	// Now is the fake's clock, for expires_on and not_before; default time.Now. Tests that move
 	// an operator's clock share it here, so a token expires when the operator thinks it does.
 	Now func() time.Time
+	// Latency delays every answer (the benchmark's network); default none.
+	Latency time.Duration
 }
 
 // Token is a live token as the fake holds it, for assertions. It never carries the value.
@@ -200,7 +203,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.httpSrv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	s.httpSrv = httptest.NewUnstartedServer(latency.Handler(cfg.Latency, http.HandlerFunc(s.serveHTTP)))
 	_ = s.httpSrv.Listener.Close() // httptest's own listener may be on [::1]; use 127.0.0.1 only
 	s.httpSrv.Listener = l
 	s.httpSrv.Start()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/minioadmin"
+	"github.com/tfstate-operator/tfstate-operator/internal/testutil/latency"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/minioidentity"
 	"github.com/tfstate-operator/tfstate-operator/internal/testutil/miniotest"
 )
@@ -49,6 +50,8 @@ type Config struct {
 	PerMinute, PerHour int
 	// Now is the clock of the rate limits. Default time.Now.
 	Now func() time.Time
+	// Latency delays every answer (the benchmark's network); default none.
+	Latency time.Duration
 	// MaxPerPage is the largest page a list returns; a larger per_page is cut down to it.
 	// Default 200, the documented maximum. Tests lower it to page through few keys.
 	MaxPerPage int
@@ -146,7 +149,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.httpSrv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	s.httpSrv = httptest.NewUnstartedServer(latency.Handler(cfg.Latency, http.HandlerFunc(s.serveHTTP)))
 	_ = s.httpSrv.Listener.Close() // httptest's own listener may be on [::1]; use 127.0.0.1 only
 	s.httpSrv.Listener = l
 	s.httpSrv.Start()
