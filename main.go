@@ -4,6 +4,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -42,14 +43,24 @@ func main() {
 	flag.DurationVar(&retryInterval, "retry-interval", 30*time.Second, "How soon a backend waiting on something outside the cluster is looked at again.")
 	flag.DurationVar(&driftInterval, "drift-interval", 10*time.Minute, "How often a Ready backend is checked against its provider.")
 	flag.DurationVar(&propagationTimeout, "propagation-timeout", 3*time.Minute, "How long a new credential the store does not accept yet is waited for before it is reported as an error.")
-	flag.DurationVar(&orphanSweepInterval, "orphan-sweep-interval", time.Hour, "How often each provider's account is swept for credentials of this cluster that no StateBackend records (a StateBackend deleted with its finalizer removed), which are then revoked; 0 turns the sweep off. Each provider is also swept with its first health check after the operator starts.")
-	flag.DurationVar(&orphanSweepMinAge, "orphan-sweep-min-age", time.Hour, "How old (by the issue time in its name) an unrecorded credential must be before the orphan sweep revokes it.")
+	flag.DurationVar(&orphanSweepInterval, "orphan-sweep-interval", time.Hour, "How often each provider's account is swept for credentials of this cluster that no StateBackend records (a StateBackend deleted with its finalizer removed), which are then revoked; 0 turns the sweep off. Each provider is also swept with its first health check after the operator starts. Off by default with --watch-namespaces (the sweep would not see the StateBackends of other namespaces).")
+	flag.DurationVar(&orphanSweepMinAge, "orphan-sweep-min-age", time.Hour, "How old (by the issue time in its name) an unrecorded credential must be before the orphan sweep revokes it; at least 5m.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
+	intervalSet := false
+	flag.Visit(func(f *flag.Flag) { intervalSet = intervalSet || f.Name == "orphan-sweep-interval" })
+	sweep, why, err := orphanSweep(orphanSweepInterval, orphanSweepMinAge, intervalSet, splitList(watchNamespaces))
+	if err != nil {
+		log.Error(err, "orphan sweep")
+		os.Exit(1)
+	}
+	if why != "" {
+		log.Info(why)
+	}
 	memoryLimit, err := manager.MemoryLimitFromEnv(os.Getenv)
 	if err != nil {
 		log.Error(err, "memory limit")
@@ -62,11 +73,33 @@ func main() {
 		WatchNamespaces: splitList(watchNamespaces), OperatorNamespace: operatorNamespace,
 		ClusterID: clusterID, AllowLocalEndpoints: allowLocalEndpoints,
 		RetryInterval: retryInterval, DriftInterval: driftInterval, PropagationTimeout: propagationTimeout,
-		OrphanSweep: controllers.OrphanSweepConfig{Interval: orphanSweepInterval, MinAge: orphanSweepMinAge},
+		OrphanSweep: sweep,
 	}); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
+}
+
+// minOrphanSweepAge is the least --orphan-sweep-min-age: the age is the only guard against a cache
+// that has not seen a StateBackend just created yet.
+const minOrphanSweepAge = 5 * time.Minute
+
+// orphanSweep is the sweep the flags ask for. Unless --orphan-sweep-interval is given, the sweep is
+// off with --watch-namespaces: it would take the credentials of StateBackends in namespaces the
+// operator does not watch for orphans (why says so, for the log).
+func orphanSweep(interval, minAge time.Duration, intervalSet bool, watchNamespaces []string) (controllers.OrphanSweepConfig, string, error) {
+	why := ""
+	if len(watchNamespaces) > 0 && !intervalSet {
+		interval = 0
+		why = "orphan sweep off: --watch-namespaces is set, and the sweep would not see the StateBackends of other namespaces; set --orphan-sweep-interval to turn it on"
+	}
+	if interval > 0 && minAge < minOrphanSweepAge {
+		return controllers.OrphanSweepConfig{}, "", fmt.Errorf("--orphan-sweep-min-age=%s: at least %s, longer than the cache can lag behind a new StateBackend", minAge, minOrphanSweepAge)
+	}
+	if interval < 0 {
+		return controllers.OrphanSweepConfig{}, "", fmt.Errorf("--orphan-sweep-interval=%s: want 0 (off) or a positive duration", interval)
+	}
+	return controllers.OrphanSweepConfig{Interval: interval, MinAge: minAge}, why, nil
 }
 
 func splitList(s string) []string {

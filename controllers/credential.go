@@ -127,6 +127,8 @@ func (r *StateBackendReconciler) reconcileCredential(ctx context.Context, s *sco
 				revokeAt = current.ExpiresAt // it stops working then anyway
 			}
 			sb.Status.PreviousCredential = &v1alpha1.RetiredCredentialStatus{Name: current.Name, ID: current.ID, RevokeAt: metav1.Time{Time: revokeAt}}
+		} else if p := legacyToReplace(sb, current, now); p != nil {
+			sb.Status.PreviousCredential = p
 		}
 		issued, err := r.issue(ctx, s)
 		if err != nil {
@@ -229,8 +231,9 @@ func ownCredentialName(cluster string, sb *v1alpha1.StateBackend, name string) b
 
 // mayHoldLegacyCredential says the backend may still have a credential the previous release issued:
 // its status or its Secret (heldName) records one. The previous release recorded every name before
-// issuing it, so a backend that records none has none, and its listings need not ask for the
-// previous release's prefix (on AWS each listing costs a call per matching IAM user).
+// issuing it, and one replaced since stays recorded until its revocation is seen through
+// (legacyToReplace), so a backend that records none has none, and its listings need not ask for
+// the previous release's prefix (on AWS each listing costs a call per matching IAM user).
 func mayHoldLegacyCredential(sb *v1alpha1.StateBackend, heldName string) bool {
 	legacy := naming.LegacyCredentialPrefix(string(sb.UID))
 	names := []string{heldName}
@@ -246,6 +249,22 @@ func mayHoldLegacyCredential(sb *v1alpha1.StateBackend, heldName string) bool {
 		}
 	}
 	return false
+}
+
+// legacyToReplace is what status records of a current credential the previous release issued when
+// it is replaced at once (it no longer fits the spec): itself, as a previous credential whose grace
+// is already over. Once the new credential's name is recorded and the Secret holds it, nothing else
+// would name the old one, and a revocation that failed then would never be retried: the previous
+// release's prefix is listed only while something records one of its names
+// (mayHoldLegacyCredential). nil when current is not such a credential, or when a rotation's
+// previous credential is recorded already (it carries the previous release's prefix too: it is
+// older than current).
+func legacyToReplace(sb *v1alpha1.StateBackend, current *provider.CredentialInfo, now time.Time) *v1alpha1.RetiredCredentialStatus {
+	if current == nil || sb.Status.PreviousCredential != nil ||
+		!strings.HasPrefix(current.Name, naming.LegacyCredentialPrefix(string(sb.UID))) {
+		return nil
+	}
+	return &v1alpha1.RetiredCredentialStatus{Name: current.Name, ID: current.ID, RevokeAt: metav1.Time{Time: now}}
 }
 
 // listCredentials lists the backend's live credentials in this cluster and, with legacy, those the

@@ -621,7 +621,9 @@ func (r *StateBackendReconciler) withdraw(ctx context.Context, s *scope, reason 
 	}
 	ours := err == nil && metav1.IsControlledBy(secret, sb)
 	if sb.Status.Credential != nil || sb.Status.PreviousCredential != nil || ours {
-		if err := r.revokeAll(ctx, s, "", "refused ("+reason+")", false); err != nil {
+		// The previous release's names too, whatever status says: a refusal is rare, and what it
+		// leaves live is what the refusal is meant to withdraw.
+		if err := r.revokeAll(ctx, s, "", "refused ("+reason+")", true); err != nil {
 			return err
 		}
 	}

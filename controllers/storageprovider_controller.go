@@ -185,9 +185,6 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 	}
 	base := obj.DeepCopyObject().(client.Object)
 	cond, requeue, c := r.check(ctx, p)
-	if cond.Status == metav1.ConditionTrue {
-		requeue = r.sweepIfDue(ctx, obj, p, c, requeue)
-	}
 	cond.ObservedGeneration = obj.GetGeneration()
 	st := p.status()
 	meta.SetStatusCondition(&st.Conditions, cond)
@@ -195,6 +192,10 @@ func (r *StorageProviderReconciler) reconcile(ctx context.Context, req reconcile
 	st.ObservedGeneration = obj.GetGeneration()
 	if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch provider status: %w", err)
+	}
+	// After the status patch, so that a long sweep never holds back what the check found.
+	if cond.Status == metav1.ConditionTrue {
+		requeue = r.sweepIfDue(ctx, obj, p, c, requeue)
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

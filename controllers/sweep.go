@@ -12,6 +12,7 @@ package controllers
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -47,6 +48,11 @@ type OrphanSweepConfig struct {
 // defaultMaxSweepRevocations bounds one sweep's provider calls on one account: a listing plus at
 // most this many revocations.
 const defaultMaxSweepRevocations = 50
+
+// sweepTimeout bounds one sweep of one provider: the provider controllers reconcile one object at
+// a time, and a sweep is not worth holding up the other providers' checks for longer. (On AWS a
+// listing costs one IAM call per user of the cluster.)
+const sweepTimeout = 5 * time.Minute
 
 // sweepRecords is what the cluster's StateBackends record: the backend tag of every existing one
 // (naming.BackendTag of its UID), and the credential names and ids their status and their own
@@ -146,7 +152,9 @@ func (r *StorageProviderReconciler) sweepIfDue(ctx context.Context, obj client.O
 	if due, wait := r.sweeps.due(p.GetUID(), now, interval); !due {
 		return shorter(requeue, wait)
 	}
-	if err := r.sweepOrphans(ctx, obj, p, c, now); err != nil {
+	sweepCtx, cancel := context.WithTimeout(ctx, sweepTimeout)
+	defer cancel()
+	if err := r.sweepOrphans(sweepCtx, obj, p, c, now); err != nil {
 		log.FromContext(ctx).Info("orphan sweep failed; trying again at the next interval", "error", err.Error())
 	}
 	r.sweeps.done(p.GetUID(), now)
@@ -182,9 +190,13 @@ func (r *StorageProviderReconciler) sweepOrphans(ctx context.Context, obj client
 	}
 	logger := log.FromContext(ctx)
 	kind := providers.Name(p.spec())
+	// One orphan that cannot be revoked (a user locked by hand) must not keep the others live:
+	// every one is tried, and the failures are reported together.
+	var errs []error
 	for _, o := range orphans(listed, prefix, rec, now, r.OrphanSweep.MinAge, limit) {
 		if err := c.RevokeCredential(ctx, o.ID); err != nil {
-			return fmt.Errorf("revoke orphaned credential %q: %w", o.Name, err)
+			errs = append(errs, fmt.Errorf("revoke orphaned credential %q: %w", o.Name, err))
+			continue
 		}
 		logger.Info("revoked an orphaned credential: no StateBackend of this cluster records it", "credential", o.Name, "id", o.ID)
 		if r.Recorder != nil {
@@ -196,12 +208,14 @@ func (r *StorageProviderReconciler) sweepOrphans(ctx context.Context, obj client
 			r.Metrics.OrphanedCredentialRevoked(kind)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // sweepRecords gathers, from the manager's cache, what every StateBackend of the cluster records.
 // A Secret counts only as its StateBackend's own (its name, controlled by it): a Secret a tenant
-// labels and annotates itself keeps nothing alive.
+// labels and annotates itself keeps nothing alive. The names in status and in the backend's own
+// Secret are almost always the backend's own, which its backend tag protects already; they matter
+// where a credential outlived the UID it was named for (objects re-created by a restore).
 func (r *StorageProviderReconciler) sweepRecords(ctx context.Context) (sweepRecords, error) {
 	var cache client.Reader = r.Cache
 	if cache == nil {

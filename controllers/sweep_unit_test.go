@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tfstate-operator/tfstate-operator/api/v1alpha1"
 	"github.com/tfstate-operator/tfstate-operator/internal/naming"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
 )
@@ -120,4 +122,39 @@ func TestShorter(t *testing.T) {
 
 func cred(id, name string) provider.CredentialInfo {
 	return provider.CredentialInfo{ID: id, Name: name, AccessKeyID: id}
+}
+
+// TestLegacyToReplace: a credential the previous release issued that is replaced at once stays
+// recorded (grace over) until its revocation is seen through, so that a failed revocation is
+// retried by a listing of the previous release's prefix.
+func TestLegacyToReplace(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	sb := func(prev *v1alpha1.RetiredCredentialStatus) *v1alpha1.StateBackend {
+		return &v1alpha1.StateBackend{ObjectMeta: metav1.ObjectMeta{UID: "uid-1"}, Status: v1alpha1.StateBackendStatus{PreviousCredential: prev}}
+	}
+	legacy := &provider.CredentialInfo{ID: "AK1", Name: naming.LegacyCredentialPrefix("uid-1") + "sb4k2g"}
+	current := &provider.CredentialInfo{ID: "AK2", Name: naming.CredentialName(testClusterID, "uid-1", now)}
+	for _, tc := range []struct {
+		reason  string
+		sb      *v1alpha1.StateBackend
+		current *provider.CredentialInfo
+		want    bool
+	}{
+		{"the previous release's credential, replaced: recorded, its grace over", sb(nil), legacy, true},
+		{"this release's credential: its own prefix is always listed", sb(nil), current, false},
+		{"nothing to replace", sb(nil), nil, false},
+		{"a rotation's previous credential is recorded already", sb(&v1alpha1.RetiredCredentialStatus{Name: legacy.Name, ID: "AK0"}), legacy, false},
+	} {
+		got := legacyToReplace(tc.sb, tc.current, now)
+		if (got != nil) != tc.want {
+			t.Errorf("%s: legacyToReplace = %+v, want recorded %v", tc.reason, got, tc.want)
+			continue
+		}
+		if got != nil && (got.ID != tc.current.ID || got.Name != tc.current.Name || !got.RevokeAt.Time.Equal(now)) {
+			t.Errorf("%s: legacyToReplace = %+v, want %s (%s) due now", tc.reason, got, tc.current.Name, tc.current.ID)
+		}
+		if got != nil && !mayHoldLegacyCredential(&v1alpha1.StateBackend{ObjectMeta: metav1.ObjectMeta{UID: "uid-1"}, Status: v1alpha1.StateBackendStatus{PreviousCredential: got}}, "") {
+			t.Errorf("%s: once recorded, the previous release's prefix is not listed", tc.reason)
+		}
+	}
 }

@@ -6,8 +6,6 @@ package clusterid
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -48,11 +46,4 @@ func Resolve(ctx context.Context, reader client.Reader, override string) (string
 		return "", fmt.Errorf("namespace %s has no UID", systemNamespace)
 	}
 	return string(ns.UID), nil
-}
-
-// Tag is a short, stable digest of a cluster identity, for names that have little room (credential
-// names): 6 hex characters, so two clusters sharing one account collide with odds of 1 in 16 million.
-func Tag(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])[:6]
 }

@@ -48,9 +48,3 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
-
-func TestTag(t *testing.T) {
-	if a, b := Tag("cluster-a"), Tag("cluster-b"); a == b || len(a) != 6 || a != Tag("cluster-a") {
-		t.Fatalf("tags must be 6 characters, stable and distinct: %q %q", a, b)
-	}
-}

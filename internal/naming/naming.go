@@ -145,7 +145,8 @@ func clusterTag(cluster string) string {
 func BackendTag(uid string) string { return tag("tfstate-operator backend", uid, backendTagLen) }
 
 // ClusterCredentialPrefix starts the name of every credential the operator of this cluster
-// issues, and no other cluster's: what the orphan sweep lists. It also starts a few names of the
+// issues, and no other cluster's unless their 30-bit tags collide (odds of about 1 in a billion for
+// two clusters sharing an account): what the orphan sweep lists. It also starts a few names of the
 // previous release's (whose hex may begin with the same letters), so a listing by it is parsed with
 // ParseCredentialName before anything is revoked.
 func ClusterCredentialPrefix(cluster string) string {
@@ -192,7 +193,8 @@ func ParseCredentialName(name string) (ParsedCredentialName, bool) {
 		return ParsedCredentialName{}, false
 	}
 	sec, err := strconv.ParseInt(m[3], 36, 64)
-	if err != nil {
+	if err != nil || strconv.FormatInt(sec, 36) != m[3] {
+		// Only the time as CredentialName writes it: "…-0" or "…-00tpoc" was not made by it.
 		return ParsedCredentialName{}, false
 	}
 	return ParsedCredentialName{ClusterPrefix: credentialPrefix + m[1], BackendTag: m[2], IssuedAt: time.Unix(sec, 0)}, true

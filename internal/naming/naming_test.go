@@ -201,6 +201,8 @@ func TestParseCredentialName(t *testing.T) {
 		{"a key named by hand with the operator's prefix", "tfso-handmade-key", false},
 		{"a name cut short", own[:len(own)-7], false},
 		{"a name with something after the time", own + "-x", false},
+		{"a time with a leading zero is not one CredentialName writes", own[:len(own)-6] + "0" + own[len(own)-6:], false},
+		{"zero with a leading zero", own[:len(own)-6] + "00", false},
 		{"upper case is not base 32 here", strings.ToUpper(own), false},
 	} {
 		p, ok := ParseCredentialName(tc.name)
