@@ -18,6 +18,25 @@ import (
 	"github.com/tfstate-operator/tfstate-operator/internal/provider/minio"
 )
 
+// newRealTenant is a tenant whose provider is the real client of kind (minio, r2, spaces or aws)
+// against the shared MinIO or a fake over it.
+func newRealTenant(t *testing.T, kind string) *tenant {
+	t.Helper()
+	switch kind {
+	case "minio":
+		return newMinIOTenant(t)
+	case "r2":
+		return newR2Tenant(t).tenant
+	case "spaces":
+		return newSpacesTenant(t)
+	case "aws":
+		tn, _, _, _ := newAWSTenant(t)
+		return tn
+	}
+	t.Fatalf("no real client of kind %q", kind)
+	return nil
+}
+
 // newMinIOTenant is a tenant whose provider is the real MinIO client against the shared MinIO.
 func newMinIOTenant(t *testing.T) *tenant {
 	t.Helper()
@@ -41,16 +60,7 @@ func newMinIOTenant(t *testing.T) *tenant {
 // again. The forged status is written after that, and stays.
 func TestReaderOfATamperedStatusGetsNoCredentialForAnotherBucket(t *testing.T) {
 	for _, kind := range []string{"minio", "r2"} {
-		t.Run(kind, func(t *testing.T) {
-			var tn *tenant
-			switch kind {
-			case "minio":
-				tn = newMinIOTenant(t)
-			case "r2":
-				tn = newR2Tenant(t).tenant
-			}
-			readerGetsNoCredentialForAForgedBucket(t, tn)
-		})
+		t.Run(kind, func(t *testing.T) { readerGetsNoCredentialForAForgedBucket(t, newRealTenant(t, kind)) })
 	}
 }
 

@@ -26,20 +26,9 @@ func (l testLog) Write(p []byte) (int, error) {
 // own process against an API server, peaks within 20 % of its peak without 300 such Secrets of
 // 1 MiB (cached whole, they alone would be 300 MiB).
 func TestTenantLabelledSecretsDoNotGrowTheManagersMemory(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run eval \"$(hack/tools.sh env)\" first")
-	}
-	root, err := ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin, err := BuildManager(ctx, root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	assets, root, bin := managerUnderTest(ctx, t)
 	opts := Options{
 		Scenarios:  []Scenario{{N: 1}},
 		Namespaces: 1,
@@ -78,22 +67,11 @@ func TestTenantLabelledSecretsDoNotGrowTheManagersMemory(t *testing.T) {
 // TFSTATE_MEMORY_LIMIT); its peak anonymous RSS (sampled every 100 ms) must stay a margin below
 // the limit, so that a few teams applying backends together never get the operator OOM-killed.
 func TestThirtyMinIOBackendsFitTheChartsMemoryLimit(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run eval \"$(hack/tools.sh env)\" first")
-	}
-	root, err := ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	limit := chartMemoryLimit(t, root)
-	const margin = 64 << 20 // room for the page cache, the kernel's accounting and a burst
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin, err := BuildManager(ctx, root, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	assets, root, bin := managerUnderTest(ctx, t)
+	limit := chartMemoryLimit(t, root)
+	const margin = 64 << 20 // room for the page cache, the kernel's accounting and a burst
 	res := Run(ctx, Options{
 		Scenarios:      []Scenario{{N: 30, Provider: ProviderMinIO}},
 		Namespaces:     3,
@@ -119,6 +97,23 @@ func TestThirtyMinIOBackendsFitTheChartsMemoryLimit(t *testing.T) {
 		t.Fatalf("the manager's peak anonymous RSS is %.1f MiB creating 30 MinIO backends, more than the chart's memory limit (%d MiB) minus %d MiB (%.0f MiB)",
 			r.PeakAnonMiB, limit>>20, margin>>20, ceiling)
 	}
+}
+
+// managerUnderTest is what a memory test needs: the control plane's binaries (KUBEBUILDER_ASSETS),
+// the module root, and the manager process built like bin/manager.
+func managerUnderTest(ctx context.Context, t *testing.T) (assets, root string, bin ManagerBinary) {
+	t.Helper()
+	if assets = os.Getenv("KUBEBUILDER_ASSETS"); assets == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run eval \"$(hack/tools.sh env)\" first")
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bin, err = BuildManager(ctx, root, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	return assets, root, bin
 }
 
 // chartMemoryLimit is resources.limits.memory of the chart's values, in bytes.
