@@ -56,10 +56,6 @@ type StorageProviderReconciler struct {
 	// OrphanSweep is how often, and after what age, credentials of this cluster that no
 	// StateBackend records are revoked (sweep.go); a zero Interval turns the sweep off.
 	OrphanSweep OrphanSweepConfig
-	// Cache is the manager's cache, where the sweep reads the operator's Secrets' metadata: the
-	// client bypasses the cache for every Secret read (UncachedObjects), and a cluster-wide list at
-	// the API server is refused when the operator watches some namespaces only. nil: Client.
-	Cache client.Reader
 	// Recorder records the sweep's revocations on the provider object; nil records none.
 	Recorder events.EventRecorder
 	// Metrics counts the sweep's revocations; nil counts none.

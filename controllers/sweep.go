@@ -19,7 +19,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -55,8 +54,7 @@ const defaultMaxSweepRevocations = 50
 const sweepTimeout = 5 * time.Minute
 
 // sweepRecords is what the cluster's StateBackends record: the backend tag of every existing one
-// (naming.BackendTag of its UID), and the credential names and ids their status and their own
-// Secrets hold.
+// (naming.BackendTag of its UID), and the credential names and ids their status holds.
 type sweepRecords struct {
 	backends, names, ids map[string]bool
 }
@@ -139,8 +137,8 @@ func (s *sweepSchedule) forget(uid types.UID) {
 }
 
 // sweepIfDue sweeps the account of provider p (obj, the object it wraps, whose health check just
-// passed with client c) when
-// its sweep is due, and returns requeue shortened to when the next one is. A failed sweep is logged
+// passed with client c) when its sweep is due, and returns requeue shortened to when the next one
+// is. A failed sweep is logged
 // and waits for the next interval like a successful one: orphans are not urgent, and a failing
 // account is not asked again and again.
 func (r *StorageProviderReconciler) sweepIfDue(ctx context.Context, obj client.Object, p providerObject, c provider.Client, requeue time.Duration) time.Duration {
@@ -212,28 +210,16 @@ func (r *StorageProviderReconciler) sweepOrphans(ctx context.Context, obj client
 }
 
 // sweepRecords gathers, from the manager's cache, what every StateBackend of the cluster records.
-// A Secret counts only as its StateBackend's own (its name, controlled by it): a Secret a tenant
-// labels and annotates itself keeps nothing alive. The names in status and in the backend's own
-// Secret are almost always the backend's own, which its backend tag protects already; they matter
-// where a credential outlived the UID it was named for (objects re-created by a restore).
+// The names in status are almost always the backend's own, which its backend tag protects
+// already; they matter where a credential outlived the UID it was named for (objects re-created
+// with a restored status). The backends' Secrets add nothing: a Secret counts only when its
+// StateBackend controls it, that is one of the same UID, whose tag already protects every
+// credential the operator wrote into it. The list is read in place (no deep copy): at 10,000
+// backends a copy per sweep and provider would be tens of MiB.
 func (r *StorageProviderReconciler) sweepRecords(ctx context.Context) (sweepRecords, error) {
-	var cache client.Reader = r.Cache
-	if cache == nil {
-		cache = r.Client
-	}
 	backends := &v1alpha1.StateBackendList{}
-	if err := r.List(ctx, backends); err != nil {
+	if err := r.List(ctx, backends, client.UnsafeDisableDeepCopy); err != nil {
 		return sweepRecords{}, fmt.Errorf("list StateBackends: %w", err)
-	}
-	secrets := &metav1.PartialObjectMetadataList{}
-	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := cache.List(ctx, secrets, client.MatchingLabels{LabelManagedBy: ManagedByValue}); err != nil {
-		return sweepRecords{}, fmt.Errorf("list Secrets: %w", err)
-	}
-	byName := make(map[types.NamespacedName]*metav1.PartialObjectMetadata, len(secrets.Items))
-	for i := range secrets.Items {
-		s := &secrets.Items[i]
-		byName[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] = s
 	}
 	rec := newSweepRecords()
 	for i := range backends.Items {
@@ -244,9 +230,6 @@ func (r *StorageProviderReconciler) sweepRecords(ctx context.Context) (sweepReco
 		}
 		if p := sb.Status.PreviousCredential; p != nil {
 			rec.record(p.Name, p.ID)
-		}
-		if s, ok := byName[types.NamespacedName{Namespace: sb.Namespace, Name: secretName(sb)}]; ok && metav1.IsControlledBy(s, sb) {
-			rec.record(s.Annotations[AnnotationCredentialName], s.Annotations[AnnotationCredentialID])
 		}
 	}
 	return rec, nil

@@ -167,7 +167,6 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 		OperatorNamespace: cfg.OperatorNamespace,
 		ClusterID:         clusterID,
 		OrphanSweep:       cfg.OrphanSweep,
-		Cache:             mgr.GetCache(),
 		Recorder:          mgr.GetEventRecorder("tfstate-operator"),
 		Metrics:           m,
 	}
