@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	cf "github.com/cloudflare/cloudflare-go/v7"
 	"github.com/cloudflare/cloudflare-go/v7/accounts"
 	"github.com/cloudflare/cloudflare-go/v7/option"
 	cfr2 "github.com/cloudflare/cloudflare-go/v7/r2"
@@ -133,7 +132,7 @@ func classify(op string, err error) error {
 	if errors.As(err, &rl) {
 		return fmt.Errorf("cloudflare %s: %w", op, err)
 	}
-	var sdkErr *cf.Error
+	var sdkErr *cfr2.Error
 	if !errors.As(err, &sdkErr) {
 		return fmt.Errorf("cloudflare %s: %w", op, provider.Redact(err, 0, ""))
 	}
@@ -171,10 +170,10 @@ func apiStatus(err error) int {
 }
 
 func (a *api) getBucket(ctx context.Context, name, jurisdiction string) error {
-	_, err := a.buckets.Get(ctx, name, cfr2.BucketGetParams{
-		AccountID:    cf.F(a.accountID),
-		Jurisdiction: cf.F(cfr2.BucketGetParamsCfR2Jurisdiction(jurisdiction)),
-	})
+	var params cfr2.BucketGetParams
+	set(&params.AccountID, a.accountID)
+	set(&params.Jurisdiction, cfr2.BucketGetParamsCfR2Jurisdiction(jurisdiction))
+	_, err := a.buckets.Get(ctx, name, params)
 	if err != nil {
 		return classify("get bucket", err)
 	}
@@ -182,13 +181,12 @@ func (a *api) getBucket(ctx context.Context, name, jurisdiction string) error {
 }
 
 func (a *api) createBucket(ctx context.Context, name, jurisdiction, locationHint string) error {
-	params := cfr2.BucketNewParams{
-		AccountID:    cf.F(a.accountID),
-		Name:         cf.F(name),
-		Jurisdiction: cf.F(cfr2.BucketNewParamsCfR2Jurisdiction(jurisdiction)),
-	}
+	var params cfr2.BucketNewParams
+	set(&params.AccountID, a.accountID)
+	set(&params.Name, name)
+	set(&params.Jurisdiction, cfr2.BucketNewParamsCfR2Jurisdiction(jurisdiction))
 	if locationHint != "" {
-		params.LocationHint = cf.F(cfr2.BucketNewParamsLocationHint(locationHint))
+		set(&params.LocationHint, cfr2.BucketNewParamsLocationHint(locationHint))
 	}
 	if _, err := a.buckets.New(ctx, params); err != nil {
 		return classify("create bucket", err)
@@ -197,10 +195,10 @@ func (a *api) createBucket(ctx context.Context, name, jurisdiction, locationHint
 }
 
 func (a *api) deleteBucket(ctx context.Context, name, jurisdiction string) error {
-	_, err := a.buckets.Delete(ctx, name, cfr2.BucketDeleteParams{
-		AccountID:    cf.F(a.accountID),
-		Jurisdiction: cf.F(cfr2.BucketDeleteParamsCfR2Jurisdiction(jurisdiction)),
-	})
+	var params cfr2.BucketDeleteParams
+	set(&params.AccountID, a.accountID)
+	set(&params.Jurisdiction, cfr2.BucketDeleteParamsCfR2Jurisdiction(jurisdiction))
+	_, err := a.buckets.Delete(ctx, name, params)
 	if err != nil {
 		return classify("delete bucket", err)
 	}
@@ -210,10 +208,10 @@ func (a *api) deleteBucket(ctx context.Context, name, jurisdiction string) error
 // managedDomainEnabled reads whether the bucket's r2.dev (R2-managed) domain serves its objects
 // to anyone: GET accounts/{account_id}/r2/buckets/{bucket_name}/domains/managed.
 func (a *api) managedDomainEnabled(ctx context.Context, name, jurisdiction string) (bool, error) {
-	res, err := a.buckets.Domains.Managed.List(ctx, name, cfr2.BucketDomainManagedListParams{
-		AccountID:    cf.F(a.accountID),
-		Jurisdiction: cf.F(cfr2.BucketDomainManagedListParamsCfR2Jurisdiction(jurisdiction)),
-	})
+	var params cfr2.BucketDomainManagedListParams
+	set(&params.AccountID, a.accountID)
+	set(&params.Jurisdiction, cfr2.BucketDomainManagedListParamsCfR2Jurisdiction(jurisdiction))
+	res, err := a.buckets.Domains.Managed.List(ctx, name, params)
 	if err != nil {
 		return false, classify("get r2.dev domain", err)
 	}
@@ -226,11 +224,11 @@ func (a *api) managedDomainEnabled(ctx context.Context, name, jurisdiction strin
 // setManagedDomain turns the bucket's r2.dev domain on or off (PUT .../domains/managed with
 // {"enabled": ...}) and returns the state Cloudflare reports afterwards.
 func (a *api) setManagedDomain(ctx context.Context, name, jurisdiction string, enabled bool) (bool, error) {
-	res, err := a.buckets.Domains.Managed.Update(ctx, name, cfr2.BucketDomainManagedUpdateParams{
-		AccountID:    cf.F(a.accountID),
-		Enabled:      cf.F(enabled),
-		Jurisdiction: cf.F(cfr2.BucketDomainManagedUpdateParamsCfR2Jurisdiction(jurisdiction)),
-	})
+	var params cfr2.BucketDomainManagedUpdateParams
+	set(&params.AccountID, a.accountID)
+	set(&params.Enabled, enabled)
+	set(&params.Jurisdiction, cfr2.BucketDomainManagedUpdateParamsCfR2Jurisdiction(jurisdiction))
+	res, err := a.buckets.Domains.Managed.Update(ctx, name, params)
 	if err != nil {
 		return false, classify("update r2.dev domain", err)
 	}
@@ -242,11 +240,11 @@ func (a *api) setManagedDomain(ctx context.Context, name, jurisdiction string, e
 
 // listBucketsOne lists at most one bucket: a read-only check of the token's R2 permission.
 func (a *api) listBucketsOne(ctx context.Context, jurisdiction string) error {
-	_, err := a.buckets.List(ctx, cfr2.BucketListParams{
-		AccountID:    cf.F(a.accountID),
-		PerPage:      cf.F(1.0),
-		Jurisdiction: cf.F(cfr2.BucketListParamsCfR2Jurisdiction(jurisdiction)),
-	})
+	var params cfr2.BucketListParams
+	set(&params.AccountID, a.accountID)
+	set(&params.PerPage, 1.0)
+	set(&params.Jurisdiction, cfr2.BucketListParamsCfR2Jurisdiction(jurisdiction))
+	_, err := a.buckets.List(ctx, params)
 	if err != nil {
 		return classify("list buckets", err)
 	}
@@ -255,10 +253,10 @@ func (a *api) listBucketsOne(ctx context.Context, jurisdiction string) error {
 
 // permissionGroupID looks a permission group up by its exact name.
 func (a *api) permissionGroupID(ctx context.Context, name string) (string, error) {
-	page, err := a.tokens.PermissionGroups.List(ctx, accounts.TokenPermissionGroupListParams{
-		AccountID: cf.F(a.accountID),
-		Name:      cf.F(name),
-	})
+	var params accounts.TokenPermissionGroupListParams
+	set(&params.AccountID, a.accountID)
+	set(&params.Name, name)
+	page, err := a.tokens.PermissionGroups.List(ctx, params)
 	if err != nil {
 		return "", classify("list permission groups", err)
 	}
@@ -278,23 +276,24 @@ type tokenInfo struct {
 
 // bucketPolicy is the one policy of a bucket token: allow one permission group on one resource.
 func bucketPolicy(groupID, resource string) []shared.TokenPolicyParam {
-	return []shared.TokenPolicyParam{{
-		Effect:           cf.F(shared.TokenPolicyEffectAllow),
-		PermissionGroups: cf.F([]shared.TokenPolicyPermissionGroupParam{{ID: cf.F(groupID)}}),
-		Resources:        cf.F[shared.TokenPolicyResourcesUnionParam](shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam{resource: "*"}),
-	}}
+	var group shared.TokenPolicyPermissionGroupParam
+	set(&group.ID, groupID)
+	var p shared.TokenPolicyParam
+	set(&p.Effect, shared.TokenPolicyEffectAllow)
+	set(&p.PermissionGroups, []shared.TokenPolicyPermissionGroupParam{group})
+	set(&p.Resources, shared.TokenPolicyResourcesUnionParam(shared.TokenPolicyResourcesIAMResourcesTypeObjectStringParam{resource: "*"}))
+	return []shared.TokenPolicyParam{p}
 }
 
 // createToken creates an account-owned token with one allow policy of one permission group on one
 // resource, and returns it with its value (shown by Cloudflare only now).
 func (a *api) createToken(ctx context.Context, name, groupID, resource string, expiresOn time.Time) (tokenInfo, string, error) {
-	params := accounts.TokenNewParams{
-		AccountID: cf.F(a.accountID),
-		Name:      cf.F(name),
-		Policies:  cf.F(bucketPolicy(groupID, resource)),
-	}
+	var params accounts.TokenNewParams
+	set(&params.AccountID, a.accountID)
+	set(&params.Name, name)
+	set(&params.Policies, bucketPolicy(groupID, resource))
 	if !expiresOn.IsZero() {
-		params.ExpiresOn = cf.F(expiresOn.UTC())
+		set(&params.ExpiresOn, expiresOn.UTC())
 	}
 	tok, err := a.tokens.New(ctx, params)
 	if err != nil {
@@ -314,11 +313,11 @@ const tokensPerPage = 50
 func (a *api) listTokens(ctx context.Context) ([]tokenInfo, error) {
 	var out []tokenInfo
 	for page := 1; ; page++ {
-		res, err := a.tokens.List(ctx, accounts.TokenListParams{
-			AccountID: cf.F(a.accountID),
-			Page:      cf.F(float64(page)),
-			PerPage:   cf.F(float64(tokensPerPage)),
-		})
+		var params accounts.TokenListParams
+		set(&params.AccountID, a.accountID)
+		set(&params.Page, float64(page))
+		set(&params.PerPage, float64(tokensPerPage))
+		res, err := a.tokens.List(ctx, params)
 		if err != nil {
 			return nil, classify("list tokens", err)
 		}
@@ -335,7 +334,10 @@ func (a *api) listTokens(ctx context.Context) ([]tokenInfo, error) {
 
 // listTokensOne lists at most a few tokens: a read-only check of the token-management permission.
 func (a *api) listTokensOne(ctx context.Context) error {
-	if _, err := a.tokens.List(ctx, accounts.TokenListParams{AccountID: cf.F(a.accountID), PerPage: cf.F(5.0)}); err != nil {
+	var params accounts.TokenListParams
+	set(&params.AccountID, a.accountID)
+	set(&params.PerPage, 5.0)
+	if _, err := a.tokens.List(ctx, params); err != nil {
 		return classify("list tokens", err)
 	}
 	return nil
@@ -351,7 +353,9 @@ type tokenPolicy struct {
 
 // getToken reads a token's policies (never its value). A missing token is an *APIError of status 404.
 func (a *api) getToken(ctx context.Context, id string) (tokenInfo, []tokenPolicy, error) {
-	tok, err := a.tokens.Get(ctx, id, accounts.TokenGetParams{AccountID: cf.F(a.accountID)})
+	var params accounts.TokenGetParams
+	set(&params.AccountID, a.accountID)
+	tok, err := a.tokens.Get(ctx, id, params)
 	if err != nil {
 		return tokenInfo{}, nil, classify("get token", err)
 	}
@@ -372,11 +376,14 @@ func (a *api) getToken(ctx context.Context, id string) (tokenInfo, []tokenPolicy
 // setTokenPolicy replaces a token's policies with the one bucket policy, keeping its name, expiry
 // and value (so its S3 keys stay the same).
 func (a *api) setTokenPolicy(ctx context.Context, tok tokenInfo, groupID, resource string) error {
-	t := shared.TokenParam{Name: cf.F(tok.Name), Policies: cf.F(bucketPolicy(groupID, resource))}
+	var params accounts.TokenUpdateParams
+	set(&params.AccountID, a.accountID)
+	set(&params.Token.Name, tok.Name)
+	set(&params.Token.Policies, bucketPolicy(groupID, resource))
 	if !tok.ExpiresOn.IsZero() {
-		t.ExpiresOn = cf.F(tok.ExpiresOn.UTC())
+		set(&params.Token.ExpiresOn, tok.ExpiresOn.UTC())
 	}
-	if _, err := a.tokens.Update(ctx, tok.ID, accounts.TokenUpdateParams{AccountID: cf.F(a.accountID), Token: t}); err != nil {
+	if _, err := a.tokens.Update(ctx, tok.ID, params); err != nil {
 		return classify("update token", err)
 	}
 	return nil
@@ -391,15 +398,13 @@ type sessionKeys struct {
 // SDK has no jurisdiction parameter here; the cf-r2-jurisdiction header the bucket calls use is
 // sent anyway so a bucket outside the default jurisdiction is found [inference].
 func (a *api) temporaryCredentials(ctx context.Context, bucket, jurisdiction, parentID, permission string, ttl time.Duration) (sessionKeys, error) {
-	res, err := a.temps.New(ctx, cfr2.TemporaryCredentialNewParams{
-		AccountID: cf.F(a.accountID),
-		TemporaryCredential: cfr2.TemporaryCredentialParam{
-			Bucket:            cf.F(bucket),
-			ParentAccessKeyID: cf.F(parentID),
-			Permission:        cf.F(cfr2.TemporaryCredentialPermission(permission)),
-			TTLSeconds:        cf.F(ttl.Seconds()),
-		},
-	}, option.WithHeader("cf-r2-jurisdiction", jurisdiction))
+	var params cfr2.TemporaryCredentialNewParams
+	set(&params.AccountID, a.accountID)
+	set(&params.TemporaryCredential.Bucket, bucket)
+	set(&params.TemporaryCredential.ParentAccessKeyID, parentID)
+	set(&params.TemporaryCredential.Permission, cfr2.TemporaryCredentialPermission(permission))
+	set(&params.TemporaryCredential.TTLSeconds, ttl.Seconds())
+	res, err := a.temps.New(ctx, params, option.WithHeader("cf-r2-jurisdiction", jurisdiction))
 	if err != nil {
 		return sessionKeys{}, classify("create temporary credentials", err)
 	}
@@ -410,7 +415,9 @@ func (a *api) temporaryCredentials(ctx context.Context, bucket, jurisdiction, pa
 }
 
 func (a *api) deleteToken(ctx context.Context, id string) error {
-	if _, err := a.tokens.Delete(ctx, id, accounts.TokenDeleteParams{AccountID: cf.F(a.accountID)}); err != nil {
+	var params accounts.TokenDeleteParams
+	set(&params.AccountID, a.accountID)
+	if _, err := a.tokens.Delete(ctx, id, params); err != nil {
 		return classify("delete token", err)
 	}
 	return nil
@@ -419,7 +426,9 @@ func (a *api) deleteToken(ctx context.Context, id string) error {
 // verify returns the id of the calling token: account-owned tokens answer on the account's verify
 // endpoint, user tokens only on the user's.
 func (a *api) verify(ctx context.Context) (string, error) {
-	res, err := a.tokens.Verify(ctx, accounts.TokenVerifyParams{AccountID: cf.F(a.accountID)})
+	var params accounts.TokenVerifyParams
+	set(&params.AccountID, a.accountID)
+	res, err := a.tokens.Verify(ctx, params)
 	if err == nil && res.ID != "" {
 		return res.ID, nil
 	}
