@@ -76,6 +76,7 @@ type Config struct {
 // Run builds the manager for the cluster at restConfig and runs it until ctx ends.
 func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	applyMemoryLimit(cfg.MemoryLimit, os.Getenv("GOMEMLIMIT") != "")
+	applyGCPercent(os.Getenv("GOGC") != "")
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -213,6 +214,21 @@ func applyMemoryLimit(containerLimit uint64, explicit bool) {
 		return
 	}
 	debug.SetMemoryLimit(goMemoryLimit(containerLimit))
+}
+
+// GCPercent is the manager's Go GC target (GOGC) unless GOGC is set: the heap may grow to 1.5 times
+// what is live between collections, not twice. The manager's live heap is small and its
+// allocation rate low, so collecting twice as often costs little: with 1,000 backends and 20,000
+// unrelated objects it took the bench's steady RSS from 69 to 62 MiB, 101 collections instead of 46
+// while creating them and 0.09 s of pauses instead of 0.04 s in all (README, Memory).
+const GCPercent = 50
+
+// applyGCPercent sets GCPercent, unless GOGC was given (explicit).
+func applyGCPercent(explicit bool) {
+	if explicit {
+		return
+	}
+	debug.SetGCPercent(GCPercent)
 }
 
 // namespaces is the cache's DefaultNamespaces for --watch-namespaces: nil (every namespace) when

@@ -72,3 +72,23 @@ func TestApplyMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyGCPercent: the collector's target is GCPercent, unless GOGC was given.
+func TestApplyGCPercent(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	for _, tc := range []struct {
+		reason   string
+		explicit bool
+		want     int
+	}{
+		{"GOGC unset: the manager's", false, GCPercent},
+		{"GOGC set: left as it is", true, 170},
+	} {
+		debug.SetGCPercent(170)
+		applyGCPercent(tc.explicit)
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("%s: GC percent %d, want %d", tc.reason, got, tc.want)
+		}
+	}
+}
