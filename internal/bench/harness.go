@@ -320,12 +320,15 @@ func scenario(ctx context.Context, opts Options, sc Scenario, res *Result) (retE
 		return err
 	}
 	nss := namespaces(opts.Namespaces)
-	st, stopStore, err := startStore(ctx, sc.Provider, dir, opts.Latency)
+	stores, stopStores, err := startStores(ctx, sc.Provider, dir, opts.Latency, sc.N)
 	if err != nil {
 		return err
 	}
-	defer stopStore()
-	if err := setupCluster(ctx, k8s, nss, st); err != nil {
+	defer stopStores()
+	if len(stores) > 1 {
+		logf(opts.Log, "%d %s accounts, one ClusterStorageProvider each, at most %d backends each", len(stores), sc.Provider, accountCapacity(sc.Provider))
+	}
+	if err := setupCluster(ctx, k8s, nss, stores); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -376,7 +379,7 @@ func scenario(ctx context.Context, opts Options, sc Scenario, res *Result) (retE
 	cpuBefore, cpuErr := readCPU(child.cmd.Process.Pid)
 	apiBefore, apiErr := apiServerRequests(ctx, cfg)
 
-	created, createdAll, err := createBackends(ctx, k8s, nss, sc.N, opts.Workers)
+	created, createdAll, err := createBackends(ctx, k8s, nss, sc.N, len(stores), opts.Workers)
 	if err != nil {
 		return err
 	}
@@ -483,25 +486,35 @@ func namespaces(n int) []string {
 	return out
 }
 
-// setupCluster creates the namespaces, the provider and its credentials Secret.
-func setupCluster(ctx context.Context, k8s client.Client, nss []string, st store) error {
+// setupCluster creates the namespaces and, for each store, a provider and its credentials Secret.
+func setupCluster(ctx context.Context, k8s client.Client, nss []string, stores []store) error {
 	for _, ns := range append([]string{operatorNamespace}, nss...) {
 		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return fmt.Errorf("namespace %s: %w", ns, err)
 		}
 	}
-	if err := k8s.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: credentialsSecret, Namespace: operatorNamespace},
-		StringData: st.credentials,
-	}); err != nil {
-		return fmt.Errorf("provider credentials Secret: %w", err)
-	}
-	spec := *st.spec.DeepCopy()
-	spec.CredentialsSecretRef = &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: credentialsSecret}
-	if err := k8s.Create(ctx, &v1alpha1.ClusterStorageProvider{ObjectMeta: metav1.ObjectMeta{Name: providerName}, Spec: spec}); err != nil {
-		return fmt.Errorf("ClusterStorageProvider: %w", err)
+	for i, st := range stores {
+		if err := k8s.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: accountName(credentialsSecret, i), Namespace: operatorNamespace},
+			StringData: st.credentials,
+		}); err != nil {
+			return fmt.Errorf("provider credentials Secret: %w", err)
+		}
+		spec := *st.spec.DeepCopy()
+		spec.CredentialsSecretRef = &v1alpha1.SecretReference{Namespace: operatorNamespace, Name: accountName(credentialsSecret, i)}
+		if err := k8s.Create(ctx, &v1alpha1.ClusterStorageProvider{ObjectMeta: metav1.ObjectMeta{Name: accountName(providerName, i)}, Spec: spec}); err != nil {
+			return fmt.Errorf("ClusterStorageProvider: %w", err)
+		}
 	}
 	return nil
+}
+
+// accountName names the object of the i-th account: base for the first, base-i for the others.
+func accountName(base string, i int) string {
+	if i == 0 {
+		return base
+	}
+	return fmt.Sprintf("%s-%d", base, i)
 }
 
 // parallel runs f(0..n-1) on workers goroutines and returns the first error.
@@ -575,14 +588,15 @@ type createdBackend struct {
 	start, done time.Time
 }
 
-// createBackends creates n StateBackends as fast as workers allow; created is in index order.
-func createBackends(ctx context.Context, k8s client.Client, nss []string, n, workers int) (created []createdBackend, all time.Time, err error) {
+// createBackends creates n StateBackends as fast as workers allow, taking the accounts' providers
+// in turn; created is in index order.
+func createBackends(ctx context.Context, k8s client.Client, nss []string, n, accounts, workers int) (created []createdBackend, all time.Time, err error) {
 	created = make([]createdBackend, n)
 	err = parallel(ctx, n, workers, func(ctx context.Context, i int) error {
 		sb := &v1alpha1.StateBackend{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("sb-%d", i), Namespace: nss[i%len(nss)]},
 			Spec: v1alpha1.StateBackendSpec{
-				ProviderRef: v1alpha1.ProviderReference{Kind: v1alpha1.ClusterStorageProviderKind, Name: providerName},
+				ProviderRef: v1alpha1.ProviderReference{Kind: v1alpha1.ClusterStorageProviderKind, Name: accountName(providerName, i%max(accounts, 1))},
 				Key:         "terraform.tfstate",
 			},
 		}

@@ -59,16 +59,44 @@ func providerOf(sc Scenario) string {
 	return sc.Provider
 }
 
-// startStore starts what the scenario's provider needs under dir, the fakes answering after
-// latency, and returns the store and a function that stops it. The fakes' admin identities hold
-// what the README asks of the real ones.
-func startStore(ctx context.Context, provider, dir string, latency time.Duration) (store, func(), error) {
+// accountCapacity is how many backends one account of the provider holds in a scenario: half the
+// documented ceiling on what each backend holds, since a backend holds two credentials while a
+// rotated one is in its grace (README, Scale). Cloudflare: 500 account API tokens per account;
+// DigitalOcean: 100 buckets (one per backend) and 200 Spaces keys per account; AWS: 5,000 IAM users
+// per account, one per credential. MinIO and the emulator have no such ceiling (0).
+func accountCapacity(provider string) int {
+	switch provider {
+	case ProviderR2:
+		return 250
+	case ProviderSpaces:
+		return 100
+	case ProviderAWS:
+		return 2500
+	}
+	return 0
+}
+
+// accountsFor is how many accounts n backends of the provider need: one ClusterStorageProvider
+// each, as a platform team past an account's ceiling would have.
+func accountsFor(provider string, n int) int {
+	c := accountCapacity(provider)
+	if c == 0 || n <= c {
+		return 1
+	}
+	return (n + c - 1) / c
+}
+
+// startStores starts what the scenario's provider needs under dir for n backends, the fakes
+// answering after latency: one MinIO, and over it one fake account per accountsFor (each with its
+// own admin token, rate limits and quotas). It returns a store per account and a function that
+// stops them all. The fakes' admin identities hold what the README asks of the real ones.
+func startStores(ctx context.Context, provider, dir string, latency time.Duration, n int) ([]store, func(), error) {
 	if provider == "" || provider == ProviderEmulated {
-		return emulatedStore, func() {}, nil
+		return []store{emulatedStore}, func() {}, nil
 	}
 	m, err := miniotest.Start(ctx, filepath.Join(dir, "minio"))
 	if err != nil {
-		return store{}, nil, fmt.Errorf("start MinIO: %w", err)
+		return nil, nil, fmt.Errorf("start MinIO: %w", err)
 	}
 	stops := []func(){m.Stop}
 	stop := func() {
@@ -76,65 +104,72 @@ func startStore(ctx context.Context, provider, dir string, latency time.Duration
 			stops[i]()
 		}
 	}
-	s, err := func() (store, error) {
-		switch provider {
-		case ProviderMinIO:
-			return store{
-				spec:        v1alpha1.StorageProviderSpec{MinIO: &v1alpha1.MinIOProvider{Endpoint: m.Endpoint}},
-				credentials: map[string]string{providers.MinIOAccessKeyID: m.RootUser, providers.MinIOSecretAccessKey: m.RootPassword},
-			}, nil
-		case ProviderR2:
-			cf, err := fakecloudflare.Start(fakecloudflare.Config{MinIO: m, Latency: latency})
-			if err != nil {
-				return store{}, err
-			}
-			stops = append(stops, cf.Close)
-			_, token, err := cf.AddToken("tfstate-operator admin", "Workers R2 Storage Write", "Account API Tokens Write")
-			if err != nil {
-				return store{}, err
-			}
-			return store{
-				spec: v1alpha1.StorageProviderSpec{CloudflareR2: &v1alpha1.CloudflareR2Provider{
-					AccountID: cf.AccountID(), APIBaseURL: cf.URL(), S3Endpoint: cf.S3Endpoint(),
-				}},
-				credentials: map[string]string{providers.CloudflareAPIToken: token},
-			}, nil
-		case ProviderSpaces:
-			do, err := fakedigitalocean.Start(fakedigitalocean.Config{MinIO: m, Latency: latency})
-			if err != nil {
-				return store{}, err
-			}
-			stops = append(stops, do.Close)
-			token := do.AddToken("tfstate-operator", fakedigitalocean.ScopeCreate, fakedigitalocean.ScopeRead, fakedigitalocean.ScopeDelete, fakedigitalocean.ScopeUpdate)
-			return store{
-				spec: v1alpha1.StorageProviderSpec{DigitalOceanSpaces: &v1alpha1.DigitalOceanSpacesProvider{
-					Region: "fra1", APIBaseURL: do.URL(), S3Endpoint: do.S3Endpoint(),
-				}},
-				credentials: map[string]string{providers.DigitalOceanToken: token},
-			}, nil
-		case ProviderAWS:
-			f, err := fakeaws.New(ctx, fakeaws.Config{MinIO: m, Latency: latency})
-			if err != nil {
-				return store{}, err
-			}
-			stops = append(stops, f.Close)
-			ak, sk, err := f.AddPrincipal("tfstate-operator")
-			if err != nil {
-				return store{}, err
-			}
-			return store{
-				spec: v1alpha1.StorageProviderSpec{AWSS3: &v1alpha1.AWSS3Provider{
-					Region: "us-east-1", IAMPath: "/tfstate-operator/",
-					S3Endpoint: f.S3Endpoint(), IAMEndpoint: f.IAMEndpoint(), STSEndpoint: f.STSEndpoint(),
-				}},
-				credentials: map[string]string{providers.AWSAccessKeyID: ak, providers.AWSSecretAccessKey: sk},
-			}, nil
+	var stores []store
+	for range accountsFor(provider, n) {
+		s, stopAccount, err := startAccount(ctx, provider, m, latency)
+		if err != nil {
+			stop()
+			return nil, nil, err
 		}
-		return store{}, errors.New("unknown provider " + provider + ": want emulated, minio, r2, spaces or aws")
-	}()
-	if err != nil {
-		stop()
-		return store{}, nil, err
+		stops = append(stops, stopAccount)
+		stores = append(stores, s)
 	}
-	return s, stop, nil
+	return stores, stop, nil
+}
+
+// startAccount starts one account of the provider over m.
+func startAccount(ctx context.Context, provider string, m *miniotest.Server, latency time.Duration) (store, func(), error) {
+	switch provider {
+	case ProviderMinIO:
+		return store{
+			spec:        v1alpha1.StorageProviderSpec{MinIO: &v1alpha1.MinIOProvider{Endpoint: m.Endpoint}},
+			credentials: map[string]string{providers.MinIOAccessKeyID: m.RootUser, providers.MinIOSecretAccessKey: m.RootPassword},
+		}, func() {}, nil
+	case ProviderR2:
+		cf, err := fakecloudflare.Start(fakecloudflare.Config{MinIO: m, Latency: latency})
+		if err != nil {
+			return store{}, nil, err
+		}
+		_, token, err := cf.AddToken("tfstate-operator admin", "Workers R2 Storage Write", "Account API Tokens Write")
+		if err != nil {
+			cf.Close()
+			return store{}, nil, err
+		}
+		return store{
+			spec: v1alpha1.StorageProviderSpec{CloudflareR2: &v1alpha1.CloudflareR2Provider{
+				AccountID: cf.AccountID(), APIBaseURL: cf.URL(), S3Endpoint: cf.S3Endpoint(),
+			}},
+			credentials: map[string]string{providers.CloudflareAPIToken: token},
+		}, cf.Close, nil
+	case ProviderSpaces:
+		do, err := fakedigitalocean.Start(fakedigitalocean.Config{MinIO: m, Latency: latency})
+		if err != nil {
+			return store{}, nil, err
+		}
+		token := do.AddToken("tfstate-operator", fakedigitalocean.ScopeCreate, fakedigitalocean.ScopeRead, fakedigitalocean.ScopeDelete, fakedigitalocean.ScopeUpdate)
+		return store{
+			spec: v1alpha1.StorageProviderSpec{DigitalOceanSpaces: &v1alpha1.DigitalOceanSpacesProvider{
+				Region: "fra1", APIBaseURL: do.URL(), S3Endpoint: do.S3Endpoint(),
+			}},
+			credentials: map[string]string{providers.DigitalOceanToken: token},
+		}, do.Close, nil
+	case ProviderAWS:
+		f, err := fakeaws.New(ctx, fakeaws.Config{MinIO: m, Latency: latency})
+		if err != nil {
+			return store{}, nil, err
+		}
+		ak, sk, err := f.AddPrincipal("tfstate-operator")
+		if err != nil {
+			f.Close()
+			return store{}, nil, err
+		}
+		return store{
+			spec: v1alpha1.StorageProviderSpec{AWSS3: &v1alpha1.AWSS3Provider{
+				Region: "us-east-1", IAMPath: "/tfstate-operator/",
+				S3Endpoint: f.S3Endpoint(), IAMEndpoint: f.IAMEndpoint(), STSEndpoint: f.STSEndpoint(),
+			}},
+			credentials: map[string]string{providers.AWSAccessKeyID: ak, providers.AWSSecretAccessKey: sk},
+		}, f.Close, nil
+	}
+	return store{}, nil, errors.New("unknown provider " + provider + ": want emulated, minio, r2, spaces or aws")
 }
