@@ -110,9 +110,14 @@ func (p *Prober) Probe(ctx context.Context, settings provider.BackendSettings, b
 	if access != provider.ReadWrite && access != provider.ReadOnly {
 		return res, fmt.Errorf("probe: unknown access %q", access)
 	}
-	client, err := p.client(settings, cred)
+	client, hc, err := p.client(settings, cred)
 	if err != nil {
 		return res, err
+	}
+	if p.httpClient == nil || settings.RefuseLocalEndpoints {
+		// The transport is this probe's alone: a connection left idle in it would stay open
+		// (and its buffers and goroutines in memory) until the idle timeout.
+		defer hc.CloseIdleConnections()
 	}
 	c := &call{client: client, bucket: bucket}
 	if err := p.untilAccepted(ctx, c.list); err != nil {
@@ -124,8 +129,9 @@ func (p *Prober) Probe(ctx context.Context, settings provider.BackendSettings, b
 	return c.readWrite(ctx)
 }
 
-// client builds an S3 client for exactly this store and credential.
-func (p *Prober) client(settings provider.BackendSettings, cred provider.Credential) (*s3.Client, error) {
+// client builds an S3 client for exactly this store and credential, and returns the HTTP client
+// it sends with.
+func (p *Prober) client(settings provider.BackendSettings, cred provider.Credential) (*s3.Client, *http.Client, error) {
 	o := s3.Options{
 		Region:       settings.Region,
 		UsePathStyle: settings.UsePathStyle,
@@ -159,7 +165,7 @@ func (p *Prober) client(settings provider.BackendSettings, cred provider.Credent
 	if settings.EndpointURL != "" {
 		u, err := url.Parse(settings.EndpointURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("probe: endpoint %q is not an http(s) URL: %w", settings.EndpointURL, provider.ErrInvalidConfig)
+			return nil, nil, fmt.Errorf("probe: endpoint %q is not an http(s) URL: %w", settings.EndpointURL, provider.ErrInvalidConfig)
 		}
 		o.BaseEndpoint = aws.String(settings.EndpointURL)
 	}
@@ -175,18 +181,19 @@ func (p *Prober) client(settings provider.BackendSettings, cred provider.Credent
 	default:
 		hc, err := httpClient(settings.CABundle)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.HTTPClient = hc
 	}
 	if settings.RefuseLocalEndpoints {
 		guarded, err := egress.Client(o.HTTPClient.(*http.Client))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.HTTPClient = guarded
 	}
-	return s3.New(o), nil
+	hc, _ := o.HTTPClient.(*http.Client)
+	return s3.New(o), hc, nil
 }
 
 // httpClient trusts the system roots plus caBundle, so a store behind a private CA is probed the

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,7 +217,7 @@ func TestMinIOAnswers(t *testing.T) {
 	ctx := context.Background()
 	p := New()
 	clientFor := func(cred provider.Credential) *call {
-		c, err := p.client(minioSettings(srv), cred)
+		c, _, err := p.client(minioSettings(srv), cred)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -424,5 +426,37 @@ func TestProbeLeavesOnlyObjectsDeleteBucketRecognises(t *testing.T) {
 		if !provider.IsOperatorObject(k) {
 			t.Errorf("the probe left %q, which DeleteBucket would count as state", k)
 		}
+	}
+}
+
+// TestProbeLeavesNoConnectionOpen: each probe builds its own client, so a connection it left idle
+// would be held by nobody but its transport's idle timeout (90 s): creating 1,000 Spaces backends
+// at once kept hundreds of them, tens of MiB of the manager's memory, until the timeout. A probe
+// closes what it opened.
+func TestProbeLeavesNoConnectionOpen(t *testing.T) {
+	var open atomic.Int64
+	srv := httptest.NewUnstartedServer(newFakeS3(bucket, "honour"))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	cred := provider.Credential{AccessKeyID: "AKIDFAKE", SecretAccessKey: "fake-secret"}
+	settings := provider.BackendSettings{Region: "us-east-1", EndpointURL: srv.URL, UsePathStyle: true, S3Compatible: true}
+	if _, err := New(WithPropagationWindow(0)).Probe(context.Background(), settings, bucket, cred, provider.ReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	// The server notes a close when it reads EOF: wait for that state (bounded), not for a time.
+	deadline := time.Now().Add(5 * time.Second)
+	for open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d connections still open after the probe returned", n)
 	}
 }
