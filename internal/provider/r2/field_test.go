@@ -29,7 +29,9 @@ func TestSetIsCloudflareF(t *testing.T) {
 			var p cfr2.BucketGetParams
 			set(&p.Jurisdiction, cfr2.BucketGetParamsCfR2Jurisdiction("eu"))
 			return p
-		}, func() any { return cfr2.BucketGetParams{Jurisdiction: cf.F(cfr2.BucketGetParamsCfR2Jurisdiction("eu"))} }},
+		}, func() any {
+			return cfr2.BucketGetParams{Jurisdiction: cf.F(cfr2.BucketGetParamsCfR2Jurisdiction("eu"))}
+		}},
 		{"a time", func() any {
 			var p accounts.TokenNewParams
 			set(&p.ExpiresOn, at)
