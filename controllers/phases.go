@@ -507,6 +507,12 @@ const reasonCreating = "Creating"
 // for a refused bucket).
 func (r *StateBackendReconciler) claimBucket(ctx context.Context, s *scope, name string, obs provider.BucketObservation) (ctrl.Result, error) {
 	sb, want := s.sb, r.owner(s.sb, name)
+	if obs.Elsewhere != "" {
+		// Another account's bucket or one in another region: not even its marker can be read,
+		// and adopting it could only fail (or hand a tenant someone else's state).
+		return ctrl.Result{}, r.refuseBucket(ctx, s, v1alpha1.ReasonBucketNotOwned, fmt.Sprintf("bucket %q already exists %s, out of "+
+			"the provider's reach; it is never adopted: name another bucket (spec.bucketName, or the provider's bucket naming)", name, obs.Elsewhere))
+	}
 	var reason, action string
 	switch verdict, o := ownership.Judge(r.Ownership, name, obs.Owner, want), obs.Owner; verdict {
 	case ownership.Ours:

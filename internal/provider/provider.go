@@ -83,6 +83,10 @@ type BucketObservation struct {
 	Owner *Owner
 	// Versioning is true when object versioning is enabled.
 	Versioning bool
+	// Elsewhere, when not empty, says where an existing bucket lives that the operator's
+	// credentials cannot reach ("owned by another AWS account", "in region eu-west-1"); Owner is
+	// then nil. Such a bucket is nobody's to claim here and is never adopted.
+	Elsewhere string
 }
 
 // BucketRequest asks for a bucket.

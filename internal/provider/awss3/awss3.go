@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -181,8 +182,10 @@ func (c *Client) Settings() provider.BackendSettings {
 	}
 }
 
-// ObserveBucket implements provider.Client. A bucket HeadBucket is refused for (403) belongs to
-// another account: it exists, with no owner.
+// ObserveBucket implements provider.Client. A bucket out of the operator's reach exists, with no
+// owner and Elsewhere saying where: HeadBucket answers 403 for another account's bucket, 301
+// MovedPermanently for a bucket in another region, and 400 for one in a region opened after
+// March 2019, both with x-amz-bucket-region (aws-sdk-go-v2 #1458, boto3 #2728).
 func (c *Client) ObserveBucket(ctx context.Context, bucket string) (provider.BucketObservation, error) {
 	if _, err := c.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		var nf *s3types.NotFound
@@ -191,7 +194,11 @@ func (c *Client) ObserveBucket(ctx context.Context, bucket string) (provider.Buc
 		case errors.As(err, &nf), errors.As(err, &nsb), status == http.StatusNotFound:
 			return provider.BucketObservation{}, nil
 		case status == http.StatusForbidden && code != "InvalidAccessKeyId" && code != "SignatureDoesNotMatch":
-			return provider.BucketObservation{Exists: true}, nil
+			return provider.BucketObservation{Exists: true, Elsewhere: "owned by another AWS account (or closed to the operator's identity)"}, nil
+		case status == http.StatusMovedPermanently:
+			return provider.BucketObservation{Exists: true, Elsewhere: "in another region" + regionOf(err)}, nil
+		case status == http.StatusBadRequest && regionOf(err) != "":
+			return provider.BucketObservation{Exists: true, Elsewhere: "in another region" + regionOf(err)}, nil
 		}
 		return provider.BucketObservation{}, classify("observe bucket", err)
 	}
@@ -658,6 +665,23 @@ func errorCode(err error) (string, int) {
 		status = respErr.HTTPStatusCode()
 	}
 	return code, status
+}
+
+// regionName is the shape of an AWS region name (us-east-1, ap-southeast-5, us-gov-west-1).
+var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]{2,12}){1,2}-[0-9]{1,2}$`)
+
+// regionOf is " (<region>)" for the x-amz-bucket-region header of err's reply, or "" when there is
+// none. The header is a reply's text (a tenant's endpoint can be any HTTP service): only a value
+// shaped as a region name is kept.
+func regionOf(err error) string {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return ""
+	}
+	if r := re.Response.Header.Get("x-amz-bucket-region"); regionName.MatchString(r) {
+		return " (" + r + ")"
+	}
+	return ""
 }
 
 // deniedAction is an IAM action name in an AccessDenied message ("... not authorized to perform:

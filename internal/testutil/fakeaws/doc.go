@@ -179,6 +179,11 @@
 // Config.Region (AWS answers 400 AuthorizationHeaderMalformed otherwise; MinIO takes any
 // region). The front also notes each key's last use on S3 for GetAccessKeyLastUsed.
 //
+// AddForeignBucket takes a name for a bucket of another account, in this region or another: S3's
+// answers to requests for it at this region's endpoint (HeadBucket 403, 301 MovedPermanently or,
+// for a region opened after March 2019, 400, both with x-amz-bucket-region; CreateBucket 409
+// BucketAlreadyExists) are documented with their sources in foreign.go.
+//
 // # Inference
 //
 // Marked "[inference]" in the code; the choices not taken from an AWS source are:
@@ -221,5 +226,6 @@
 //     kms-key-id, Terraform's kms_key_id) are refused by MinIO with kms:KeyNotFound. SSE-S3 works.
 //   - The front is path-style only; chunk signatures of STREAMING- payloads are not checked on
 //     intercepted calls (the SDK does not use them for these small bodies).
-//   - One account and one region; request time skew is not checked.
+//   - One account and one region of the operator's (other accounts' buckets: AddForeignBucket);
+//     request time skew is not checked.
 package fakeaws

@@ -105,15 +105,21 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request) {
 	case len(q) == 0 && r.Method == http.MethodDelete:
 		c.op, handle = "DeleteBucket", s.deleteBucket
 	}
-	if c.op != "" {
-		defer s.recordS3(c, q)
-	}
+	defer func() {
+		if c.op != "" { // set by the switch or, for a foreign bucket, by foreignBucket
+			s.recordS3(c, q)
+		}
+	}()
 	// Every bucket lives in Config.Region: AWS refuses a request signed for another region.
 	// (MinIO takes any region, so the front checks it for every bucket request.)
 	// (ListBuckets, on "/", is global.)
 	if region := scopeRegion(r); r.URL.Path != "/" && region != "" && region != s.cfg.Region {
 		c.fail(http.StatusBadRequest, "AuthorizationHeaderMalformed",
 			"The authorization header is malformed; the region '"+region+"' is wrong; expecting '"+s.cfg.Region+"'")
+		return
+	}
+	if region, ok := s.foreignRegion(bucket); ok && isBucket {
+		s.foreignBucket(c, region)
 		return
 	}
 	if c.op == "" {

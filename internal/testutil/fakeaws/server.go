@@ -132,6 +132,7 @@ type Server struct {
 	principals map[string]*principal     // by access key id
 	managed    map[string]*managedPolicy // customer managed policies by ARN
 	buckets    map[string]*BucketSettings
+	foreign    map[string]string // foreign buckets' regions by name (AddForeignBucket)
 	requests   []Request
 	throttle   int
 }
@@ -211,6 +212,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		principals: map[string]*principal{},
 		managed:    map[string]*managedPolicy{},
 		buckets:    map[string]*BucketSettings{},
+		foreign:    map[string]string{},
 	}
 	for _, srv := range []struct {
 		dst *(*httptest.Server)
