@@ -243,6 +243,12 @@ func (c *Client) bucketTags(ctx context.Context, bucket string) (map[string]stri
 
 // CreateBucket implements provider.Client: the bucket (no LocationConstraint in us-east-1, which
 // refuses one), then MarkBucket's hardening and tags.
+//
+// In us-east-1 S3 answers 200 OK, not 409 BucketAlreadyOwnedByYou, to a create of a bucket the
+// account already has (S3 API reference, "Error responses"), so a 200 there does not prove this
+// call made the bucket: one that already carries tags (a marker, or anyone's) is
+// ErrBucketNameTaken, for the controller to observe and judge. A bucket made untagged in the
+// same account between the controller's observe and this create cannot be told from a new one.
 func (c *Client) CreateBucket(ctx context.Context, req provider.BucketRequest) error {
 	in := &s3.CreateBucketInput{Bucket: aws.String(req.Name), ObjectOwnership: s3types.ObjectOwnershipBucketOwnerEnforced}
 	if c.cfg.Region != "us-east-1" {
@@ -258,6 +264,15 @@ func (c *Client) CreateBucket(ctx context.Context, req provider.BucketRequest) e
 			return fmt.Errorf("create bucket %q: %w: S3 refused the name", req.Name, provider.ErrInvalidConfig)
 		}
 		return classify("create bucket", err)
+	}
+	if c.cfg.Region == "us-east-1" {
+		tags, err := c.bucketTags(ctx, req.Name)
+		if err != nil {
+			return err
+		}
+		if len(tags) > 0 {
+			return fmt.Errorf("create bucket %q: %w: us-east-1 answered 200 for a bucket that already carries tags", req.Name, provider.ErrBucketNameTaken)
+		}
 	}
 	return c.MarkBucket(ctx, req.Name, req.Owner)
 }

@@ -169,7 +169,8 @@
 //
 // Forwarded but inspected: CreateBucket (MinIO ignores x-amz-object-ownership, so the signed
 // request goes as it came; on success the header's value is recorded as the bucket's
-// ObjectOwnership and the bucket's settings start afresh), DeleteBucket (forgets the settings,
+// ObjectOwnership and the bucket's settings start afresh; a bucket the account already has is
+// 409 BucketAlreadyOwnedByYou, except in us-east-1, where it is 200 OK and the settings stay), DeleteBucket (forgets the settings,
 // the bucket policy with them),
 // and AES256 (or MinIO-key aws:kms) PutBucketEncryption, GET and DELETE ?encryption (recorded
 // on success). MinIO has a KMS (miniotest sets MINIO_KMS_SECRET_KEY), so AES256 bucket

@@ -49,3 +49,36 @@ func TestForeignBuckets(t *testing.T) {
 		wantAPIError(t, err, "BucketAlreadyExists", 409)
 	}
 }
+
+// TestCreateOfABucketTheAccountHas: 200 OK in us-east-1 (the bucket's settings kept), 409
+// BucketAlreadyOwnedByYou in any other region (S3 API reference, "Error responses").
+func TestCreateOfABucketTheAccountHas(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		reason, region, code string
+		status               int
+	}{
+		{"us-east-1 answers 200", "us-east-1", "", 0},
+		{"other regions answer 409", "eu-west-1", "BucketAlreadyOwnedByYou", 409},
+	} {
+		f := newFake(t, Config{Region: tc.region})
+		c := s3.New(s3.Options{Region: tc.region, BaseEndpoint: aws.String(f.S3Endpoint()), UsePathStyle: true, RetryMaxAttempts: 1,
+			Credentials: credentials.NewStaticCredentialsProvider(f.adminKey, f.adminSecret, "")})
+		b := uniq("again")
+		in := &s3.CreateBucketInput{Bucket: aws.String(b)}
+		if tc.region != "us-east-1" {
+			in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(tc.region)}
+		}
+		if _, err := c.CreateBucket(ctx, in); err != nil {
+			t.Fatalf("%s: first create: %v", tc.reason, err)
+		}
+		if _, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(b), PublicAccessBlockConfiguration: allBlocked()}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.CreateBucket(ctx, in)
+		wantS3(t, tc.reason+": second create", err, tc.code, tc.status)
+		if f.Bucket(b).PublicAccessBlock == nil {
+			t.Errorf("%s: the second create dropped the bucket's settings", tc.reason)
+		}
+	}
+}

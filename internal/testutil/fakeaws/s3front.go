@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -484,8 +485,33 @@ func (s *Server) encryption(c *s3call) {
 
 // createBucket forwards CreateBucket (MinIO ignores x-amz-object-ownership, and the header is
 // signed, so it goes as it came) and records the ownership it asked for.
+// createBucket forwards CreateBucket to MinIO, which authenticates it. MinIO answers 409
+// BucketAlreadyOwnedByYou for a bucket the account already has, as S3 does everywhere but in
+// us-east-1, where S3 answers 200 OK (S3 API reference, "Error responses",
+// BucketAlreadyOwnedByYou: "in the North Virginia Region, Amazon S3 returns 200 OK and resets the
+// bucket access control lists"); the fake has no ACLs to reset and keeps the bucket's settings.
 func (s *Server) createBucket(c *s3call) {
-	if s.forward(c) != http.StatusOK {
+	rec := httptest.NewRecorder()
+	s.proxy().ServeHTTP(rec, c.r)
+	c.status = rec.Code
+	if c.status >= 300 {
+		var e struct{ Code string }
+		if xml.Unmarshal(rec.Body.Bytes(), &e) == nil {
+			c.code = e.Code
+		}
+	}
+	if c.code == "BucketAlreadyOwnedByYou" && s.cfg.Region == "us-east-1" {
+		c.code = ""
+		c.w.Header().Set("Location", "/"+c.bucket)
+		c.write(http.StatusOK, nil)
+		return
+	}
+	for k, v := range rec.Header() {
+		c.w.Header()[k] = v
+	}
+	c.w.WriteHeader(rec.Code)
+	_, _ = c.w.Write(rec.Body.Bytes())
+	if c.status != http.StatusOK {
 		return
 	}
 	s.mu.Lock()
