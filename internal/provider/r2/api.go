@@ -23,10 +23,18 @@ import (
 // Cloudflare API error codes the provider acts on (r2/api/error-codes.mdx; the REST API answers
 // with the same numbers in errors[].code).
 const (
-	codeNoSuchBucket      = 10006
-	codeBucketNotEmpty    = 10008
-	codeBucketExists      = 10073
-	codeInvalidBucketName = 10005
+	// A refused token: revoked, expired or unknown (403 9109 "Invalid access token", ddns-go
+	// #890), malformed (400 6003 "Invalid request headers" with 6111 "Invalid format for
+	// Authorization header"), or missing (400 9106). A missing permission is 403 10000
+	// "Authentication error" (terraform-provider-cloudflare #1533, cf-terraforming #754).
+	codeInvalidAccessToken = 9109
+	codeInvalidHeaders     = 6003
+	codeInvalidAuthHeader  = 6111
+	codeMissingAuth        = 9106
+	codeNoSuchBucket       = 10006
+	codeBucketNotEmpty     = 10008
+	codeBucketExists       = 10073
+	codeInvalidBucketName  = 10005
 )
 
 // defaultBlock is how long every call is held back after a 429 that carries no Retry-After:
@@ -125,8 +133,10 @@ func (e *APIError) Has(code int64) bool {
 }
 
 // classify turns an SDK error into an *APIError wrapped with the provider's sentinels: a refused
-// token is ErrInvalidConfig, a missing permission ErrPermissionDenied, a 429 a RateLimitedError;
-// anything else stays retryable.
+// token (401, or one of the refused-token codes) is ErrInvalidConfig, any other 403 a missing
+// permission (ErrPermissionDenied, looked at again every retry interval, so Cloudflare's
+// occasional transient 403 10000 clears by itself), a 429 a RateLimitedError; anything else stays
+// retryable.
 func classify(op string, err error) error {
 	var rl *provider.RateLimitedError
 	if errors.As(err, &rl) {
@@ -148,7 +158,8 @@ func classify(op string, err error) error {
 			h = sdkErr.Response.Header
 		}
 		return &provider.RateLimitedError{RetryAfter: retryAfter(h, defaultBlock), Err: apiErr}
-	case sdkErr.StatusCode == http.StatusUnauthorized:
+	case sdkErr.StatusCode == http.StatusUnauthorized, apiErr.Has(codeInvalidAccessToken), apiErr.Has(codeInvalidHeaders),
+		apiErr.Has(codeInvalidAuthHeader), apiErr.Has(codeMissingAuth):
 		return fmt.Errorf("%w: the API token was refused: %w", provider.ErrInvalidConfig, apiErr)
 	case sdkErr.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%w: %w", provider.ErrPermissionDenied, apiErr)

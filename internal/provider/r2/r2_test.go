@@ -407,12 +407,16 @@ func TestCheckNamesTheMissingPermission(t *testing.T) {
 		{"the documented permissions pass", adminGroups, false, nil, ""},
 		{"without token management no bucket token can be issued", []string{"Workers R2 Storage Write"}, false, provider.ErrPermissionDenied, "Account API Tokens Write"},
 		{"without R2 storage no bucket can be created", []string{"Account API Tokens Write"}, false, provider.ErrPermissionDenied, "Workers R2 Storage Write"},
-		{"a token Cloudflare does not know", adminGroups, true, provider.ErrInvalidConfig, "refused"},
+		{"a token Cloudflare does not know (403 code 9109)", adminGroups, true, provider.ErrInvalidConfig, "refused"},
+		{"a malformed token (400 code 6003, 6111 in its chain)", adminGroups, true, provider.ErrInvalidConfig, "refused"},
 	}
 	for _, tc := range cases {
 		e := newEnv(t, fakecloudflare.Config{}, tc.groups...)
 		if tc.badTok {
 			e.adminToken = "cfat_not-a-token-of-this-account"
+			if strings.Contains(tc.reason, "malformed") {
+				e.adminToken = "cfat not;a token"
+			}
 		}
 		err := e.client(t, "default", nil).Check(ctx)
 		switch {
@@ -726,6 +730,27 @@ func TestBucketAccessRepairDetails(t *testing.T) {
 	for _, r := range e.fake.Requests() {
 		if strings.HasSuffix(r.Path, "/domains/managed") && r.TokenID != "" && r.Jurisdiction == "" {
 			t.Errorf("%s %s sent no jurisdiction", r.Method, r.Path)
+		}
+	}
+}
+
+// TestARefusedTokenIsNotAMissingPermission: on the account's endpoints Cloudflare answers a
+// revoked, expired or unknown token with 403 code 9109 and a malformed one with 400 code 6003
+// (6111 in its error_chain), not 401: both are a refused token (ProviderInvalid), never a
+// missing permission, which is 403 code 10000.
+func TestARefusedTokenIsNotAMissingPermission(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		reason, token string
+	}{
+		{"a token Cloudflare does not know: 403 code 9109", "cfat_not-a-token-of-this-account"},
+		{"a malformed token: 400 code 6003", "cfat not;a token"},
+	} {
+		e := newEnv(t, fakecloudflare.Config{})
+		e.adminToken = tc.token
+		_, err := e.client(t, "default", nil).ObserveBucket(ctx, "any-bucket")
+		if !errors.Is(err, provider.ErrInvalidConfig) || errors.Is(err, provider.ErrPermissionDenied) || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("%s: ObserveBucket = %v, want a refused token (ErrInvalidConfig, not ErrPermissionDenied)", tc.reason, err)
 		}
 	}
 }

@@ -99,10 +99,16 @@
 // # Inference
 //
 // Marked "[inference]" in the code; the choices not taken from a Cloudflare source are:
-//   - 401 code 1000 "Invalid API Token" for a missing, unknown, expired or not-yet-valid token, and
-//     for any token on user/tokens/verify (third-party reports: account tokens get 401 there).
-//   - 403 code 10000 "Authentication error" for a token lacking the permission or using another
-//     account's path (the code and message are Cloudflare's usual ones).
+//   - 401 code 1000 "Invalid API Token" for an unknown, expired or not-yet-valid token on the
+//     verify endpoints, and for any token on user/tokens/verify (third-party reports: account
+//     tokens get 401 there). Elsewhere such a token is 403 code 9109 "Invalid access token"
+//     (ddns-go #890), a malformed Authorization header 400 code 6003 "Invalid request headers"
+//     with 6111 "Invalid format for Authorization header" in its error_chain (users' reports),
+//     and no Authorization header 400 code 9106 (the code is [inference]). cloudflare-go's
+//     ErrorData has no error_chain field: the SDK keeps it among its ExtraFields.
+//   - 403 code 10000 "Authentication error" for a token lacking the permission (terraform-provider-
+//     cloudflare #1533, cf-terraforming #754: "comes from the API gateway and is associated with
+//     not having the right permissions") or using another account's path ([inference]).
 //   - 400 code 1001 for every token-create validation failure, the quota (its message contains
 //     "quota") and bad token-list paging (1001 is what third-party reports show for token-create
 //     refusals such as "Reusing existing policies is not supported by token creation").

@@ -209,7 +209,7 @@ func TestEnvelope(t *testing.T) {
 	}{
 		{"a missing bucket is a 404 error envelope with code 10006", "GET", "accounts/" + f.AccountID() + "/r2/buckets/absent-bucket", f.adminValue, "", 404, codeNoSuchBucket},
 		{"verify succeeds with a result object", "GET", "accounts/" + f.AccountID() + "/tokens/verify", f.adminValue, "", 200, 0},
-		{"no Authorization header is 401 code 1000", "GET", "accounts/" + f.AccountID() + "/tokens/verify", "", "", 401, codeInvalidToken},
+		{"no Authorization header is 400 code 9106", "GET", "accounts/" + f.AccountID() + "/tokens/verify", "", "", 400, codeMissingAuth},
 		{"an unknown token is 401 code 1000", "GET", "accounts/" + f.AccountID() + "/tokens/verify", "cfat_unknown", "", 401, codeInvalidToken},
 		{"an unknown path is 404 with the envelope", "GET", "accounts/" + f.AccountID() + "/nothing/here", f.adminValue, "", 404, codeNoRoute},
 		{"a path outside /client/v4 is 404 with the envelope", "GET", "/elsewhere", f.adminValue, "", 404, codeNoRoute},

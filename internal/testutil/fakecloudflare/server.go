@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -352,25 +353,59 @@ const basePath = "/client/v4/"
 
 // Error codes. See the package doc for which are [inference].
 const (
-	codeInvalidToken    = 1000  // [inference] 401 "Invalid API Token"
-	codeBadRequest      = 1001  // [inference] 400 token-service validation
-	codeTokenNotFound   = 1003  // [inference] 404 unknown token id
-	codeMalformedJSON   = 6007  // [inference] 400
-	codeNoRoute         = 7000  // [inference] 404
-	codeMethodNotAllow  = 7001  // [inference] 405
-	codeRateLimited     = 971   // [inference] 429
-	codeAuthError       = 10000 // 403 "Authentication error"
-	codeInternal        = 10001 // R2 InternalError, 500
-	codeInvalidBucket   = 10005 // R2 InvalidBucketName, 400
-	codeNoSuchBucket    = 10006 // R2 NoSuchBucket, 404
-	codeBucketNotEmpty  = 10008 // R2 BucketNotEmpty, 409
-	codeInvalidArgument = 10040 // [inference] 400 bad R2 argument
-	codeBucketConflict  = 10073 // R2 BucketConflict, 409
+	codeInvalidToken       = 1000  // [inference] 401 "Invalid API Token" (verify endpoints)
+	codeInvalidHeaders     = 6003  // 400 "Invalid request headers" (users' reports)
+	codeInvalidAuthHeader  = 6111  // its error_chain: "Invalid format for Authorization header"
+	codeMissingAuth        = 9106  // [inference] 400 no credentials at all
+	codeInvalidAccessToken = 9109  // 403 "Invalid access token" (ddns-go #890)
+	codeBadRequest         = 1001  // [inference] 400 token-service validation
+	codeTokenNotFound      = 1003  // [inference] 404 unknown token id
+	codeMalformedJSON      = 6007  // [inference] 400
+	codeNoRoute            = 7000  // [inference] 404
+	codeMethodNotAllow     = 7001  // [inference] 405
+	codeRateLimited        = 971   // [inference] 429
+	codeAuthError          = 10000 // 403 "Authentication error"
+	codeInternal           = 10001 // R2 InternalError, 500
+	codeInvalidBucket      = 10005 // R2 InvalidBucketName, 400
+	codeNoSuchBucket       = 10006 // R2 NoSuchBucket, 404
+	codeBucketNotEmpty     = 10008 // R2 BucketNotEmpty, 409
+	codeInvalidArgument    = 10040 // [inference] 400 bad R2 argument
+	codeBucketConflict     = 10073 // R2 BucketConflict, 409
 )
 
 type apiError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
+	Code       int        `json:"code"`
+	Message    string     `json:"message"`
+	ErrorChain []apiError `json:"error_chain,omitempty"`
+}
+
+type refusal struct {
+	status int
+	err    apiError
+}
+
+// tokenChars is what an API token value is made of (Cloudflare's are base64url-like: letters,
+// digits, '-' and '_').
+var tokenChars = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// refuseHeader answers an Authorization header Cloudflare refuses before looking the token up:
+//   - none: 400 code 9106 "Missing X-Auth-Key, X-Auth-Email or Authorization headers"
+//     [inference: the code and wording users report for a request without credentials];
+//   - not "Bearer <token>", or a token of other characters: 400 code 6003 "Invalid request
+//     headers" with 6111 "Invalid format for Authorization header" in its error_chain
+//     (../shared/reference/provider-truth-2.md: users' reports of malformed tokens).
+//
+// A well-formed token Cloudflare does not know, or one revoked, expired or not yet valid, is
+// then 403 code 9109 "Invalid access token" (ddns-go #890), except on the verify endpoints.
+func refuseHeader(header, value string, bearer bool) *refusal {
+	switch {
+	case header == "":
+		return &refusal{http.StatusBadRequest, apiError{Code: codeMissingAuth, Message: "Missing X-Auth-Key, X-Auth-Email or Authorization headers"}}
+	case !bearer || !tokenChars.MatchString(value):
+		return &refusal{http.StatusBadRequest, apiError{Code: codeInvalidHeaders, Message: "Invalid request headers",
+			ErrorChain: []apiError{{Code: codeInvalidAuthHeader, Message: "Invalid format for Authorization header"}}}}
+	}
+	return nil
 }
 
 type envelope struct {
@@ -542,14 +577,24 @@ func (s *Server) serve(c *call) {
 	}
 	c.params = params
 
-	// Authentication. [inference] 401/1000 for a missing, unknown, expired or not-yet-valid token.
-	value, _ := strings.CutPrefix(c.r.Header.Get("Authorization"), "Bearer ")
+	// Authentication (see refuseToken).
+	header := c.r.Header.Get("Authorization")
+	value, bearer := strings.CutPrefix(header, "Bearer ")
+	if refused := refuseHeader(header, value, bearer); refused != nil {
+		c.write(refused.status, envelope{Success: false, Errors: []apiError{refused.err}, Messages: []any{}})
+		return
+	}
 	now := s.cfg.Now()
 	s.mu.Lock()
-	t := s.tokens[s.byValue[strings.TrimSpace(value)]]
-	if t == nil || value == "" || t.Status != "active" || (!t.ExpiresOn.IsZero() && !now.Before(t.ExpiresOn)) || (!t.NotBefore.IsZero() && now.Before(t.NotBefore)) {
+	t := s.tokens[s.byValue[value]]
+	if t == nil || t.Status != "active" || (!t.ExpiresOn.IsZero() && !now.Before(t.ExpiresOn)) || (!t.NotBefore.IsZero() && now.Before(t.NotBefore)) {
 		s.mu.Unlock()
-		c.fail(http.StatusUnauthorized, codeInvalidToken, "Invalid API Token")
+		if strings.HasSuffix(rel, "user/tokens/verify") || strings.HasSuffix(rel, "/tokens/verify") {
+			// [inference] The verify endpoints answer 401/1000 (third-party reports).
+			c.fail(http.StatusUnauthorized, codeInvalidToken, "Invalid API Token")
+			return
+		}
+		c.fail(http.StatusForbidden, codeInvalidAccessToken, "Invalid access token")
 		return
 	}
 	c.tok = t

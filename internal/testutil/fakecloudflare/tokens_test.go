@@ -623,8 +623,10 @@ func TestAuthorization(t *testing.T) {
 		{"verify on another account's path is 403", func() error { return verify(f.adminValue, otherAcct) }, 403, codeAuthError},
 		{"verify needs no permission", func() error { return verify(settings, acct) }, 0, 0},
 		{"an account token on user/tokens/verify is 401", func() error { return userVerify(f.adminValue) }, 401, codeInvalidToken},
-		{"an unknown token is 401", func() error { return listBuckets("cfat_"+strings.Repeat("x", 48), acct) }, 401, codeInvalidToken},
-		{"an empty token is 401", func() error { return verify("", acct) }, 401, codeInvalidToken},
+		{"an unknown token is 403 code 9109", func() error { return listBuckets("cfat_"+strings.Repeat("x", 48), acct) }, 403, codeInvalidAccessToken},
+		{"an unknown token on verify is 401", func() error { return verify("cfat_"+strings.Repeat("x", 48), acct) }, 401, codeInvalidToken},
+		{"an empty token is a malformed header: 400 code 6003", func() error { return verify("", acct) }, 400, codeInvalidHeaders},
+		{"a token of other characters is a malformed header", func() error { return listBuckets("cfat not;a token", acct) }, 400, codeInvalidHeaders},
 	}
 	for _, tc := range cases {
 		t.Run(tc.reason, func(t *testing.T) {
