@@ -731,6 +731,10 @@ func classify(op string, err error) error {
 		return fmt.Errorf("%s: %w: %w", op, provider.ErrPermissionDenied, err)
 	case "LimitExceeded":
 		return fmt.Errorf("%s: %w: %w", op, provider.ErrQuotaExceeded, err)
+	case "TooManyBuckets":
+		// S3 error codes: 400, "You have attempted to create more buckets than allowed"; the
+		// default quota is 10,000 buckets per account (raised through Service Quotas).
+		return fmt.Errorf("%s: %w: the account holds as many buckets as its S3 quota allows (10,000 by default): %w", op, provider.ErrQuotaExceeded, err)
 	case "Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded":
 		return &provider.RateLimitedError{Err: fmt.Errorf("%s: %w", op, err)}
 	case "MalformedPolicyDocument", "ValidationError", "InvalidInput":

@@ -141,6 +141,13 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) providertest.Harness { return newEnv(t, fakeaws.Config{}).harness(t) })
 }
 
+// TestQuotas: the account's documented caps, set low in the fake, are quota refusals.
+func TestQuotas(t *testing.T) {
+	providertest.RunQuotas(t, func(t *testing.T) providertest.QuotaHarness {
+		return providertest.QuotaHarness{Harness: newEnv(t, fakeaws.Config{BucketLimit: 3, UserLimit: 4}).harness(t), BucketLimit: 3, CredentialLimit: 4}
+	})
+}
+
 // TestEnforcement: the IAM users the provider creates, enforced by real S3 behind the fake.
 func s3Harness(t *testing.T) providertest.S3Harness { return newEnv(t, fakeaws.Config{}).s3Harness(t) }
 

@@ -636,3 +636,58 @@ func RunBucketAccessRepair(t *testing.T, newHarness func(t *testing.T) AccessHar
 		}
 	})
 }
+
+// QuotaHarness is what RunQuotas needs: a store whose account caps are set low enough to reach.
+type QuotaHarness struct {
+	Harness
+	// BucketLimit is the most buckets the account may hold, as the store's fake is configured (the
+	// real caps: Spaces 100, AWS 10,000, R2 1,000,000 per account).
+	BucketLimit int
+	// CredentialLimit is the most credentials the account may hold (R2 tokens, Spaces keys, IAM
+	// users), counting any the Client keeps for itself (Spaces' full-access key).
+	CredentialLimit int
+}
+
+// RunQuotas checks that an account's documented caps read as provider.ErrQuotaExceeded, the
+// terminal ProviderQuotaExceeded of a StateBackend, whatever words the refusal carries: neither a
+// name conflict nor an error retried forever.
+func RunQuotas(t *testing.T, newHarness func(t *testing.T) QuotaHarness) {
+	t.Run("a bucket beyond the account's cap is a quota refusal", func(t *testing.T) {
+		h := newHarness(t)
+		ctx, c := context.Background(), h.Client
+		for i := range h.BucketLimit {
+			if err := c.CreateBucket(ctx, provider.BucketRequest{Name: h.BucketName(t), Owner: provider.Owner{Namespace: "q", Name: "b", UID: fmt.Sprint(i)}}); err != nil {
+				t.Fatalf("bucket %d of %d: %v", i+1, h.BucketLimit, err)
+			}
+		}
+		err := c.CreateBucket(ctx, provider.BucketRequest{Name: h.BucketName(t), Owner: provider.Owner{Namespace: "q", Name: "b", UID: "over"}})
+		if !errors.Is(err, provider.ErrQuotaExceeded) || errors.Is(err, provider.ErrBucketNameTaken) {
+			t.Fatalf("bucket %d of a cap of %d: err = %v, want ErrQuotaExceeded", h.BucketLimit+1, h.BucketLimit, err)
+		}
+	})
+	t.Run("a credential beyond the account's cap is a quota refusal", func(t *testing.T) {
+		h := newHarness(t)
+		ctx, c := context.Background(), h.Client
+		bucket := h.BucketName(t)
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: provider.Owner{Namespace: "q", Name: "c", UID: "c"}}); err != nil {
+			t.Fatal(err)
+		}
+		issued := 0
+		for i := range h.CredentialLimit + 1 {
+			_, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-quota-%d", i), Bucket: bucket, Access: provider.ReadWrite})
+			if err == nil {
+				issued++
+				continue
+			}
+			if !errors.Is(err, provider.ErrQuotaExceeded) {
+				t.Fatalf("credential %d of a cap of %d: err = %v, want ErrQuotaExceeded", i+1, h.CredentialLimit, err)
+			}
+			// The Client may hold one of the account's credentials itself.
+			if issued < h.CredentialLimit-1 {
+				t.Fatalf("refused as over the cap after %d credentials of %d", issued, h.CredentialLimit)
+			}
+			return
+		}
+		t.Fatalf("%d credentials issued against a cap of %d", issued, h.CredentialLimit)
+	})
+}

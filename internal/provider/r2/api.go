@@ -35,6 +35,7 @@ const (
 	codeBucketNotEmpty     = 10008
 	codeBucketExists       = 10073
 	codeInvalidBucketName  = 10005
+	codeTooManyBuckets     = 10009 // R2 error codes: TooManyBuckets, 400, "Account bucket limit exceeded"
 )
 
 // defaultBlock is how long every call is held back after a 429 that carries no Retry-After:

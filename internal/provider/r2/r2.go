@@ -218,6 +218,9 @@ func (c *Client) CreateBucket(ctx context.Context, req provider.BucketRequest) e
 		if apiErrorHas(err, codeInvalidBucketName) {
 			return fmt.Errorf("%w: %w", provider.ErrInvalidConfig, err)
 		}
+		if apiErrorHas(err, codeTooManyBuckets) {
+			return fmt.Errorf("create bucket %q: %w: the account holds as many R2 buckets as it may (1,000,000 by default): %w", req.Name, provider.ErrQuotaExceeded, err)
+		}
 		return err
 	}
 	return c.MarkBucket(ctx, req.Name, req.Owner)

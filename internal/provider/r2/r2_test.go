@@ -117,6 +117,13 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) providertest.Harness { return newEnv(t, fakecloudflare.Config{}).harness(t) })
 }
 
+// TestQuotas: the account's documented caps, set low in the fake, are quota refusals.
+func TestQuotas(t *testing.T) {
+	providertest.RunQuotas(t, func(t *testing.T) providertest.QuotaHarness {
+		return providertest.QuotaHarness{Harness: newEnv(t, fakecloudflare.Config{BucketLimit: 3, TokenQuota: 4}).harness(t), BucketLimit: 3, CredentialLimit: 4}
+	})
+}
+
 // TestEnforcement: the tokens the provider issues, enforced by real S3 behind the fake.
 func s3Harness(t *testing.T) providertest.S3Harness {
 	return providertest.S3Harness{Harness: newEnv(t, fakecloudflare.Config{}).harness(t), S3: data().S3}

@@ -238,6 +238,9 @@ func (c *Client) CreateBucket(ctx context.Context, req provider.BucketRequest) e
 			return fmt.Errorf("create bucket %q: %w", req.Name, provider.ErrBucketNameTaken)
 		case "InvalidBucketName":
 			return fmt.Errorf("create bucket %q: %w: Spaces refused the name", req.Name, provider.ErrInvalidConfig)
+		case "TooManyBuckets":
+			// The S3 code for an account's bucket limit (AWS's S3 error codes: 400 TooManyBuckets).
+			return fmt.Errorf("create bucket %q: %w: DigitalOcean allows 100 Spaces buckets per account by default, one per StateBackend (ask support to raise it)", req.Name, provider.ErrQuotaExceeded)
 		}
 		return c.classifyS3("create bucket", err)
 	}

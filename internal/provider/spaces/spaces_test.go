@@ -194,6 +194,13 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) providertest.Harness { return newEnv(t, fakedigitalocean.Config{}).harness(t) })
 }
 
+// TestQuotas: the account's documented caps, set low in the fake, are quota refusals.
+func TestQuotas(t *testing.T) {
+	providertest.RunQuotas(t, func(t *testing.T) providertest.QuotaHarness {
+		return providertest.QuotaHarness{Harness: newEnv(t, fakedigitalocean.Config{BucketLimit: 3, KeyLimit: 4}).harness(t), BucketLimit: 3, CredentialLimit: 4}
+	})
+}
+
 // TestRotation runs 100 rotations; the limits are raised so that the test does not wait a minute
 // for DigitalOcean's 250 requests per minute (TestThrottling* cover those).
 func TestRotation(t *testing.T) {

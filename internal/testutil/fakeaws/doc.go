@@ -8,7 +8,9 @@
 // Three listeners on 127.0.0.1, each a base URL for aws-sdk-go-v2's BaseEndpoint:
 //
 //	IAMEndpoint()  POST / (form-encoded; GET with a query works too), Version=2010-05-08:
-//	    CreateUser        UserName, Path (default "/"), PermissionsBoundary, Tags.member.N.Key/Value
+//	    CreateUser        UserName, Path (default "/"), PermissionsBoundary, Tags.member.N.Key/Value;
+//	                      at most Config.UserLimit users (5,000, IAM quotas) (409 LimitExceeded,
+//	                      "Cannot exceed quota for UsersPerAccount: N" [inference: the wording])
 //	    GetUser           UserName (none: the calling principal)
 //	    ListUsers         PathPrefix (a plain string prefix of the path), Marker, MaxItems
 //	    DeleteUser        UserName                       409 DeleteConflict while keys or policies remain
@@ -133,6 +135,8 @@
 // S3Endpoint() is a reverse proxy to MinIO that keeps the client's Host header (it is signed).
 // It answers itself what MinIO does not implement, with S3's XML shapes and error bodies:
 //
+//	PUT /{bucket} beyond Config.BucketLimit (10,000, S3's default bucket quota): 400
+//	    TooManyBuckets "You have attempted to create more buckets than allowed" (S3 error codes)
 //	PUT/GET/DELETE /{bucket}?publicAccessBlock   GET unset: 404 NoSuchPublicAccessBlockConfiguration
 //	PUT/GET/DELETE /{bucket}?ownershipControls   GET unset: 404 OwnershipControlsNotFoundError;
 //	                                             PUT with other than one valid rule: 400 MalformedXML

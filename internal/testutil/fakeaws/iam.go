@@ -407,6 +407,12 @@ func (s *Server) createUser(c *call) {
 		c.fail(http.StatusConflict, CodeEntityAlreadyExists, fmt.Sprintf("User with name %s already exists.", old.name))
 		return
 	}
+	if len(s.users) >= s.cfg.UserLimit {
+		s.mu.Unlock()
+		// [inference] The message follows the documented AccessKeysPerUser one.
+		c.fail(http.StatusConflict, CodeLimitExceeded, fmt.Sprintf("Cannot exceed quota for UsersPerAccount: %d", s.cfg.UserLimit))
+		return
+	}
 	s.users[strings.ToLower(name)] = u
 	x := s.xmlUserOf(u, true)
 	s.mu.Unlock()

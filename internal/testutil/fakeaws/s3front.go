@@ -491,6 +491,14 @@ func (s *Server) encryption(c *s3call) {
 // BucketAlreadyOwnedByYou: "in the North Virginia Region, Amazon S3 returns 200 OK and resets the
 // bucket access control lists"); the fake has no ACLs to reset and keeps the bucket's settings.
 func (s *Server) createBucket(c *s3call) {
+	s.mu.Lock()
+	_, held := s.buckets[c.bucket]
+	full := !held && len(s.buckets) >= s.cfg.BucketLimit
+	s.mu.Unlock()
+	if full {
+		c.fail(http.StatusBadRequest, "TooManyBuckets", "You have attempted to create more buckets than allowed")
+		return
+	}
 	rec := httptest.NewRecorder()
 	s.proxy().ServeHTTP(rec, c.r)
 	c.status = rec.Code

@@ -48,6 +48,13 @@ type Config struct {
 	// ListAttachedUserPolicies return; a larger MaxItems is cut down to it. Default 100, AWS's
 	// default page.
 	MaxItems int
+	// BucketLimit is the most buckets the account may hold. Default 10,000, S3's default quota
+	// (S3 user guide, "General purpose bucket quotas"); beyond it CreateBucket answers 400
+	// TooManyBuckets (S3 error codes).
+	BucketLimit int
+	// UserLimit is the most IAM users the account may hold. Default 5,000 (IAM quotas, "Users per
+	// AWS account"); beyond it CreateUser answers 409 LimitExceeded (CreateUser API reference).
+	UserLimit int
 }
 
 // Tag is a tag of a user.
@@ -193,6 +200,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxItems <= 0 {
 		cfg.MaxItems = 100
+	}
+	if cfg.BucketLimit <= 0 {
+		cfg.BucketLimit = 10_000
+	}
+	if cfg.UserLimit <= 0 {
+		cfg.UserLimit = 5_000
 	}
 	admin, err := minioadmin.New(cfg.MinIO.Endpoint, cfg.MinIO.RootUser, cfg.MinIO.RootPassword, "", nil)
 	if err != nil {

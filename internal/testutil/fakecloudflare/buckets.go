@@ -85,10 +85,16 @@ func (s *Server) handleCreateBucket(c *call) {
 	defer s.bucketMu.Unlock()
 	s.mu.Lock()
 	_, exists := s.buckets[b.Name]
+	held := len(s.buckets)
 	s.mu.Unlock()
 	// MinIO has one namespace: a name taken in any jurisdiction is refused (a limit of the fake).
 	if exists {
 		c.fail(http.StatusConflict, codeBucketConflict, "The bucket you tried to create already exists, and you own it.")
+		return
+	}
+	if held >= s.cfg.BucketLimit {
+		// The code and status are R2's (error codes page); the message is its "Details" column.
+		c.fail(http.StatusBadRequest, codeTooManyBuckets, "Account bucket limit exceeded.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.r.Context(), 30*time.Second)

@@ -94,7 +94,9 @@
 // minutes will be blocked", so the fake blocks that token for one RateWindow from the moment it is
 // exceeded. Answers to authenticated requests carry the documented Ratelimit / Ratelimit-Policy
 // headers, and 429 answers a Retry-After in whole seconds rounded up. Token quota: Config.TokenQuota (Cloudflare: 500 account
-// tokens), counting every live token including AddToken ones.
+// tokens), counting every live token including AddToken ones. Bucket limit: Config.BucketLimit
+// (R2: 1,000,000 per account), beyond which a create answers 400 with code 10009 (R2 error codes:
+// TooManyBuckets, "Account bucket limit exceeded").
 //
 // # Inference
 //

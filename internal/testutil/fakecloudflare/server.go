@@ -37,6 +37,9 @@ type Config struct {
 	// TokenQuota is the most account tokens that may exist at once. Default 500, Cloudflare's
 	// documented account API token quota.
 	TokenQuota int
+	// BucketLimit is the most buckets the account may hold. Default 1,000,000, R2's documented
+	// default (R2 error codes: 10009 TooManyBuckets, 400).
+	BucketLimit int
 	// RateLimit requests per RateWindow are allowed per API token. Default 1200 per 5 minutes,
 	// Cloudflare's documented global API rate limit.
 	RateLimit  int
@@ -168,6 +171,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.TokenQuota <= 0 {
 		cfg.TokenQuota = 500
+	}
+	if cfg.BucketLimit <= 0 {
+		cfg.BucketLimit = 1_000_000
 	}
 	if cfg.RateLimit <= 0 {
 		cfg.RateLimit = 1200
@@ -369,6 +375,7 @@ const (
 	codeInvalidBucket      = 10005 // R2 InvalidBucketName, 400
 	codeNoSuchBucket       = 10006 // R2 NoSuchBucket, 404
 	codeBucketNotEmpty     = 10008 // R2 BucketNotEmpty, 409
+	codeTooManyBuckets     = 10009 // R2 TooManyBuckets, 400: "Account bucket limit exceeded"
 	codeInvalidArgument    = 10040 // [inference] 400 bad R2 argument
 	codeBucketConflict     = 10073 // R2 BucketConflict, 409
 )

@@ -18,7 +18,11 @@
 //
 // # The data plane is a real MinIO
 //
-// Buckets are made through MinIO's S3 API directly (Spaces creates buckets only through S3). A key
+// S3Endpoint is a front over MinIO's S3 API (s3front.go) that passes requests through with their
+// Host header, so MinIO authenticates and authorises every one; the front adds what Spaces has and
+// MinIO lacks. Buckets are made through it (Spaces creates buckets only through S3), at most
+// Config.BucketLimit (100, the Spaces limits page: "up to 100 Spaces buckets and 200 access keys
+// per account"); beyond that CreateBucket answers 400 TooManyBuckets. A key
 // issued through the fake is a real MinIO identity (internal/testutil/minioidentity) with the same
 // access key and secret, limited to its grants:
 //
@@ -64,11 +68,15 @@
 //     cuts pages shorter than asked, as APIs that clamp page sizes do.
 //   - Access keys are "DO" and 18 characters of [0-9A-Z]; secrets are 43 characters of base64.
 //   - A 429 reply carries no Retry-After, only the RateLimit-* headers.
+//   - The refusal at the bucket limit is S3's 400 TooManyBuckets ("You have attempted to create
+//     more buckets than allowed", AWS's S3 error codes); DigitalOcean does not document its reply.
 //
 // # Limits of the fake
 //
 //   - One account, one region: every bucket is on MinIO's single endpoint S3Endpoint(), and a
 //     grant is not checked against the bucket's region.
+//   - Only buckets made through the front count toward the limit, and at the limit a create is
+//     refused before MinIO has authenticated it.
 //   - Partial key update (PATCH on a key answers 405 "method_not_allowed"; godo has no Patch);
 //     the list's name, bucket and permission filters and sorting are ignored. godo sends only
 //     page and per_page.

@@ -45,6 +45,9 @@ type Config struct {
 	MinIO *miniotest.Server
 	// KeyLimit is the most keys that may exist at once. Default 200, DigitalOcean's default.
 	KeyLimit int
+	// BucketLimit is the most buckets that may be made through S3Endpoint. Default 100, the
+	// documented per-account limit (Spaces limits page).
+	BucketLimit int
 	// PerMinute and PerHour are the requests allowed per token in any rolling minute and hour.
 	// Default 250 and 5,000, DigitalOcean's documented limits.
 	PerMinute, PerHour int
@@ -85,6 +88,7 @@ type Request struct {
 type Server struct {
 	cfg        Config
 	httpSrv    *httptest.Server
+	s3Srv      *httptest.Server
 	identities minioidentity.Identities
 
 	// identityMu serialises the MinIO calls that make, change or remove a key's identity (create,
@@ -99,6 +103,10 @@ type Server struct {
 	order    []string          // access keys in creation order
 	requests []Request
 	throttle int
+
+	// s3mu guards buckets: the canned ACL of every bucket made through the S3 front.
+	s3mu    sync.Mutex
+	buckets map[string]string
 }
 
 type token struct {
@@ -123,6 +131,9 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.KeyLimit <= 0 {
 		cfg.KeyLimit = 200
 	}
+	if cfg.BucketLimit <= 0 {
+		cfg.BucketLimit = 100
+	}
 	if cfg.PerMinute <= 0 {
 		cfg.PerMinute = 250
 	}
@@ -144,23 +155,36 @@ func Start(cfg Config) (*Server, error) {
 		identities: minioidentity.Identities{Admin: admin, Prefix: identityPrefix},
 		tokens:     map[string]*token{},
 		keys:       map[string]*key{},
+		buckets:    map[string]string{},
 	}
+	if s.httpSrv, err = serveOnLoopback(latency.Handler(cfg.Latency, http.HandlerFunc(s.serveHTTP))); err != nil {
+		return nil, err
+	}
+	if s.s3Srv, err = serveOnLoopback(http.HandlerFunc(s.serveS3)); err != nil {
+		s.httpSrv.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// serveOnLoopback serves h on 127.0.0.1 (httptest's own listener may be on [::1]).
+func serveOnLoopback(h http.Handler) (*httptest.Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s.httpSrv = httptest.NewUnstartedServer(latency.Handler(cfg.Latency, http.HandlerFunc(s.serveHTTP)))
-	_ = s.httpSrv.Listener.Close() // httptest's own listener may be on [::1]; use 127.0.0.1 only
-	s.httpSrv.Listener = l
-	s.httpSrv.Start()
-	return s, nil
+	srv := httptest.NewUnstartedServer(h)
+	_ = srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	return srv, nil
 }
 
 // URL is the API base URL, e.g. http://127.0.0.1:PORT/ (godo.SetBaseURL).
 func (s *Server) URL() string { return s.httpSrv.URL + "/" }
 
-// S3Endpoint is where keys issued here work: MinIO's S3 endpoint.
-func (s *Server) S3Endpoint() string { return s.cfg.MinIO.Endpoint }
+// S3Endpoint is where keys issued here work: the fake's S3 front over MinIO (s3front.go).
+func (s *Server) S3Endpoint() string { return s.s3Srv.URL }
 
 // AddToken makes an API token holding scopes (none: a full-access token) and returns its value.
 func (s *Server) AddToken(name string, scopes ...string) string {
@@ -213,6 +237,7 @@ func (s *Server) SecretOf(accessKey string) string {
 // its API). MinIO buckets are left alone.
 func (s *Server) Close() {
 	s.httpSrv.Close()
+	s.s3Srv.Close()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
