@@ -256,15 +256,30 @@ func (c *Client) MarkBucket(ctx context.Context, bucket string, owner provider.O
 	return s3marker.Write(ctx, s3, bucket, owner, c.classifyS3)
 }
 
-// RepairBucketAccess implements provider.Client: a bucket policy that allows anyone is removed
-// (Spaces takes bucket policies over its S3 API). Public-read ACLs are not looked at: the test
-// data plane (MinIO) has no ACLs to prove such a repair against.
+// RepairBucketAccess implements provider.Client: Spaces opens a bucket to the public two ways, and
+// both are closed: a bucket policy that allows anyone is removed, and an ACL that grants a public
+// group anything ("public-read", the control panel's "File Listing: Enabled") is set back to
+// "private" (acl.go).
 func (c *Client) RepairBucketAccess(ctx context.Context, bucket string) (bool, error) {
 	s3, err := c.adminS3(ctx)
 	if err != nil {
 		return false, err
 	}
-	return s3access.RemovePublicPolicy(ctx, s3, bucket, c.classifyS3)
+	removed, err := s3access.RemovePublicPolicy(ctx, s3, bucket, c.classifyS3)
+	if err != nil {
+		return false, err
+	}
+	public, err := c.bucketACLIsPublic(ctx, bucket)
+	if err != nil || !public {
+		return removed, err
+	}
+	if err := c.makeBucketACLPrivate(ctx, bucket); err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchBucket" {
+			return removed, nil
+		}
+		return removed, err
+	}
+	return true, nil
 }
 
 // EnableVersioning implements provider.Client (Spaces: through the S3 API only).

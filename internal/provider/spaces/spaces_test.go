@@ -227,6 +227,24 @@ func TestBucketAccessRepair(t *testing.T) {
 	})
 }
 
+// TestBucketACLRepair: a Space whose file listing was made public in the control panel (the
+// "public-read" bucket ACL) is made private again. MinIO has no ACLs, so the fake's record of the
+// ACL, which its S3 front answers GetBucketAcl from, is what is checked.
+func TestBucketACLRepair(t *testing.T) {
+	providertest.RunBucketAccessRepair(t, func(t *testing.T) providertest.AccessHarness {
+		e := newEnv(t, fakedigitalocean.Config{})
+		return providertest.AccessHarness{
+			Harness: e.harness(t),
+			Expose: func(t *testing.T, bucket string) {
+				e.fake.SetBucketACLInConsole(bucket, fakedigitalocean.ACLPublicRead)
+			},
+			Exposed: func(t *testing.T, bucket string) bool {
+				return e.fake.BucketACL(bucket) != fakedigitalocean.ACLPrivate
+			},
+		}
+	})
+}
+
 func TestGrantRepair(t *testing.T) {
 	providertest.RunGrantRepair(t, func(t *testing.T) providertest.GrantHarness {
 		e := newEnv(t, fakedigitalocean.Config{})

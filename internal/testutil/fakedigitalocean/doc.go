@@ -22,7 +22,14 @@
 // Host header, so MinIO authenticates and authorises every one; the front adds what Spaces has and
 // MinIO lacks. Buckets are made through it (Spaces creates buckets only through S3), at most
 // Config.BucketLimit (100, the Spaces limits page: "up to 100 Spaces buckets and 200 access keys
-// per account"); beyond that CreateBucket answers 400 TooManyBuckets. A key
+// per account"); beyond that CreateBucket answers 400 TooManyBuckets. Bucket ACLs (acl.go) are the
+// front's: GET and PUT /{bucket}?acl take the canned "private" (a new bucket's) and "public-read"
+// (Spaces API reference) as x-amz-acl or an AccessControlPolicy body, any other canned ACL is 400
+// InvalidArgument [inference], and GET answers the S3 AccessControlPolicy (owner FULL_CONTROL, plus
+// READ to AllUsers when public-read). MinIO authorises ACL calls as it does bucket-policy calls.
+// SetBucketACLInConsole is the control panel's "File Listing" switch.
+//
+// A key
 // issued through the fake is a real MinIO identity (internal/testutil/minioidentity) with the same
 // access key and secret, limited to its grants:
 //
@@ -75,6 +82,8 @@
 //
 //   - One account, one region: every bucket is on MinIO's single endpoint S3Endpoint(), and a
 //     grant is not checked against the bucket's region.
+//   - A public-read ACL is recorded and answered, not enforced: anonymous requests still reach
+//     MinIO, which knows no ACLs (a bucket policy is enforced, by MinIO).
 //   - Only buckets made through the front count toward the limit, and at the limit a create is
 //     refused before MinIO has authenticated it.
 //   - Partial key update (PATCH on a key answers 405 "method_not_allowed"; godo has no Patch);

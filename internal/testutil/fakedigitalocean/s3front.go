@@ -1,7 +1,7 @@
 package fakedigitalocean
 
 // This file owns the fake's S3 endpoint: a front over MinIO that adds what Spaces has and MinIO
-// has not (the account's bucket limit) and passes every other request through
+// has not (the account's bucket limit, bucket ACLs) and passes every other request through
 // untouched. MinIO still authenticates and authorises every request: the front keeps the Host
 // header, so the caller's SigV4 signature stays valid, and it decides only after MinIO answered.
 
@@ -24,6 +24,7 @@ func bucketOf(path string) (string, bool) {
 func (s *Server) serveS3(w http.ResponseWriter, r *http.Request) {
 	bucket, isBucket := bucketOf(r.URL.Path)
 	q := r.URL.Query()
+	_, acl := q["acl"]
 	switch {
 	case isBucket && len(q) == 0 && r.Method == http.MethodPut:
 		s.createBucket(w, r, bucket)
@@ -33,6 +34,10 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request) {
 			delete(s.buckets, bucket)
 			s.s3mu.Unlock()
 		}
+	case isBucket && acl && r.Method == http.MethodGet:
+		s.getBucketACL(w, r, bucket)
+	case isBucket && acl && r.Method == http.MethodPut:
+		s.putBucketACL(w, r, bucket)
 	default:
 		s.proxy().ServeHTTP(w, r)
 	}
@@ -40,7 +45,8 @@ func (s *Server) serveS3(w http.ResponseWriter, r *http.Request) {
 
 // createBucket refuses a bucket beyond Config.BucketLimit with the S3 code for it, 400
 // TooManyBuckets (AWS's S3 error-code list; [inference] that Spaces, an S3 API, answers the same:
-// DigitalOcean does not document the reply at its 100-bucket limit).
+// DigitalOcean does not document the reply at its 100-bucket limit). A bucket made with
+// "x-amz-acl: public-read" starts public, as on Spaces.
 func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, bucket string) {
 	// Held across MinIO's answer, so two creates cannot both take the last place.
 	s.s3mu.Lock()
@@ -50,8 +56,12 @@ func (s *Server) createBucket(w http.ResponseWriter, r *http.Request, bucket str
 		return
 	}
 	if rec := s.forward(w, r); rec.status == http.StatusOK {
+		acl := ACLPrivate
+		if r.Header.Get("x-amz-acl") == ACLPublicRead {
+			acl = ACLPublicRead
+		}
 		if _, ok := s.buckets[bucket]; !ok {
-			s.buckets[bucket] = ""
+			s.buckets[bucket] = acl
 		}
 	}
 }
