@@ -125,6 +125,7 @@ func Run(ctx context.Context, restConfig *rest.Config, cfg Config) error {
 	factory := providers.NewFactory()
 	factory.Metrics = m
 	factory.MinIOKeyDerivations = minioadmin.KeyDerivationsFor(cfg.MemoryLimit)
+	factory.PropagationTimeout = cfg.PropagationTimeout
 	newClient, release := controllers.ClientFactory(factory.New), factory.Release
 	if cfg.OnNewClient != nil {
 		newClient = func(ctx context.Context, src providers.Source, p provider.Placement) (provider.Client, error) {

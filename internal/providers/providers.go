@@ -70,6 +70,10 @@ type Factory struct {
 	// MinIOKeyDerivations bounds the Argon2id derivations of every MinIO client's admin replies
 	// (64 MiB each); nil: one at a time.
 	MinIOKeyDerivations *minioadmin.KeyDerivations
+	// PropagationTimeout is the operator's --propagation-timeout: how long a client waits on a
+	// new token the store does not accept yet (R2's temporary credentials); 0: the client's
+	// default.
+	PropagationTimeout time.Duration
 
 	mu             sync.Mutex
 	r2Accounts     map[string]*r2.Account
@@ -172,6 +176,8 @@ func (f *Factory) build(ctx context.Context, src Source, placement provider.Plac
 			S3Endpoint:   p.S3Endpoint,
 			APIToken:     token,
 			HTTPClient:   hc,
+
+			PropagationTimeout: f.PropagationTimeout,
 		}, f.r2Account(src.Namespace, p, token))
 	case spec.DigitalOceanSpaces != nil:
 		p := spec.DigitalOceanSpaces

@@ -73,7 +73,15 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock temporary credentials' lifetimes are measured with; nil means time.Now.
 	Now func() time.Time
+	// PropagationTimeout bounds how long temporary credentials are asked of a parent token R2
+	// does not accept yet (the operator's --propagation-timeout); 0 means
+	// DefaultPropagationTimeout.
+	PropagationTimeout time.Duration
 }
+
+// DefaultPropagationTimeout is the operator's default --propagation-timeout. R2 documents that a
+// new token can take up to a minute to work.
+const DefaultPropagationTimeout = 3 * time.Minute
 
 // Account is what every client of one Cloudflare account shares: the request limiter and the
 // lookups that do not change between reconciles. Create one per account with NewAccount and keep it.
@@ -353,7 +361,7 @@ func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialReq
 		if req.Access == provider.ReadWrite {
 			permission = "object-read-write"
 		}
-		keys, err := c.api.temporaryCredentials(ctx, req.Bucket, c.cfg.Jurisdiction, tok.ID, permission, ttl)
+		keys, err := c.sessionOf(ctx, req, tok.ID, permission)
 		if err != nil {
 			// The parent is of no use without its session; if this delete fails too, the
 			// controller's listing finds the parent by name and revokes it.
@@ -376,6 +384,50 @@ func (c *Client) IssueCredential(ctx context.Context, req provider.CredentialReq
 		SecretAccessKey: SecretAccessKey(value),
 		ExpiresAt:       tok.ExpiresOn,
 	}, nil
+}
+
+// sessionOf asks for the temporary credentials of a parent token made a moment ago. R2 documents
+// that a new token can take up to a minute to work, so a refusal that may mean "not yet" is asked
+// again of the same parent, backing off, until PropagationTimeout: deleting the parent and minting
+// another on the next reconcile would meet the same wait, and spend the account's token quota and
+// rate limit on it. The lifetime asked for is measured again on every attempt, so the session
+// never outlives req.ExpiresAt.
+func (c *Client) sessionOf(ctx context.Context, req provider.CredentialRequest, parentID, permission string) (sessionKeys, error) {
+	timeout := c.cfg.PropagationTimeout
+	if timeout <= 0 {
+		timeout = DefaultPropagationTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	wait := time.Second
+	for {
+		ttl := req.ExpiresAt.Sub(c.cfg.Now()).Round(time.Second)
+		if ttl <= 0 {
+			return sessionKeys{}, fmt.Errorf("%w: the credential's expiry passed while its parent token propagated", provider.ErrInvalidConfig)
+		}
+		keys, err := c.api.temporaryCredentials(ctx, req.Bucket, c.cfg.Jurisdiction, parentID, permission, ttl)
+		if err == nil || !mayBeUnpropagatedParent(err) || time.Now().Add(wait).After(deadline) {
+			return keys, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return sessionKeys{}, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 15*time.Second)
+	}
+}
+
+// mayBeUnpropagatedParent reports whether a refusal of temporary credentials can mean the parent
+// token is not usable yet: a 400 (the request is the operator's own, its fields checked before it
+// is sent, so what R2 can find wrong with it is the parent) [inference: Cloudflare does not
+// document the reply for a parent that has not propagated]. Refused admin tokens, missing
+// permissions, an absent bucket, rate limits and server errors are not waited on here.
+func mayBeUnpropagatedParent(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest &&
+		!errors.Is(err, provider.ErrInvalidConfig) && !errors.Is(err, provider.ErrPermissionDenied)
 }
 
 // isQuotaError recognises Cloudflare's refusal of a token beyond the account's quota. The exact

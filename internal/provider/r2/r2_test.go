@@ -16,6 +16,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v7/option"
 	cfr2 "github.com/cloudflare/cloudflare-go/v7/r2"
 	miniogo "github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tfstate-operator/tfstate-operator/internal/probe"
 	"github.com/tfstate-operator/tfstate-operator/internal/provider"
@@ -760,4 +761,86 @@ func TestARefusedTokenIsNotAMissingPermission(t *testing.T) {
 			t.Errorf("%s: ObserveBucket = %v, want a refused token (ErrInvalidConfig, not ErrPermissionDenied)", tc.reason, err)
 		}
 	}
+}
+
+// TestTemporaryCredentialsOfAParentThatHasNotPropagated: R2 takes a while to accept a new token,
+// so the temporary credentials asked of a parent made a moment ago are asked again of the same
+// parent until it works, within the propagation timeout; one parent is made, not one per try. Past
+// the timeout the parent is deleted and the refusal is retryable.
+func TestTemporaryCredentialsOfAParentThatHasNotPropagated(t *testing.T) {
+	ctx := context.Background()
+	issue := func(e *env, timeout time.Duration) (provider.Credential, string, error) {
+		t.Helper()
+		c, err := r2.New(r2.Config{AccountID: e.fake.AccountID(), APIBaseURL: e.fake.URL(), S3Endpoint: e.fake.S3Endpoint(), APIToken: e.adminToken, PropagationTimeout: timeout}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bucket := freshBucket(t)
+		if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: provider.Owner{Namespace: "n", Name: bucket, UID: bucket}}); err != nil {
+			t.Fatal(err)
+		}
+		cred, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: "tfso-fresh-parent", Bucket: bucket, Access: provider.ReadWrite, Temporary: true, ExpiresAt: time.Now().Add(time.Hour)})
+		return cred, bucket, err
+	}
+	parents := func(e *env) (live int) {
+		for _, tok := range e.fake.Tokens() {
+			if tok.Name == "tfso-fresh-parent" {
+				live++
+			}
+		}
+		return live
+	}
+
+	t.Run("within the timeout the same parent is asked again", func(t *testing.T) {
+		e := newEnv(t, fakecloudflare.Config{PropagationDelay: 3 * time.Second})
+		cred, bucket, err := issue(e, 30*time.Second)
+		if err != nil {
+			t.Fatalf("temporary credentials of a parent that propagates in 3 s: %v", err)
+		}
+		if made := e.requests(http.MethodPost, "/tokens"); made != 1 {
+			t.Errorf("%d tokens made, want the one parent", made)
+		}
+		if n := parents(e); n != 1 {
+			t.Errorf("%d live parents, want 1", n)
+		}
+		if asked := e.requests(http.MethodPost, "/r2/temp-access-credentials"); asked < 2 {
+			t.Errorf("temporary credentials asked %d times: the fake's delay was not met, the test proves nothing", asked)
+		}
+		s3 := s3WithSession(t, cred)
+		if err := s3PutGet(ctx, s3, bucket); err != nil {
+			t.Fatalf("the session keys do not work: %v", err)
+		}
+	})
+	t.Run("past the timeout the parent is deleted and the error is retryable", func(t *testing.T) {
+		e := newEnv(t, fakecloudflare.Config{PropagationDelay: time.Minute})
+		_, _, err := issue(e, 2*time.Second)
+		if err == nil || errors.Is(err, provider.ErrInvalidConfig) || errors.Is(err, provider.ErrPermissionDenied) || errors.Is(err, provider.ErrQuotaExceeded) {
+			t.Fatalf("err = %v, want a retryable error", err)
+		}
+		if n := parents(e); n != 0 {
+			t.Errorf("%d live parents left, want none", n)
+		}
+	})
+}
+
+func s3WithSession(t *testing.T, cred provider.Credential) *miniogo.Client {
+	t.Helper()
+	c, err := miniogo.New(srv.Host, &miniogo.Options{Creds: credentials.NewStaticV4(cred.AccessKeyID, cred.SecretAccessKey, cred.SessionToken), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func s3PutGet(ctx context.Context, c *miniogo.Client, bucket string) error {
+	if _, err := c.PutObject(ctx, bucket, "k/terraform.tfstate", strings.NewReader("{}"), 2, miniogo.PutObjectOptions{}); err != nil {
+		return err
+	}
+	o, err := c.GetObject(ctx, bucket, "k/terraform.tfstate", miniogo.GetObjectOptions{})
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	_, err = io.ReadAll(o)
+	return err
 }

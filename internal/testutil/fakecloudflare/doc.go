@@ -146,7 +146,12 @@
 //     enforced on the REST API only, not on S3.
 //   - MinIO's STS grants at least 900 s: a temporary credential with a shorter ttlSeconds works
 //     on S3 for 900 s (unless its parent goes first). A session cannot be ended before its
-//     parent is. A parent whose identity is not yet propagated (PropagationDelay) is refused.
+//     parent is.
+//   - A parent whose identity is not yet propagated (PropagationDelay) is refused with 400 10040
+//     until it is. [inference] Cloudflare does not document whether minting from a new parent
+//     waits on its propagation; the fake answers the worst case, which the client must survive
+//     without minting a second parent (r2.Client retries the same parent, bounded by
+//     Config.PropagationTimeout).
 //   - ListBucket of a temporary credential scoped to prefixes is not confined to them.
 //   - There is a single account; any other account id in a path is answered 403.
 //   - Token roll, user tokens, bucket edit/lock/lifecycle and custom domains (domains/custom) are
