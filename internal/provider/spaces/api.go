@@ -236,12 +236,21 @@ func notFoundIsCredentialNotFound(err error) error {
 // list returns every key of the account, following the pages.
 func (a *keysAPI) list(ctx context.Context) ([]*godo.SpacesKey, error) {
 	var out []*godo.SpacesKey
+	// DigitalOcean lists newest first (sort_direction desc, digitalocean/openapi
+	// spaces/parameters.yml): a key created between two pages pushes one already read onto the
+	// next page, so each key is kept once.
+	seen := map[string]bool{}
 	for page := 1; ; page++ {
 		keys, resp, err := a.keys.List(ctx, &godo.ListOptions{Page: page, PerPage: keysPerPage})
 		if err != nil {
 			return nil, apiErr("list Spaces keys", resp, err)
 		}
-		out = append(out, keys...)
+		for _, k := range keys {
+			if k != nil && !seen[k.AccessKey] {
+				seen[k.AccessKey] = true
+				out = append(out, k)
+			}
+		}
 		if resp == nil || resp.Links == nil || resp.Links.IsLastPage() || len(keys) == 0 {
 			return out, nil
 		}

@@ -825,3 +825,71 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestListingWhileKeysAreCreated: DigitalOcean lists keys newest first, so a key created by anyone
+// between two pages of a listing pushes the last key of one page onto the next; the listing still
+// holds each key once.
+func TestListingWhileKeysAreCreated(t *testing.T) {
+	var e *env
+	var once sync.Once
+	e = newEnv(t, fakedigitalocean.Config{MaxPerPage: 2, OnList: func(page int) {
+		if page == 2 && e != nil {
+			once.Do(func() {
+				e.console(t, http.MethodPost, "v2/spaces/keys", map[string]any{"name": "someone-else", "grants": []fakedigitalocean.Grant{}}, http.StatusCreated)
+			})
+		}
+	}})
+	c := e.client(t, nil)
+	ctx := context.Background()
+	bucket := freshBucket(t)
+	if err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: provider.Owner{Namespace: "n", Name: bucket, UID: bucket}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, err := c.IssueCredential(ctx, provider.CredentialRequest{Name: fmt.Sprintf("tfso-list-%d", i), Bucket: bucket, Access: provider.ReadOnly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed, err := c.ListCredentials(ctx, "tfso-list-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, l := range listed {
+		if seen[l.ID] {
+			t.Errorf("key %s (%s) listed twice", l.ID, l.Name)
+		}
+		seen[l.ID] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("listed %d distinct keys, want the 4 issued", len(seen))
+	}
+}
+
+// TestANewFullAccessKeyThatHasNotPropagated: with new keys refused on S3 for a while (the fake's
+// KeyPropagation), the first bucket call after minting the full-access key is a transient error,
+// not a refused configuration, and the same key works once it propagated: no second key is minted.
+func TestANewFullAccessKeyThatHasNotPropagated(t *testing.T) {
+	e := newEnv(t, fakedigitalocean.Config{KeyPropagation: 2 * time.Second})
+	c := e.client(t, nil)
+	ctx := context.Background()
+	bucket := freshBucket(t)
+	err := c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: provider.Owner{Namespace: "n", Name: bucket, UID: bucket}})
+	if err == nil {
+		t.Fatal("a bucket was made with a key that has not propagated: the fake's delay did not take, the test proves nothing")
+	}
+	if errors.Is(err, provider.ErrInvalidConfig) || errors.Is(err, provider.ErrPermissionDenied) {
+		t.Fatalf("a key not yet propagated reads as terminal: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for err != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bucket was never made: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		err = c.CreateBucket(ctx, provider.BucketRequest{Name: bucket, Owner: provider.Owner{Namespace: "n", Name: bucket, UID: bucket}})
+	}
+	if keys := e.adminKeys(); len(keys) != 1 {
+		t.Errorf("%d full-access keys, want the one minted", len(keys))
+	}
+}

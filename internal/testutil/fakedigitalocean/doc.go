@@ -12,8 +12,13 @@
 //	PUT    v2/spaces/keys/{access_key}   {"name","grants":[{"bucket","permission"}]}   -> 200
 //	DELETE v2/spaces/keys/{access_key}                                                  -> 204
 //
+// A list is newest first unless sort_direction=asc (the documented defaults: sort=created_at,
+// sort_direction=desc, digitalocean/openapi spaces/parameters.yml); Config.OnList lets a test
+// change the account between pages.
+//
 // Replies use the documented shapes: {"key":{...}} for one key (the "secret_key" only in the
-// create reply; an update answers the key as stored), {"keys":[...],"links":{"pages":{...}},"meta":{"total":N}} for a list, and
+// create reply; an update answers the key as stored),
+// {"keys":[...],"links":{"pages":{...}},"meta":{"total":N}} for a list, and
 // {"id","message","request_id"} for every error, with the request id also in x-request-id.
 //
 // # The data plane is a real MinIO
@@ -40,7 +45,9 @@
 //	                   DigitalOcean's client docs say)
 //	no grant        -> a deny-all identity (its keys authenticate and are denied)
 //
-// The identity exists before the create answers and is removed before the delete answers. An
+// The identity exists before the create answers (after Config.KeyPropagation when set: the key
+// is refused on S3 with InvalidAccessKeyId until then, [inference] as new keys are on R2 and AWS;
+// DigitalOcean documents no delay) and is removed before the delete answers. An
 // update replaces the identity's policy before it answers, with the same keys: S3 enforces the new
 // grants at once and the key never stops authenticating. As the API reference says of updates, a
 // fullaccess key cannot become a scoped one or the reverse (400 "bad_request").
@@ -87,6 +94,6 @@
 //   - Only buckets made through the front count toward the limit, and at the limit a create is
 //     refused before MinIO has authenticated it.
 //   - Partial key update (PATCH on a key answers 405 "method_not_allowed"; godo has no Patch);
-//     the list's name, bucket and permission filters and sorting are ignored. godo sends only
-//     page and per_page.
+//     the list's name, bucket and permission filters and a sort other than created_at are
+//     ignored. godo sends only page and per_page.
 package fakedigitalocean

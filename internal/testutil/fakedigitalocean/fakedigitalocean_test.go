@@ -291,6 +291,8 @@ func TestPagination(t *testing.T) {
 		Links struct{ Pages map[string]string } `json:"links"`
 		Meta  struct{ Total int }               `json:"meta"`
 	}
+	newest := slices.Clone(made)
+	slices.Reverse(newest)
 	link := func(p int) string { return fmt.Sprintf("%sv2/spaces/keys?page=%d&per_page=2", s.URL(), p) }
 	cases := []struct {
 		reason    string
@@ -298,10 +300,12 @@ func TestPagination(t *testing.T) {
 		wantKeys  []string
 		wantPages map[string]string
 	}{
-		{"page 1, per_page cut to MaxPerPage: next and last, no prev", "page=1&per_page=20", made[0:2], map[string]string{"next": link(2), "last": link(3)}},
-		{"no per_page: the default of 20 is cut to MaxPerPage too", "", made[0:2], map[string]string{"next": link(2), "last": link(3)}},
-		{"a middle page links every way", "page=2&per_page=2", made[2:4], map[string]string{"first": link(1), "prev": link(1), "next": link(3), "last": link(3)}},
-		{"the last page: first and prev, no next", "page=3&per_page=2", made[4:], map[string]string{"first": link(1), "prev": link(2)}},
+		{"page 1, newest first (the documented default sort), per_page cut to MaxPerPage: next and last, no prev", "page=1&per_page=20", newest[0:2], map[string]string{"next": link(2), "last": link(3)}},
+		{"no per_page: the default of 20 is cut to MaxPerPage too", "", newest[0:2], map[string]string{"next": link(2), "last": link(3)}},
+		{"a middle page links every way", "page=2&per_page=2", newest[2:4], map[string]string{"first": link(1), "prev": link(1), "next": link(3), "last": link(3)}},
+		{"the last page: first and prev, no next", "page=3&per_page=2", newest[4:], map[string]string{"first": link(1), "prev": link(2)}},
+		{"sort_direction=desc is the default said out loud", "page=1&per_page=2&sort_direction=desc", newest[0:2], map[string]string{"next": link(2), "last": link(3)}},
+		{"sort_direction=asc lists oldest first", "page=1&per_page=2&sort_direction=asc", made[0:2], map[string]string{"next": link(2), "last": link(3)}},
 		{"past the end: no keys (an empty array)", "page=4&per_page=2", nil, map[string]string{"first": link(1), "prev": link(3)}},
 	}
 	for _, tc := range cases {
@@ -322,7 +326,7 @@ func TestPagination(t *testing.T) {
 			}
 		})
 	}
-	for _, q := range []string{"per_page=0", "per_page=201", "per_page=x", "page=0"} {
+	for _, q := range []string{"per_page=0", "per_page=201", "per_page=x", "page=0", "sort_direction=up"} {
 		t.Run(q+" is 400", func(t *testing.T) {
 			wantError(t, raw(t, s, http.MethodGet, "v2/spaces/keys?"+q, tok, ""), 400, "bad_request")
 		})
@@ -719,4 +723,29 @@ func TestCloseRemovesIdentities(t *testing.T) {
 	s.Close()
 	_, err := c.ListBuckets(context.Background())
 	wantS3Code(t, err, "InvalidAccessKeyId")
+}
+
+// TestKeyPropagation: with Config.KeyPropagation a new key is refused on S3 until the delay has
+// passed, then works with the grants it has by then; a key deleted before it propagates never
+// works.
+func TestKeyPropagation(t *testing.T) {
+	s, tok := newFake(t, Config{KeyPropagation: 2 * time.Second})
+	bucket := uniq()
+	if err := s3(t, srv.RootUser, srv.RootPassword).MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ak, sk := createKey(t, s, tok, "slow", `[{"bucket":"`+bucket+`","permission":"readwrite"}]`)
+	gone, goneSecret := createKey(t, s, tok, "gone", `[{"bucket":"`+bucket+`","permission":"readwrite"}]`)
+	wantS3Code(t, put(s3(t, ak, sk), bucket, "early", "{}"), "InvalidAccessKeyId")
+	if r := raw(t, s, http.MethodDelete, "v2/spaces/keys/"+gone, tok, ""); r.status != http.StatusNoContent {
+		t.Fatalf("delete a pending key: %d %s", r.status, r.raw)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for put(s3(t, ak, sk), bucket, "late", "{}") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the key never started working")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	wantS3Code(t, put(s3(t, gone, goneSecret), bucket, "x", "{}"), "InvalidAccessKeyId")
 }

@@ -58,6 +58,13 @@ type Config struct {
 	// MaxPerPage is the largest page a list returns; a larger per_page is cut down to it.
 	// Default 200, the documented maximum. Tests lower it to page through few keys.
 	MaxPerPage int
+	// OnList, when set, is called with the page number before a key listing page is read (tests
+	// change the account between pages, as other clients of a real account do).
+	OnList func(page int)
+	// KeyPropagation delays when a new key starts working on S3 (its MinIO identity is made
+	// after it); 0: at once. [inference] DigitalOcean does not document a delay; clients must
+	// survive one, as on R2 and AWS.
+	KeyPropagation time.Duration
 }
 
 // Grant is one grant of a key.
@@ -118,6 +125,8 @@ type token struct {
 type key struct {
 	Key
 	secret string
+	// pending is true until the key's MinIO identity is made (Config.KeyPropagation).
+	pending bool
 }
 
 // identityPrefix names the MinIO group and canned policy of each key's identity.
@@ -248,6 +257,9 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// After a propagate in flight, which sees closed and makes no more.
+	s.identityMu.Lock()
+	defer s.identityMu.Unlock()
 	for _, ak := range live {
 		_ = s.identities.Delete(ctx, ak)
 	}
@@ -454,12 +466,37 @@ func (s *Server) handleCreate(c *call, _ string) {
 	s.order = append(s.order, k.AccessKey)
 	s.mu.Unlock()
 
-	if err := s.identities.Put(c.r.Context(), k.AccessKey, k.secret, policy(k.Grants)); err != nil {
+	if s.cfg.KeyPropagation > 0 {
+		k.pending = true
+		time.AfterFunc(s.cfg.KeyPropagation, func() { s.propagate(k) })
+	} else if err := s.identities.Put(c.r.Context(), k.AccessKey, k.secret, policy(k.Grants)); err != nil {
 		s.forget(k.AccessKey)
 		c.fail(http.StatusInternalServerError, "server_error", "could not create the key")
 		return
 	}
 	c.reply(http.StatusCreated, map[string]any{"key": keyJSON(k, true)})
+}
+
+// propagate makes the MinIO identity of a key created Config.KeyPropagation ago, with its grants
+// as they are now, unless it was deleted meanwhile or the fake closed.
+func (s *Server) propagate(k *key) {
+	s.identityMu.Lock()
+	defer s.identityMu.Unlock()
+	s.mu.Lock()
+	live := !s.closed && s.keys[k.AccessKey] == k && k.pending
+	grants := slices.Clone(k.Grants)
+	s.mu.Unlock()
+	if !live {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.identities.Put(ctx, k.AccessKey, k.secret, policy(grants)); err != nil {
+		return // the key stays refused on S3, as a key that never propagates would be
+	}
+	s.mu.Lock()
+	k.pending = false
+	s.mu.Unlock()
 }
 
 func (s *Server) forget(accessKey string) {
@@ -488,11 +525,29 @@ func (s *Server) handleList(c *call, _ string) {
 		}
 		perPage = min(n, s.cfg.MaxPerPage)
 	}
+	// The documented defaults are sort=created_at and sort_direction=desc: newest first
+	// (digitalocean/openapi, spaces/parameters.yml). Only created_at is sorted on.
+	newestFirst := true
+	switch q.Get("sort_direction") {
+	case "", "desc":
+	case "asc":
+		newestFirst = false
+	default:
+		c.fail(http.StatusBadRequest, "bad_request", "sort_direction must be asc or desc")
+		return
+	}
+	if s.cfg.OnList != nil {
+		s.cfg.OnList(page)
+	}
 	s.mu.Lock()
 	total := len(s.order)
 	var keys []map[string]any
 	for i := (page - 1) * perPage; i < min(page*perPage, total); i++ {
-		keys = append(keys, keyJSON(s.keys[s.order[i]], false))
+		at := i
+		if newestFirst {
+			at = total - 1 - i
+		}
+		keys = append(keys, keyJSON(s.keys[s.order[at]], false))
 	}
 	s.mu.Unlock()
 	if keys == nil {
@@ -531,16 +586,20 @@ func (s *Server) handleDelete(c *call, accessKey string) {
 	s.identityMu.Lock()
 	defer s.identityMu.Unlock()
 	s.mu.Lock()
-	_, ok := s.keys[accessKey]
+	k, ok := s.keys[accessKey]
+	pending := ok && k.pending
 	s.mu.Unlock()
 	if !ok {
 		c.fail(http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
 		return
 	}
-	// The identity goes first: once the delete answers, the keys are refused.
-	if err := s.identities.Delete(c.r.Context(), accessKey); err != nil {
-		c.fail(http.StatusInternalServerError, "server_error", "could not delete the key")
-		return
+	// The identity goes first: once the delete answers, the keys are refused. A pending key has
+	// none yet, and propagate makes none for a forgotten key.
+	if !pending {
+		if err := s.identities.Delete(c.r.Context(), accessKey); err != nil {
+			c.fail(http.StatusInternalServerError, "server_error", "could not delete the key")
+			return
+		}
 	}
 	s.forget(accessKey)
 	c.reply(http.StatusNoContent, nil)
@@ -576,9 +635,15 @@ func (s *Server) handleUpdate(c *call, accessKey string) {
 		c.fail(http.StatusBadRequest, "bad_request", "a fullaccess key cannot be converted to a scoped key or back")
 		return
 	}
-	if err := s.identities.SetPolicy(c.r.Context(), accessKey, policy(*body.Grants)); err != nil {
-		c.fail(http.StatusInternalServerError, "server_error", "could not update the key")
-		return
+	s.mu.Lock()
+	pending := k.pending
+	s.mu.Unlock()
+	// A pending key's identity is made later, with the grants of this update (propagate).
+	if !pending {
+		if err := s.identities.SetPolicy(c.r.Context(), accessKey, policy(*body.Grants)); err != nil {
+			c.fail(http.StatusInternalServerError, "server_error", "could not update the key")
+			return
+		}
 	}
 	s.mu.Lock()
 	k.Name, k.Grants = *body.Name, *body.Grants
