@@ -749,3 +749,41 @@ func TestKeyPropagation(t *testing.T) {
 	}
 	wantS3Code(t, put(s3(t, gone, goneSecret), bucket, "x", "{}"), "InvalidAccessKeyId")
 }
+
+// TestRepliesHaveGodosShapes: every reply the operator reads decodes into godo's own types
+// (DigitalOcean's client, written by DigitalOcean) with no field godo does not know, and the error
+// reply into godo.ErrorResponse's fields.
+func TestRepliesHaveGodosShapes(t *testing.T) {
+	s, tok := newFake(t, Config{})
+	strict := func(what string, r reply, v any) {
+		t.Helper()
+		dec := json.NewDecoder(bytes.NewReader(r.raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			t.Errorf("%s: %d %s does not decode into godo's type: %v", what, r.status, r.raw, err)
+		}
+	}
+	type keyRoot struct {
+		Key *godo.SpacesKey `json:"key"`
+	}
+	create := raw(t, s, http.MethodPost, "v2/spaces/keys", tok, `{"name":"shape","grants":[{"bucket":"b","permission":"read"}]}`)
+	var created keyRoot
+	strict("create", create, &created)
+	if created.Key == nil || created.Key.SecretKey == "" {
+		t.Fatalf("create: %s", create.raw)
+	}
+	ak := created.Key.AccessKey
+	strict("get", raw(t, s, http.MethodGet, "v2/spaces/keys/"+ak, tok, ""), &keyRoot{})
+	strict("update", raw(t, s, http.MethodPut, "v2/spaces/keys/"+ak, tok, `{"name":"shape","grants":[{"bucket":"b","permission":"readwrite"}]}`), &keyRoot{})
+	strict("list", raw(t, s, http.MethodGet, "v2/spaces/keys?page=1&per_page=1", tok, ""), &struct {
+		Keys  []*godo.SpacesKey `json:"keys"`
+		Links *godo.Links       `json:"links"`
+		Meta  *godo.Meta        `json:"meta"`
+	}{})
+	// godo.ErrorResponse decodes "message" and "request_id"; "id" is the documented error id.
+	strict("an error", raw(t, s, http.MethodGet, "v2/spaces/keys/DONOSUCHKEY0000000000", tok, ""), &struct {
+		ID        string `json:"id"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id"`
+	}{})
+}
