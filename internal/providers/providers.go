@@ -78,6 +78,50 @@ type Factory struct {
 	mu             sync.Mutex
 	r2Accounts     map[string]*r2.Account
 	spacesAccounts map[string]*spaces.Account
+	// transports are shared by every client the factory builds, one per CA bundle and egress
+	// guard: clients are built per reconcile, and a transport of each client's own would keep
+	// the connections of every past reconcile idle for 90 s.
+	transports map[transportKey]*http.Transport
+}
+
+type transportKey struct {
+	caBundle [32]byte // SHA-256 of the PEM; zero for the system's roots
+	guarded  bool
+}
+
+// maxTransports bounds the transports kept: CA bundles come from tenants' StorageProviders, so
+// their number is not the operator's to choose. Past it the cache starts over (idle connections of
+// the dropped transports are closed).
+const maxTransports = 64
+
+// transport returns the shared transport for caBundle (empty: the system's roots) and guard.
+func (f *Factory) transport(caBundle string, guarded bool) (*http.Transport, error) {
+	key := transportKey{guarded: guarded}
+	if caBundle != "" {
+		key.caBundle = sha256.Sum256([]byte(caBundle))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t := f.transports[key]; t != nil {
+		return t, nil
+	}
+	t, err := minio.NewTransport(caBundle, guarded)
+	if err != nil {
+		return nil, err
+	}
+	// minio-go's own default: objects are read as stored, never decoded on the way.
+	t.DisableCompression = true
+	// As many idle connections per host as reconciles run at once by default, so a burst of
+	// reconciles against one store reuses connections rather than dialling anew.
+	t.MaxIdleConnsPerHost = 16
+	if f.transports == nil || len(f.transports) >= maxTransports {
+		for _, old := range f.transports {
+			old.CloseIdleConnections()
+		}
+		f.transports = map[transportKey]*http.Transport{}
+	}
+	f.transports[key] = t
+	return t, nil
 }
 
 // NewFactory returns an empty Factory.
@@ -128,16 +172,22 @@ func Name(spec *v1alpha1.StorageProviderSpec) string {
 
 func (f *Factory) build(ctx context.Context, src Source, placement provider.Placement) (provider.Client, error) {
 	spec, creds := src.Spec, src.Credentials
-	hc := f.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	if src.RefuseLocalEndpoints {
-		guarded, err := egress.Client(hc)
+	var hc *http.Client
+	if f.HTTPClient != nil {
+		hc = f.HTTPClient
+		if src.RefuseLocalEndpoints {
+			guarded, err := egress.Client(hc)
+			if err != nil {
+				return nil, err
+			}
+			hc = guarded
+		}
+	} else {
+		t, err := f.transport("", src.RefuseLocalEndpoints)
 		if err != nil {
 			return nil, err
 		}
-		hc = guarded
+		hc = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	switch {
 	case spec.MinIO != nil:
@@ -148,6 +198,14 @@ func (f *Factory) build(ctx context.Context, src Source, placement provider.Plac
 		if ak == "" || sk == "" {
 			return nil, fmt.Errorf("%w: the credentials Secret must hold the keys %q and %q", provider.ErrInvalidConfig, MinIOAccessKeyID, MinIOSecretAccessKey)
 		}
+		var transport *http.Transport
+		if f.HTTPClient == nil {
+			t, err := f.transport(spec.MinIO.CABundle, src.RefuseLocalEndpoints)
+			if err != nil {
+				return nil, err
+			}
+			transport = t
+		}
 		return minio.New(minio.Config{
 			Endpoint:        spec.MinIO.Endpoint,
 			Region:          spec.MinIO.Region,
@@ -157,6 +215,7 @@ func (f *Factory) build(ctx context.Context, src Source, placement provider.Plac
 			// MinIO builds its own transport (for its CA bundle), so it is guarded there.
 			RefuseLocalEndpoints: src.RefuseLocalEndpoints,
 			KeyDerivations:       f.MinIOKeyDerivations,
+			Transport:            transport,
 		})
 	case spec.CloudflareR2 != nil:
 		p := spec.CloudflareR2

@@ -60,6 +60,9 @@ type Config struct {
 	// KeyDerivations bounds the admin API's Argon2id derivations across every client of the
 	// process (minioadmin.KeyDerivations); nil: the admin client's default bound of one.
 	KeyDerivations *minioadmin.KeyDerivations
+	// Transport, when set, is used as is (NewTransport of the same CABundle and
+	// RefuseLocalEndpoints, shared by the clients of one provider); nil: one of the client's own.
+	Transport *http.Transport
 }
 
 // Client implements provider.Client for MinIO.
@@ -74,6 +77,29 @@ var (
 	_ provider.Checker = (*Client)(nil)
 )
 
+// NewTransport is the HTTP transport of MinIO clients trusting caBundle (PEM; empty: the system's
+// roots), refusing loopback and link-local addresses when refuseLocal is set (internal/egress).
+// Clients built per reconcile should share one (Config.Transport): a transport keeps its idle
+// connections for 90 s after the client that used it is gone. A bundle with no certificate wraps
+// provider.ErrInvalidConfig.
+func NewTransport(caBundle string, refuseLocal bool) (*http.Transport, error) {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if caBundle != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM([]byte(caBundle)) {
+			return nil, fmt.Errorf("%w: caBundle holds no PEM certificate", provider.ErrInvalidConfig)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if refuseLocal {
+		egress.Guard(transport)
+	}
+	return transport, nil
+}
+
 // New builds a client. It makes no network call. A malformed endpoint or CA bundle wraps
 // provider.ErrInvalidConfig.
 func New(cfg Config) (*Client, error) {
@@ -85,19 +111,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.CABundle != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
+	transport := cfg.Transport
+	if transport == nil {
+		if transport, err = NewTransport(cfg.CABundle, cfg.RefuseLocalEndpoints); err != nil {
+			return nil, err
 		}
-		if !pool.AppendCertsFromPEM([]byte(cfg.CABundle)) {
-			return nil, fmt.Errorf("%w: caBundle holds no PEM certificate", provider.ErrInvalidConfig)
-		}
-		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	if cfg.RefuseLocalEndpoints {
-		egress.Guard(transport)
 	}
 	s3, err := minio.New(u.Host, &minio.Options{
 		Creds:     credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
