@@ -607,7 +607,7 @@ func (c *Client) adminS3(ctx context.Context) (*minio.Client, error) {
 			Secure:       u.Scheme == "https",
 			Region:       Region,
 			BucketLookup: minio.BucketLookupPath,
-			Transport:    sharedTransport(c.httpClient),
+			Transport:    provider.TransportOf(c.httpClient),
 		})
 	})
 	if c.s3Err != nil {
@@ -626,14 +626,4 @@ func classifyS3(op string, err error) error {
 		return fmt.Errorf("%s: %w: the API token's S3 keys were denied (%s)", op, provider.ErrPermissionDenied, code)
 	}
 	return fmt.Errorf("%s: %w", op, provider.Redact(err, resp.StatusCode, resp.Code))
-}
-
-// sharedTransport is the HTTP client's transport, or Go's default one: never nil, because
-// minio-go given none builds a transport of its own for every client, and clients are built per
-// reconcile (each would keep its idle connections for 90 s).
-func sharedTransport(hc *http.Client) http.RoundTripper {
-	if hc.Transport != nil {
-		return hc.Transport
-	}
-	return http.DefaultTransport
 }

@@ -489,7 +489,7 @@ func (c *Client) adminS3(ctx context.Context) (*minio.Client, error) {
 		Secure:       c.s3Endpoint.Scheme == "https",
 		Region:       Region,
 		BucketLookup: minio.BucketLookupPath,
-		Transport:    sharedTransport(c.httpClient),
+		Transport:    provider.TransportOf(c.httpClient),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", provider.ErrInvalidConfig, err)
@@ -562,14 +562,4 @@ func (c *Client) classifyS3(op string, err error) error {
 		return fmt.Errorf("%s: %w: the full-access key was denied (%s)", op, provider.ErrPermissionDenied, code)
 	}
 	return fmt.Errorf("%s: %w", op, provider.Redact(err, resp.StatusCode, code))
-}
-
-// sharedTransport is the HTTP client's transport, or Go's default one: never nil, because
-// minio-go given none builds a transport of its own for every client, and clients are built per
-// reconcile (each would keep its idle connections for 90 s).
-func sharedTransport(hc *http.Client) http.RoundTripper {
-	if hc.Transport != nil {
-		return hc.Transport
-	}
-	return http.DefaultTransport
 }
